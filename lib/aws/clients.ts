@@ -1,0 +1,169 @@
+// Builds AWS SDK clients from one configuration: region, profile, custom endpoints (AWS_ENDPOINT_URL and
+// AWS_ENDPOINT_URL_<SERVICE>, for S3-compatible stores and emulators), an extra CA bundle and path-style S3.
+// Every client counts its calls into a CallLog. The SDK is imported lazily so commands that do not talk to AWS
+// never load it.
+import type { IAMClient } from "@aws-sdk/client-iam";
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { S3ControlClient } from "@aws-sdk/client-s3-control";
+import type { STSClient } from "@aws-sdk/client-sts";
+import { CallLog, isWriteOperation } from "./call_log.ts";
+
+/** How to reach AWS. Empty fields fall back to the SDK's default chain. */
+export interface AwsConfig {
+  region?: string;
+  profile?: string;
+  /** PEM text trusted in addition to the system roots. */
+  caBundlePem?: string;
+  s3PathStyle?: boolean;
+  /** Endpoint overrides by service id (iam, s3, sts, s3control); "default" applies to all. */
+  endpoints?: Partial<Record<"default" | "iam" | "s3" | "sts" | "s3control", string>>;
+  /** Static credentials, e.g. from the daemon's aws-secret. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** A role to assume with the base credentials (the seed's aws-role-arn). */
+  assumeRoleArn?: string;
+}
+
+/** Reads endpoint, CA bundle and path-style settings from environment variables. */
+export function awsConfigFromEnv(env: { get(name: string): string | undefined }): AwsConfig {
+  const config: AwsConfig = {};
+  const endpoints: NonNullable<AwsConfig["endpoints"]> = {};
+  const base = env.get("AWS_ENDPOINT_URL");
+  if (base) endpoints.default = base;
+  for (const [id, suffix] of [["iam", "IAM"], ["s3", "S3"], ["sts", "STS"], ["s3control", "S3_CONTROL"]] as const) {
+    const value = env.get(`AWS_ENDPOINT_URL_${suffix}`);
+    if (value) endpoints[id] = value;
+  }
+  if (Object.keys(endpoints).length > 0) config.endpoints = endpoints;
+  const region = env.get("AWS_REGION") ?? env.get("AWS_DEFAULT_REGION");
+  if (region) config.region = region;
+  const profile = env.get("AWS_PROFILE");
+  if (profile) config.profile = profile;
+  if (/^(1|true|yes)$/i.test(env.get("AWS_S3_FORCE_PATH_STYLE") ?? "")) config.s3PathStyle = true;
+  return config;
+}
+
+/** The SDK clients of one session, sharing configuration, HTTP agent and call log. */
+export interface AwsClients {
+  region: string;
+  iam: IAMClient;
+  sts: STSClient;
+  /** An S3 client for `region`; buckets in other regions need `s3For`. */
+  s3: S3Client;
+  s3For(region: string): Promise<S3Client>;
+  s3control: S3ControlClient;
+  calls: CallLog;
+  destroy(): void;
+}
+
+/** Thrown when no region can be found; the CLI turns it into a usage error. */
+export class MissingRegionError extends Error {
+  override readonly name = "MissingRegionError";
+}
+
+/** Creates the clients. Throws MissingRegionError when no region is configured anywhere. */
+export async function createAwsClients(config: AwsConfig, calls = new CallLog()): Promise<AwsClients> {
+  const [{ IAMClient }, { STSClient }, { S3Client }, { S3ControlClient }, { NodeHttpHandler }, https, tls] =
+    await Promise
+      .all([
+        import("@aws-sdk/client-iam"),
+        import("@aws-sdk/client-sts"),
+        import("@aws-sdk/client-s3"),
+        import("@aws-sdk/client-s3-control"),
+        import("@smithy/node-http-handler"),
+        import("node:https"),
+        import("node:tls"),
+      ]);
+  const agent = new https.Agent({
+    keepAlive: true,
+    ...(config.caBundlePem ? { ca: [...tls.rootCertificates, config.caBundlePem] } : {}),
+  });
+  const requestHandler = new NodeHttpHandler({ httpsAgent: agent, connectionTimeout: 10_000, requestTimeout: 30_000 });
+  const region = config.region ?? await regionFromProfile(config.profile);
+  if (!region) {
+    throw new MissingRegionError("no AWS region: pass --region or set AWS_REGION");
+  }
+  const endpoint = (id: keyof NonNullable<AwsConfig["endpoints"]>) =>
+    config.endpoints?.[id] ?? config.endpoints?.default;
+  let credentials = config.credentials
+    ? { ...config.credentials } as const
+    : config.profile
+    ? (await import("@aws-sdk/credential-providers")).fromIni({ profile: config.profile })
+    : undefined;
+  const common = (id: "iam" | "sts" | "s3" | "s3control", r = region) => {
+    const url = endpoint(id);
+    return {
+      region: r,
+      requestHandler,
+      maxAttempts: 5,
+      ...(url ? { endpoint: url } : {}),
+      ...(credentials ? { credentials } : {}),
+    };
+  };
+  if (config.assumeRoleArn) {
+    const { fromTemporaryCredentials } = await import("@aws-sdk/credential-providers");
+    credentials = fromTemporaryCredentials({
+      params: { RoleArn: config.assumeRoleArn, RoleSessionName: "kubectl-irsa" },
+      clientConfig: common("sts"),
+    }) as typeof credentials;
+  }
+  const counted = <C extends { middlewareStack: unknown }>(client: C, service: string): C => {
+    (client.middlewareStack as CountableStack).add(
+      (next: Next, context: { commandName?: string }) => async (args: unknown) => {
+        const operation = String(context.commandName ?? "Unknown").replace(/Command$/, "");
+        try {
+          const result = await next(args);
+          calls.record({ service, operation, write: isWriteOperation(operation), outcome: "ok" });
+          return result;
+        } catch (e) {
+          calls.record({ service, operation, write: isWriteOperation(operation), outcome: "error" });
+          throw e;
+        }
+      },
+      { step: "initialize", name: "kubectlIrsaCallLog" },
+    );
+    return client;
+  };
+  const s3Clients = new Map<string, S3Client>();
+  const s3For = (r: string) => {
+    const known = s3Clients.get(r);
+    if (known) return known;
+    const client = counted(new S3Client({ ...common("s3", r), forcePathStyle: config.s3PathStyle ?? false }), "s3");
+    s3Clients.set(r, client);
+    return client;
+  };
+  const iam = counted(new IAMClient(common("iam")), "iam");
+  const sts = counted(new STSClient(common("sts")), "sts");
+  const s3control = counted(
+    new S3ControlClient({ ...common("s3control"), ...(endpoint("s3control") ? { disableHostPrefix: true } : {}) }),
+    "s3control",
+  );
+  return {
+    region,
+    iam,
+    sts,
+    s3: s3For(region),
+    s3For: (r) => Promise.resolve(s3For(r)),
+    s3control,
+    calls,
+    destroy() {
+      for (const c of [iam, sts, s3control, ...s3Clients.values()]) c.destroy();
+      agent.destroy();
+    },
+  };
+}
+
+type Next = (args: unknown) => Promise<unknown>;
+// The SDK's middleware types differ per client package; this is the part every client shares.
+type CountableStack = {
+  add(middleware: (next: Next, context: { commandName?: string }) => Next, options: object): void;
+};
+
+async function regionFromProfile(profile: string | undefined): Promise<string | undefined> {
+  try {
+    const { loadSharedConfigFiles } = await import("@smithy/shared-ini-file-loader");
+    const files = await loadSharedConfigFiles();
+    return files.configFile?.[profile ?? "default"]?.region;
+  } catch {
+    return undefined;
+  }
+}

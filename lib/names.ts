@@ -1,0 +1,90 @@
+// Every Kubernetes and AWS string that kubectl-irsa writes or matches lives here, so that ownership checks,
+// cleanup and the seed-compatible API all agree on the same spelling.
+
+/** Field manager for every server-side apply. */
+export const fieldManager = "kubectl-irsa";
+
+/** Value of the managed-by label and tag. */
+export const managedByValue = "kubectl-irsa";
+
+/** The seed operator's API group; its CRDs must keep working unchanged. */
+export const crdGroup = "irsa-manager.kkb0318.github.io";
+/** The seed operator's API version. */
+export const crdVersion = "v1alpha1";
+/** Finalizer the seed operator put on its objects. */
+export const seedFinalizer = "irsa-manager.kkb0318.github.io/finalizers";
+
+/** Namespace the daemon runs in (the seed's). */
+export const systemNamespace = "irsa-manager-system";
+/** Secret holding AWS credentials for the daemon (the seed's name and keys). */
+export const awsSecret = {
+  name: "aws-secret",
+  accessKeyId: "aws-access-key-id",
+  secretAccessKey: "aws-secret-access-key",
+  sessionToken: "aws-session-token",
+  region: "aws-region",
+  roleArn: "aws-role-arn",
+} as const;
+
+/** The seed's generated signing key Secret. */
+export const keySecret = {
+  namespace: "kube-system",
+  name: "irsa-manager-key",
+  type: "kubernetes.io/ssh-auth",
+  privateKey: "ssh-privatekey",
+  publicKey: "ssh-publickey",
+} as const;
+
+/** ConfigMap in which `init` records the setup that `bind`, `doctor` and the daemon read. */
+export const setupRecord = { namespace: "kube-system", name: "kubectl-irsa-setup", key: "setup.json" } as const;
+
+/** Annotations the pod identity webhook reads (amazon-eks-pod-identity-webhook contract). */
+export const saAnnotation = {
+  prefix: "eks.amazonaws.com",
+  roleArn: "eks.amazonaws.com/role-arn",
+  audience: "eks.amazonaws.com/audience",
+  stsRegionalEndpoints: "eks.amazonaws.com/sts-regional-endpoints",
+  tokenExpiration: "eks.amazonaws.com/token-expiration",
+} as const;
+
+/** Pod annotations and labels of the webhook contract. */
+export const podAnnotation = {
+  skipContainers: "eks.amazonaws.com/skip-containers",
+  tokenExpiration: "eks.amazonaws.com/token-expiration",
+  skipLabel: "eks.amazonaws.com/skip-pod-identity-webhook",
+} as const;
+
+/** Labels kubectl-irsa puts on Kubernetes objects it creates. */
+export const label = {
+  managedBy: "app.kubernetes.io/managed-by",
+} as const;
+
+/** Annotations kubectl-irsa puts on Kubernetes objects. */
+export const irsaAnnotation = {
+  /** Set on a ServiceAccount that kubectl-irsa created, so unbind may delete it. */
+  createdBy: "irsa.kubectl.io/created-by",
+} as const;
+
+/** Tags kubectl-irsa puts on AWS resources it owns; a resource without them is never changed or deleted. */
+export const awsTag = {
+  managedBy: "kubectl-irsa/managed-by",
+  cluster: "kubectl-irsa/cluster",
+  serviceAccount: "kubectl-irsa/service-account",
+} as const;
+
+/** The audience that STS expects in web identity tokens. */
+export const stsAudience = "sts.amazonaws.com";
+
+/** Object keys of the OIDC discovery documents in the bucket. */
+export const discoveryKeys = {
+  configuration: ".well-known/openid-configuration",
+  jwks: "keys.json",
+} as const;
+
+/** Mount path and volume of the projected token (webhook contract). */
+export const tokenMount = {
+  volume: "aws-iam-token",
+  path: "/var/run/secrets/eks.amazonaws.com/serviceaccount",
+  windowsPath: "C:\\var\\run\\secrets\\eks.amazonaws.com\\serviceaccount",
+  file: "token",
+} as const;

@@ -1,0 +1,109 @@
+// Builds the real servers the tests run against (kube-apiserver, etcd) from Go modules and caches them per
+// version, so only the first run pays for the build.
+import { cacheDir, runChecked } from "./proc.ts";
+
+/** Versions of the Go-built test servers. Change one here and the next run rebuilds it. */
+export const serverVersions = {
+  kubernetes: "v1.36.3",
+  etcd: "v3.6.16",
+} as const;
+
+const goRoot = new URL("../go/", import.meta.url).pathname;
+
+interface GoTool {
+  /** Binary name in the cache. */
+  name: string;
+  version: string;
+  /** Folder under tests/go holding the small module. */
+  moduleDir: string;
+  /** Package to build. */
+  pkg: string;
+  ldflags: string;
+}
+
+function tools(): GoTool[] {
+  const k = serverVersions.kubernetes;
+  const stamp = [
+    `-X k8s.io/component-base/version.gitVersion=${k}`,
+    `-X k8s.io/component-base/version.gitMajor=${k.slice(1).split(".")[0]}`,
+    `-X k8s.io/component-base/version.gitMinor=${k.split(".")[1]}`,
+    `-X k8s.io/component-base/version.gitTreeState=clean`,
+  ].join(" ");
+  return [
+    {
+      name: "kube-apiserver",
+      version: k,
+      moduleDir: `${goRoot}kube-apiserver`,
+      pkg: "k8s.io/kubernetes/cmd/kube-apiserver",
+      ldflags: `-s -w ${stamp}`,
+    },
+    {
+      name: "etcd",
+      version: serverVersions.etcd,
+      moduleDir: `${goRoot}etcd`,
+      pkg: "go.etcd.io/etcd/server/v3",
+      ldflags: `-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=${serverVersions.etcd}`,
+    },
+  ];
+}
+
+/** Path of the cached binary for a tool, built on first use. */
+export async function ensureBinary(name: "kube-apiserver" | "etcd"): Promise<string> {
+  const tool = tools().find((t) => t.name === name)!;
+  const bin = `${cacheDir()}/bin/${tool.name}-${tool.version}`;
+  try {
+    await Deno.stat(bin);
+    return bin;
+  } catch { /* not cached yet */ }
+  await Deno.mkdir(`${cacheDir()}/bin`, { recursive: true });
+  const started = performance.now();
+  console.error(`harness: building ${tool.name} ${tool.version} from Go modules (first run only, may take 10-20 min)`);
+  await runChecked(["go", "build", "-trimpath", "-ldflags", tool.ldflags, "-o", `${bin}.tmp`, tool.pkg], {
+    cwd: tool.moduleDir,
+    progress: `build ${tool.name}`,
+  });
+  await Deno.rename(`${bin}.tmp`, bin);
+  const seconds = ((performance.now() - started) / 1000).toFixed(0);
+  console.error(`harness: built ${tool.name} ${tool.version} in ${seconds}s -> ${bin}`);
+  return bin;
+}
+
+/**
+ * Rewrites tests/go/kube-apiserver/go.mod for a Kubernetes version: k8s.io/kubernetes replaces its staging
+ * modules with local paths, which a dependent module cannot see, so every staging replace is turned into the
+ * published v0.x module of the same release.
+ */
+export async function generateKubeApiserverModule(version: string): Promise<void> {
+  const dir = `${goRoot}kube-apiserver`;
+  const info = JSON.parse(
+    await runChecked(["go", "mod", "download", "-json", `k8s.io/kubernetes@${version}`], { cwd: goRoot }),
+  ) as { GoMod: string };
+  const upstream = await Deno.readTextFile(info.GoMod);
+  const staging = stagingModules(upstream);
+  const goLine = upstream.match(/^go (\S+)$/m)?.[1] ?? "1.26";
+  const minor = `v0.${version.slice(1).split(".").slice(1).join(".")}`;
+  const replaces = staging.map((m) => `\t${m} => ${m} ${minor}`).join("\n");
+  await Deno.writeTextFile(
+    `${dir}/go.mod`,
+    `module kubectl-irsa.test/kube-apiserver\n\ngo ${goLine}\n\nreplace (\n${replaces}\n)\n`,
+  );
+  await Deno.remove(`${dir}/go.sum`).catch(() => {});
+  await runChecked(["go", "get", "-tool", `k8s.io/kubernetes/cmd/kube-apiserver@${version}`], {
+    cwd: dir,
+    progress: "go get kube-apiserver",
+  });
+}
+
+/** Module paths that a Kubernetes go.mod replaces with ./staging directories. */
+export function stagingModules(goMod: string): string[] {
+  const found = [...goMod.matchAll(/^\s*(k8s\.io\/[\w.-]+)\s+=>\s+\.\/staging\//gm)].map((m) => m[1]!);
+  return [...new Set(found)].sort();
+}
+
+if (import.meta.main) {
+  const [cmd, arg] = Deno.args;
+  if (cmd === "generate") await generateKubeApiserverModule(arg ?? serverVersions.kubernetes);
+  else {
+    for (const name of ["etcd", "kube-apiserver"] as const) console.log(await ensureBinary(name));
+  }
+}
