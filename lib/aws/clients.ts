@@ -23,7 +23,10 @@ export interface AwsConfig {
   assumeRoleArn?: string;
 }
 
-/** Reads endpoint, CA bundle and path-style settings from environment variables. */
+/**
+ * Reads region, profile, endpoints, path-style and static credentials from environment variables, as the SDK's
+ * default chain would; taking the environment as a parameter lets the daemon and tests pass their own.
+ */
 export function awsConfigFromEnv(env: { get(name: string): string | undefined }): AwsConfig {
   const config: AwsConfig = {};
   const endpoints: NonNullable<AwsConfig["endpoints"]> = {};
@@ -39,6 +42,12 @@ export function awsConfigFromEnv(env: { get(name: string): string | undefined })
   const profile = env.get("AWS_PROFILE");
   if (profile) config.profile = profile;
   if (/^(1|true|yes)$/i.test(env.get("AWS_S3_FORCE_PATH_STYLE") ?? "")) config.s3PathStyle = true;
+  const accessKeyId = env.get("AWS_ACCESS_KEY_ID");
+  const secretAccessKey = env.get("AWS_SECRET_ACCESS_KEY");
+  if (accessKeyId && secretAccessKey) {
+    const sessionToken = env.get("AWS_SESSION_TOKEN");
+    config.credentials = { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
+  }
   return config;
 }
 

@@ -76,7 +76,8 @@ export class KubeClient {
   async raw(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
     const url = new URL(this.connection.server + path);
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
-    const headers: Record<string, string> = { accept: "application/json" };
+    // JWKS is served as application/jwk-set+json; everything else as JSON.
+    const headers: Record<string, string> = { accept: "application/json, application/jwk-set+json;q=0.9" };
     if (this.connection.token) headers.authorization = `Bearer ${await this.connection.token()}`;
     let body: string | undefined;
     if (options.body !== undefined) {
