@@ -103,7 +103,7 @@ export function parseCommand(argv: string[]): Command {
 
   const values = parseFlags(first, argv.slice(1));
   if (values.help) return { name: "help", topic: first };
-  const flags = globalFlags(values);
+  const flags = globalFlags(values, first);
   switch (first) {
     case "version":
       return { name: "version", flags };
@@ -132,11 +132,14 @@ function parseFlags(command: Exclude<Command["name"], "help">, args: string[]): 
 
 function describeParseError(e: unknown): string {
   const err = e as { code?: string; message?: string };
-  const flag = err.message?.match(/'(-[^' ]+)/)?.[1];
+  // node:util quotes "-n, --namespace <value>" for flags with a short form; name the long one.
+  const quoted = err.message?.match(/'([^']+)'/)?.[1] ?? "";
+  const flag = quoted.match(/--[\w-]+/)?.[0] ?? quoted.match(/-[^\s,]+/)?.[0];
   switch (err.code) {
     case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
       return `unknown flag "${flag}"`;
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
+      if (flag && err.message?.includes("does not take an argument")) return `flag "${flag}" takes no value`;
       return flag ? `flag "${flag}" needs a value` : "a flag is missing its value";
     default:
       return err.message?.split("\n")[0] ?? String(e);
@@ -145,10 +148,10 @@ function describeParseError(e: unknown): string {
 
 const outputFormats: OutputFormat[] = ["json", "yaml", "wide", "name"];
 
-function globalFlags(v: Values): GlobalFlags {
+function globalFlags(v: Values, command?: string): GlobalFlags {
   const output = v.output as string | undefined;
   if (output !== undefined && !outputFormats.includes(output as OutputFormat)) {
-    throw new UsageError(`unknown output format "${output}"; use one of ${outputFormats.join(", ")}`);
+    throw new UsageError(`unknown output format "${output}"; use one of ${outputFormats.join(", ")}`, command);
   }
   const flags: GlobalFlags = {
     namespaces: (v.namespace as string[] | undefined) ?? [],
@@ -167,13 +170,13 @@ function globalFlags(v: Values): GlobalFlags {
   for (const [key, flag] of strings) {
     const value = v[flag];
     if (typeof value === "string") {
-      if (value === "") throw new UsageError(`flag "--${flag}" needs a value`);
+      if (value === "") throw new UsageError(`flag "--${flag}" needs a value`, command);
       (flags as unknown as Record<string, string>)[key] = value;
     }
   }
   if (output !== undefined) flags.output = output as OutputFormat;
   if (flags.allNamespaces && flags.namespaces.length > 0) {
-    throw new UsageError(`"-A" and "-n" cannot be used together`);
+    throw new UsageError(`"-A" and "-n" cannot be used together`, command);
   }
   return flags;
 }

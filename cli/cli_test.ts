@@ -1,0 +1,212 @@
+// Spawns the real program and asserts stdout, stderr and the exit code. Help texts are pinned as golden files
+// under cli/testdata; regenerate them with `UPDATE_GOLDEN=1 deno test -A cli/cli_test.ts`.
+import assert from "node:assert/strict";
+import { commandSummaries } from "./args.ts";
+import { version } from "./version.ts";
+
+const root = new URL("../", import.meta.url);
+const modTs = new URL("mod.ts", root).pathname;
+const denoJson = new URL("deno.json", root).pathname;
+const testdata = new URL("testdata/", import.meta.url);
+const updateGolden = Deno.env.get("UPDATE_GOLDEN") === "1";
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs mod.ts the way krew/kubectl-irsa does: same flags, same permissions. */
+async function runPlugin(args: string[]): Promise<Run> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--no-prompt",
+      "--config",
+      denoJson,
+      "--allow-env",
+      "--allow-read",
+      "--allow-write",
+      "--allow-net",
+      "--allow-sys",
+      "--allow-run",
+      modTs,
+      ...args,
+    ],
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+}
+
+async function assertGolden(name: string, actual: string): Promise<void> {
+  const file = new URL(name, testdata);
+  if (updateGolden) {
+    await Deno.mkdir(testdata, { recursive: true });
+    await Deno.writeTextFile(file, actual);
+    return;
+  }
+  let expected: string;
+  try {
+    expected = await Deno.readTextFile(file);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      assert.fail(`golden file cli/testdata/${name} is missing; run with UPDATE_GOLDEN=1 to create it`);
+    }
+    throw e;
+  }
+  assert.equal(actual, expected, `help differs from cli/testdata/${name}; run with UPDATE_GOLDEN=1 if intended`);
+}
+
+Deno.test("kubectl irsa --help prints the description and examples on stdout and exits 0", async () => {
+  const r = await runPlugin(["--help"]);
+  assert.equal(r.code, 0);
+  assert.equal(r.stderr, "");
+  assert.ok(
+    r.stdout.startsWith("kubectl irsa gives AWS IAM Roles for Service Accounts (IRSA)"),
+    `stdout starts with ${JSON.stringify(r.stdout.slice(0, 80))}`,
+  );
+  assert.ok(r.stdout.includes("\nExamples:\n"));
+  for (const command of Object.keys(commandSummaries)) assert.match(r.stdout, new RegExp(`^  ${command} `, "m"));
+});
+
+Deno.test("kubectl irsa help text matches its golden file for the top level and every command", async (t) => {
+  const topics: [string, string[][]][] = [
+    ["help_top_level.txt", [["--help"], ["-h"], ["help"], []]],
+    ...Object.keys(commandSummaries).map((c): [string, string[][]] => [
+      `help_${c}.txt`,
+      [[c, "--help"], [c, "-h"], ["help", c]],
+    ]),
+  ];
+  for (const [golden, forms] of topics) {
+    await t.step(golden, async () => {
+      const runs = await Promise.all(forms.map(runPlugin));
+      for (const [i, r] of runs.entries()) {
+        assert.equal(r.code, 0, `exit code of ${JSON.stringify(forms[i])}`);
+        assert.equal(r.stderr, "", `stderr of ${JSON.stringify(forms[i])}`);
+        assert.equal(r.stdout, runs[0]?.stdout, `${JSON.stringify(forms[i])} prints the same help as ${forms[0]}`);
+      }
+      const stdout = runs[0]?.stdout ?? "";
+      assert.ok(stdout.includes("kubectl irsa "), "help names the plugin as `kubectl irsa`");
+      assert.ok(stdout.includes("Examples:\n"), "help has examples");
+      await assertGolden(golden, stdout);
+    });
+  }
+});
+
+Deno.test("kubectl irsa version prints the plugin and Deno versions", async () => {
+  const r = await runPlugin(["version"]);
+  assert.equal(r.code, 0);
+  assert.equal(r.stderr, "");
+  assert.match(r.stdout, /^kubectl-irsa \d+\.\d+\.\d+ /);
+  assert.equal(r.stdout, `kubectl-irsa ${version} (deno ${Deno.version.deno})\n`);
+});
+
+Deno.test("kubectl irsa --version prints the same as version", async () => {
+  const [a, b] = await Promise.all([runPlugin(["--version"]), runPlugin(["version"])]);
+  assert.equal(a.code, 0);
+  assert.equal(a.stdout, b.stdout);
+  assert.equal(a.stderr, "");
+});
+
+Deno.test("kubectl irsa version -o json prints parseable JSON", async () => {
+  const r = await runPlugin(["version", "-o", "json"]);
+  assert.equal(r.code, 0);
+  assert.equal(r.stderr, "");
+  assert.deepStrictEqual(JSON.parse(r.stdout), { version, deno: Deno.version.deno });
+});
+
+Deno.test("kubectl irsa version -o yaml prints YAML", async () => {
+  const r = await runPlugin(["version", "-o", "yaml"]);
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout, `version: ${version}\ndeno: ${Deno.version.deno}\n`);
+});
+
+Deno.test("kubectl irsa rejects usage errors with exit 2 and a pointer to the right help", async (t) => {
+  const cases: { name: string; args: string[]; stderr: string }[] = [
+    {
+      name: "an unknown command points at the top-level help",
+      args: ["bogus"],
+      stderr: `error: unknown command "bogus"\nSee 'kubectl irsa --help'\n`,
+    },
+    {
+      name: "help for an unknown command points at the top-level help",
+      args: ["help", "bogus"],
+      stderr: `error: unknown command "bogus"\nSee 'kubectl irsa --help'\n`,
+    },
+    {
+      name: "a flag before the command points at the top-level help",
+      args: ["-n", "x", "version"],
+      stderr: `error: a command must come first, got flag "-n"\nSee 'kubectl irsa --help'\n`,
+    },
+    {
+      name: "an unknown flag on init points at init's help",
+      args: ["init", "--bogus"],
+      stderr: `error: unknown flag "--bogus"\nSee 'kubectl irsa init --help'\n`,
+    },
+    {
+      name: "init without --bucket points at init's help",
+      args: ["init"],
+      stderr: `error: required flag "--bucket" is missing\nSee 'kubectl irsa init --help'\n`,
+    },
+    {
+      name: "a bad output format points at the command's help",
+      args: ["version", "-o", "xml"],
+      stderr:
+        `error: unknown output format "xml"; use one of json, yaml, wide, name\nSee 'kubectl irsa version --help'\n`,
+    },
+    {
+      name: "a stray argument points at the command's help",
+      args: ["version", "now"],
+      stderr: `error: unexpected argument "now"\nSee 'kubectl irsa version --help'\n`,
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      const r = await runPlugin(c.args);
+      assert.equal(r.code, 2);
+      assert.equal(r.stdout, "");
+      assert.equal(r.stderr, c.stderr);
+    });
+  }
+});
+
+Deno.test("kubectl irsa's static import graph leaves out the AWS SDK and the Kubernetes client", async () => {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", "--config", denoJson, modTs],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  const info = JSON.parse(new TextDecoder().decode(stdout)) as {
+    roots: string[];
+    modules: {
+      specifier: string;
+      dependencies?: { specifier: string; code?: { specifier: string }; isDynamic?: boolean }[];
+    }[];
+  };
+  const bySpecifier = new Map(info.modules.map((m) => [m.specifier, m]));
+  // Follow only imports that load at startup: skip dynamic imports and type-only ones (no `code`).
+  const staticGraph = new Set<string>();
+  const pending = [...info.roots];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    if (staticGraph.has(next)) continue;
+    staticGraph.add(next);
+    for (const dep of bySpecifier.get(next)?.dependencies ?? []) {
+      if (dep.code !== undefined && dep.isDynamic !== true) pending.push(dep.code.specifier);
+    }
+  }
+  const local = (path: string) => new URL(path, root).href;
+  assert.ok(staticGraph.has(local("cli/help.ts")), "the walk reaches cli/help.ts");
+  assert.ok(staticGraph.has(local("cli/args.ts")), "the walk reaches cli/args.ts");
+  const heavy = [...staticGraph].filter((s) =>
+    s.includes("@aws-sdk") || s.includes("@smithy") || s.includes("@kubernetes/client-node") ||
+    s.includes("/lib/kube/") || s.includes("/lib/aws/")
+  );
+  assert.deepStrictEqual(heavy, [], "these must be imported lazily, inside the commands that need them");
+});

@@ -1,0 +1,266 @@
+// S3 for the discovery bucket. Every bucket and object call carries ExpectedBucketOwner, so a bucket that
+// another account owns (or registered after a delete) is never read from or written to.
+import { IrsaError } from "../errors.ts";
+import type { AwsClients } from "./clients.ts";
+import { awsError, isNotFound, sdkErrorCode } from "./sdk_errors.ts";
+
+/** Public access block settings of a bucket or account. */
+export interface PublicAccessBlock {
+  BlockPublicAcls: boolean;
+  IgnorePublicAcls: boolean;
+  BlockPublicPolicy: boolean;
+  RestrictPublicBuckets: boolean;
+}
+
+/** What S3 holds for the discovery bucket. */
+export type ObservedBucket =
+  | { exists: false }
+  | {
+    exists: true;
+    region: string;
+    tags: Record<string, string>;
+    publicAccessBlock: PublicAccessBlock | undefined;
+    policy: string | undefined;
+    objects: Record<string, string | undefined>;
+  };
+
+/** Thin port over S3 and S3 Control. */
+export interface S3Port {
+  /** The account-level public access block, or undefined when none is set (or it cannot be read). */
+  accountPublicAccessBlock(account: string): Promise<PublicAccessBlock | undefined>;
+  /** Reads the bucket and the given object keys. */
+  observeBucket(bucket: string, options: { account: string; region: string; keys: string[] }): Promise<ObservedBucket>;
+  createBucket(bucket: string, options: { region: string }): Promise<void>;
+  putBucketTagging(
+    bucket: string,
+    options: { account: string; region: string; tags: Record<string, string> },
+  ): Promise<void>;
+  putPublicAccessBlock(
+    bucket: string,
+    options: { account: string; region: string; config: PublicAccessBlock },
+  ): Promise<void>;
+  putBucketPolicy(bucket: string, options: { account: string; region: string; policy: string }): Promise<void>;
+  putObject(
+    bucket: string,
+    options: { account: string; region: string; key: string; body: string; contentType: string },
+  ): Promise<void>;
+  deleteObject(bucket: string, options: { account: string; region: string; key: string }): Promise<void>;
+}
+
+/** `GetBucketLocation` answers null for us-east-1 and "EU" for the oldest eu-west-1 buckets. */
+export function regionOfLocation(location: string | undefined | null): string {
+  if (!location) return "us-east-1";
+  return location === "EU" ? "eu-west-1" : location;
+}
+
+/** The SDK implementation. */
+export function s3Port(clients: AwsClients): S3Port {
+  const sdk = () => import("@aws-sdk/client-s3");
+  const client = (region: string) => clients.s3For(region);
+  return {
+    async accountPublicAccessBlock(account) {
+      const { GetPublicAccessBlockCommand } = await import("@aws-sdk/client-s3-control");
+      try {
+        const out = await clients.s3control.send(new GetPublicAccessBlockCommand({ AccountId: account }));
+        return normalizeBlock(out.PublicAccessBlockConfiguration);
+      } catch (e) {
+        if (isNotFound(e, "NoSuchPublicAccessBlockConfiguration")) return undefined;
+        throw awsError(e, "s3:GetAccountPublicAccessBlock", `account ${account}`);
+      }
+    },
+
+    async observeBucket(bucket, { account, region, keys }) {
+      const s3 = await sdk();
+      const c = await client(region);
+      const owner = { Bucket: bucket, ExpectedBucketOwner: account };
+      try {
+        await c.send(new s3.HeadBucketCommand(owner));
+      } catch (e) {
+        const { status } = sdkErrorCode(e);
+        if (status === 404) return { exists: false };
+        if (status === 403) {
+          throw new IrsaError(
+            "conflict",
+            "BucketNotOwned",
+            `bucket "${bucket}" exists but is not owned by account ${account} (or s3:ListBucket is denied); choose another --bucket`,
+            { cause: e },
+          );
+        }
+        if (status === 301) {
+          throw new IrsaError(
+            "invalid",
+            "BucketRegionMismatch",
+            `bucket "${bucket}" is not in ${region}; pass its region with --region`,
+            { cause: e },
+          );
+        }
+        throw awsError(e, "s3:HeadBucket", bucket);
+      }
+      const wrap = async <T>(operation: string, fn: () => Promise<T>, missing: string[]): Promise<T | undefined> => {
+        try {
+          return await fn();
+        } catch (e) {
+          if (isNotFound(e, ...missing)) return undefined;
+          throw awsError(e, operation, bucket);
+        }
+      };
+      const location = await wrap("s3:GetBucketLocation", () => c.send(new s3.GetBucketLocationCommand(owner)), []);
+      const actualRegion = regionOfLocation(location?.LocationConstraint);
+      if (actualRegion !== region) {
+        throw new IrsaError(
+          "invalid",
+          "BucketRegionMismatch",
+          `bucket "${bucket}" is in ${actualRegion}, not ${region}; pass --region ${actualRegion} or choose another bucket`,
+        );
+      }
+      const tagging = await wrap("s3:GetBucketTagging", () => c.send(new s3.GetBucketTaggingCommand(owner)), [
+        "NoSuchTagSet",
+        "NoSuchTagSetError",
+      ]);
+      const block = await wrap("s3:GetPublicAccessBlock", () => c.send(new s3.GetPublicAccessBlockCommand(owner)), [
+        "NoSuchPublicAccessBlockConfiguration",
+      ]);
+      const policy = await wrap("s3:GetBucketPolicy", () => c.send(new s3.GetBucketPolicyCommand(owner)), [
+        "NoSuchBucketPolicy",
+      ]);
+      const objects: Record<string, string | undefined> = {};
+      for (const key of keys) {
+        const out = await wrap(
+          "s3:GetObject",
+          () => c.send(new s3.GetObjectCommand({ ...owner, Key: key })),
+          ["NoSuchKey", "NotFound"],
+        );
+        objects[key] = await out?.Body?.transformToString();
+      }
+      return {
+        exists: true,
+        region: actualRegion,
+        tags: Object.fromEntries((tagging?.TagSet ?? []).map((t) => [t.Key ?? "", t.Value ?? ""])),
+        publicAccessBlock: normalizeBlock(block?.PublicAccessBlockConfiguration),
+        policy: policy?.Policy,
+        objects,
+      };
+    },
+
+    async createBucket(bucket, { region }) {
+      const s3 = await sdk();
+      try {
+        await (await client(region)).send(
+          new s3.CreateBucketCommand({
+            Bucket: bucket,
+            // us-east-1 rejects an explicit LocationConstraint; every other region requires its own.
+            ...(region === "us-east-1" ? {} : { CreateBucketConfiguration: { LocationConstraint: region as never } }),
+            ObjectOwnership: "BucketOwnerEnforced",
+          }),
+        );
+      } catch (e) {
+        const { code } = sdkErrorCode(e);
+        if (code === "BucketAlreadyOwnedByYou") return;
+        if (code === "BucketAlreadyExists") {
+          throw new IrsaError(
+            "conflict",
+            "BucketNameTaken",
+            `bucket name "${bucket}" is taken by another account; choose another --bucket`,
+            { cause: e },
+          );
+        }
+        throw awsError(e, "s3:CreateBucket", bucket);
+      }
+    },
+
+    async putBucketTagging(bucket, { account, region, tags }) {
+      const s3 = await sdk();
+      await send(
+        region,
+        "s3:PutBucketTagging",
+        bucket,
+        new s3.PutBucketTaggingCommand({
+          Bucket: bucket,
+          ExpectedBucketOwner: account,
+          Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+        }),
+      );
+    },
+
+    async putPublicAccessBlock(bucket, { account, region, config }) {
+      const s3 = await sdk();
+      await send(
+        region,
+        "s3:PutPublicAccessBlock",
+        bucket,
+        new s3.PutPublicAccessBlockCommand({
+          Bucket: bucket,
+          ExpectedBucketOwner: account,
+          PublicAccessBlockConfiguration: config,
+        }),
+      );
+    },
+
+    async putBucketPolicy(bucket, { account, region, policy }) {
+      const s3 = await sdk();
+      await send(
+        region,
+        "s3:PutBucketPolicy",
+        bucket,
+        new s3.PutBucketPolicyCommand({
+          Bucket: bucket,
+          ExpectedBucketOwner: account,
+          Policy: policy,
+        }),
+      );
+    },
+
+    async putObject(bucket, { account, region, key, body, contentType }) {
+      const s3 = await sdk();
+      await send(
+        region,
+        "s3:PutObject",
+        `${bucket}/${key}`,
+        new s3.PutObjectCommand({
+          Bucket: bucket,
+          ExpectedBucketOwner: account,
+          Key: key,
+          Body: body,
+          ContentType: contentType,
+          // STS caches discovery documents; a short max-age keeps key rotation prompt.
+          CacheControl: "max-age=300",
+        }),
+      );
+    },
+
+    async deleteObject(bucket, { account, region, key }) {
+      const s3 = await sdk();
+      await send(
+        region,
+        "s3:DeleteObject",
+        `${bucket}/${key}`,
+        new s3.DeleteObjectCommand({
+          Bucket: bucket,
+          ExpectedBucketOwner: account,
+          Key: key,
+        }),
+      );
+    },
+  };
+
+  async function send(region: string, operation: string, target: string, command: unknown): Promise<void> {
+    try {
+      // deno-lint-ignore no-explicit-any
+      await (await client(region)).send(command as any);
+    } catch (e) {
+      throw awsError(e, operation, target);
+    }
+  }
+}
+
+function normalizeBlock(
+  c: Partial<Record<keyof PublicAccessBlock, boolean | undefined>> | undefined,
+): PublicAccessBlock | undefined {
+  if (!c) return undefined;
+  return {
+    BlockPublicAcls: c.BlockPublicAcls ?? false,
+    IgnorePublicAcls: c.IgnorePublicAcls ?? false,
+    BlockPublicPolicy: c.BlockPublicPolicy ?? false,
+    RestrictPublicBuckets: c.RestrictPublicBuckets ?? false,
+  };
+}
