@@ -1,14 +1,10 @@
 // Parses argv into a typed command. Pure: no I/O, so every rule here is table-tested in args_test.ts.
 import { parseArgs } from "node:util";
+import { type Distro, distros } from "../lib/distro.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Output formats of `-o`. */
 export type OutputFormat = "json" | "yaml" | "wide" | "name";
-
-/** Distributions `init` renders the kube-apiserver change for. */
-export const distros = ["kubeadm", "static-pod", "k3s", "rke2", "kind", "raw"] as const;
-/** A distribution `init` renders the kube-apiserver change for. */
-export type Distro = typeof distros[number];
 
 /** Flags every command accepts (kubectl's and AWS's conventions). */
 export interface GlobalFlags {

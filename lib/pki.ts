@@ -144,3 +144,29 @@ export function certificatesFromPem(bundle: string): Uint8Array[] {
 export function subjectAltNames(cert: X509.X509Certificate): string[] {
   return cert.getExtension(x509.SubjectAlternativeNameExtension)?.names.items.map((n) => n.value) ?? [];
 }
+
+/** The parts of a certificate that chain decisions need. */
+export interface CertificateInfo {
+  /** Subject DN as text, for messages. */
+  subject: string;
+  /** Issuer DN as text, for messages. */
+  issuer: string;
+  /** DER of the subject Name; compare bytes, since text forms of equal DNs can differ. */
+  subjectDer: Uint8Array;
+  /** DER of the issuer Name. */
+  issuerDer: Uint8Array;
+  /** True when basicConstraints marks the certificate as a CA. */
+  isCa: boolean;
+}
+
+/** Parses a DER certificate into the fields that chain decisions need; throws on malformed input. */
+export function parseCertificate(der: Uint8Array): CertificateInfo {
+  const cert = new x509.X509Certificate(new Uint8Array(der));
+  return {
+    subject: cert.subject,
+    issuer: cert.issuer,
+    subjectDer: new Uint8Array(cert.subjectName.toArrayBuffer()),
+    issuerDer: new Uint8Array(cert.issuerName.toArrayBuffer()),
+    isCa: cert.getExtension(x509.BasicConstraintsExtension)?.ca ?? false,
+  };
+}

@@ -142,8 +142,14 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
   };
   const iam = counted(new IAMClient(common("iam")), "iam");
   const sts = counted(new STSClient(common("sts")), "sts");
+  // S3 Control's endpoint rules put the account ID in front of the host, which breaks a custom endpoint such as
+  // an IP address; with an override, use it as given.
+  const controlUrl = endpoint("s3control");
   const s3control = counted(
-    new S3ControlClient({ ...common("s3control"), ...(endpoint("s3control") ? { disableHostPrefix: true } : {}) }),
+    new S3ControlClient({
+      ...common("s3control"),
+      ...(controlUrl ? { endpointProvider: () => ({ url: new URL(controlUrl) }) } : {}),
+    }),
     "s3control",
   );
   return {

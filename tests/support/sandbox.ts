@@ -43,7 +43,14 @@ export interface Sandbox {
     flags: ServiceAccountFlags;
     restart(flags: ServiceAccountFlags): Promise<void>;
   };
-  moto?: { endpoint: string; reset(): Promise<void> };
+  moto?: {
+    endpoint: string;
+    /** The intermediate CA in moto's chain: the OIDC thumbprint must be its SHA-1. */
+    intermediatePem: string;
+    reset(): Promise<void>;
+    /** Calls a moto-api endpoint or any path with the harness CA trusted. */
+    fetch(path: string, init?: RequestInit): Promise<Response>;
+  };
   /** Environment for running the plugin against the sandbox. */
   env: Record<string, string>;
   /** A fetch client that authenticates to kube-apiserver as the admin. */
@@ -139,6 +146,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       say(`moto ready at ${endpoint}`);
       moto = {
         endpoint,
+        intermediatePem: intermediate.certPem,
+        fetch: motoFetch,
         async reset() {
           const r = await motoFetch("/moto-api/reset", { method: "POST" });
           await r.body?.cancel();

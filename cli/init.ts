@@ -1,0 +1,196 @@
+// `kubectl irsa init`: gather → plan → (apply) with lib/init.ts, then print the kube-apiserver change.
+import { stringify as toYaml } from "yaml";
+import { apiserverChange, detectDistro } from "../lib/apiserver_change.ts";
+import { iamPort } from "../lib/aws/iam_port.ts";
+import { s3Port } from "../lib/aws/s3_port.ts";
+import { stsPort } from "../lib/aws/sts_port.ts";
+import {
+  type FilePort,
+  type InitPorts,
+  type InitRequest,
+  runInit as runInitCore,
+  validateInitRequest,
+} from "../lib/init.ts";
+import { isIrsaError } from "../lib/errors.ts";
+import { UsageError } from "./usage_error.ts";
+import { describeInitAction, type InitAction } from "../lib/init_plan.ts";
+import { clusterPort } from "../lib/kube/kube_port.ts";
+import { lineDiff } from "../lib/text_diff.ts";
+import { fetchIssuerThumbprint } from "../lib/thumbprint.ts";
+import type { InitCommand } from "./args.ts";
+import type { Io } from "./main.ts";
+import { openAws, openKube, reportAwsCalls } from "./session.ts";
+
+const localFiles: FilePort = {
+  async read(path) {
+    try {
+      return await Deno.readTextFile(path);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    }
+  },
+  async write(path, content, mode) {
+    await Deno.mkdir(path.replace(/\/[^/]*$/, "") || "/", { recursive: true });
+    await Deno.writeTextFile(path, content, { mode });
+    await Deno.chmod(path, mode); // mode only applies on create; an overwritten file keeps its old bits otherwise
+  },
+};
+
+/** Runs `kubectl irsa init`. */
+export async function runInit(cmd: InitCommand, io: Io): Promise<number> {
+  const aws = await openAws(cmd.flags, io, "init");
+  const request: InitRequest = {
+    bucket: cmd.bucket,
+    region: aws.clients.region,
+    keySource: cmd.keySource,
+    force: cmd.force,
+    noThumbprint: cmd.noThumbprint,
+    ...(cmd.issuerUrl !== undefined ? { issuerUrl: cmd.issuerUrl } : {}),
+    ...(cmd.outDir !== undefined ? { outDir: cmd.outDir } : {}),
+  };
+  try {
+    validateInitRequest(request);
+  } catch (e) {
+    aws.clients.destroy();
+    if (isIrsaError(e, "invalid")) throw new UsageError(e.message, "init");
+    throw e;
+  }
+  let kube;
+  try {
+    kube = await openKube(cmd.flags);
+  } catch (e) {
+    aws.clients.destroy();
+    throw e;
+  }
+  try {
+    const cluster = clusterPort(kube);
+    const ports: InitPorts = {
+      sts: stsPort(aws.clients),
+      s3: s3Port(aws.clients),
+      iam: iamPort(aws.clients),
+      cluster,
+      files: localFiles,
+      thumbprint: (issuer) => fetchIssuerThumbprint(issuer, aws.caBundlePem ? { caPem: aws.caBundlePem } : {}),
+    };
+    const dryRun = cmd.flags.dryRun;
+    const { gathered, plan } = await runInitCore(
+      {
+        bucket: cmd.bucket,
+        region: aws.clients.region,
+        keySource: cmd.keySource,
+        force: cmd.force,
+        noThumbprint: cmd.noThumbprint,
+        ...(cmd.issuerUrl !== undefined ? { issuerUrl: cmd.issuerUrl } : {}),
+        ...(cmd.outDir !== undefined ? { outDir: cmd.outDir } : {}),
+      },
+      ports,
+      { dryRun, onAction: (a) => io.err(`• ${describeInitAction(a)}\n`) },
+    );
+    for (const w of plan.warnings) io.err(`warning: ${w}\n`);
+    if (!dryRun) {
+      io.err(
+        plan.actions.length === 0
+          ? "Everything is up to date; nothing was changed\n"
+          : `Done: ${plan.actions.length} changes\n`,
+      );
+    }
+
+    const distro = cmd.distro ?? detectDistro(await cluster.distroFacts());
+    const keyFiles = gathered.desired.keyFiles;
+    const change = apiserverChange({
+      distro,
+      newIssuer: plan.record.issuer,
+      currentIssuers: gathered.currentIssuers,
+      jwksUri: plan.record.jwksUri,
+      ...(keyFiles ? { keyFiles: { publicKeyPath: keyFiles.publicPath, privateKeyPath: keyFiles.privatePath } } : {}),
+      ...(gathered.desired.keySource === "generate" && !keyFiles
+        ? {
+          keyFiles: {
+            publicKeyPath: "/etc/kubernetes/pki/irsa-manager.pub",
+            privateKeyPath: "/etc/kubernetes/pki/irsa-manager.key",
+          },
+        }
+        : {}),
+    });
+
+    const result = {
+      dryRun,
+      issuer: plan.record.issuer,
+      jwksUri: plan.record.jwksUri,
+      providerArn: plan.record.providerArn,
+      bucket: plan.record.bucket,
+      region: plan.record.region,
+      account: plan.record.account,
+      partition: plan.record.partition,
+      keySource: plan.record.keySource,
+      keyIds: plan.jwks.keys.map((k) => k.kid),
+      actions: plan.actions.map((a) => ({ kind: a.kind, description: describeInitAction(a) })),
+      warnings: plan.warnings,
+      apiserver: { distro, flags: change.flags, snippet: change.snippet, notes: change.notes },
+    };
+    if (cmd.flags.output === "json") io.out(JSON.stringify(result, null, 2) + "\n");
+    else if (cmd.flags.output === "yaml") io.out(toYaml(result));
+    else io.out(renderText(result, plan.actions, dryRun));
+    return 0;
+  } finally {
+    await reportAwsCalls(aws, io, cmd.flags);
+    kube.close();
+    aws.clients.destroy();
+  }
+}
+
+function renderText(
+  r: {
+    issuer: string;
+    jwksUri: string;
+    providerArn: string;
+    keyIds: string[];
+    apiserver: { distro: string; snippet: string; notes: string[] };
+  },
+  actions: InitAction[],
+  dryRun: boolean,
+): string {
+  const lines: string[] = [];
+  if (dryRun) {
+    lines.push(
+      actions.length === 0
+        ? "Plan: no changes (dry run)"
+        : `Plan: ${actions.length} changes (dry run, nothing was changed)`,
+    );
+    for (const a of actions) {
+      lines.push(`  • ${describeInitAction(a)}`);
+      for (const d of actionDiff(a)) lines.push(`      ${d}`);
+    }
+    lines.push("");
+  }
+  lines.push(
+    `Issuer:         ${r.issuer}`,
+    `JWKS:           ${r.jwksUri} (key IDs: ${r.keyIds.join(", ")})`,
+    `OIDC provider:  ${r.providerArn}`,
+    "",
+    `Apply this kube-apiserver change (${r.apiserver.distro}):`,
+    "",
+    ...r.apiserver.snippet.replace(/\n$/, "").split("\n").map((l) => `    ${l}`),
+    "",
+    ...r.apiserver.notes.map((n) => `- ${n}`),
+  );
+  return lines.join("\n") + "\n";
+}
+
+/** The content diff shown under an action in a dry run; never shows key material. */
+function actionDiff(a: InitAction): string[] {
+  switch (a.kind) {
+    case "PutObject":
+      return lineDiff(a.before ?? "", a.body);
+    case "PutBucketPolicy":
+      return lineDiff(
+        a.before ? JSON.stringify(JSON.parse(a.before), null, 2) : "",
+        JSON.stringify(JSON.parse(a.policy), null, 2),
+      );
+    case "ApplySetupRecord":
+      return lineDiff(a.before ?? "", JSON.stringify(a.record, null, 2));
+    default:
+      return [];
+  }
+}

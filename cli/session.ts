@@ -1,0 +1,65 @@
+// Opens the AWS and Kubernetes connections a command needs, from global flags and the environment. Loaded only
+// by commands that talk to AWS or Kubernetes, so `--help` never pays for the SDKs.
+import { type AwsClients, awsConfigFromEnv, createAwsClients, MissingRegionError } from "../lib/aws/clients.ts";
+import { KubeClient } from "../lib/kube/client.ts";
+import { IrsaError } from "../lib/errors.ts";
+import type { GlobalFlags } from "./args.ts";
+import type { Io } from "./main.ts";
+import { UsageError } from "./usage_error.ts";
+
+/** An open AWS session plus the CA bundle it trusts (also used to reach the issuer host). */
+export interface AwsSession {
+  clients: AwsClients;
+  caBundlePem: string | undefined;
+}
+
+/** Builds the AWS clients. A missing region is a usage error of `command`. */
+export async function openAws(flags: GlobalFlags, io: Io, command: string): Promise<AwsSession> {
+  const config = awsConfigFromEnv(io.env);
+  if (flags.region) config.region = flags.region;
+  if (flags.profile) {
+    config.profile = flags.profile;
+    delete config.credentials; // an explicit profile wins over static environment credentials
+  }
+  if (flags.s3PathStyle) config.s3PathStyle = true;
+  const caPath = flags.caBundle ?? io.env.get("AWS_CA_BUNDLE");
+  let caBundlePem: string | undefined;
+  if (caPath) {
+    try {
+      caBundlePem = await Deno.readTextFile(caPath);
+    } catch (e) {
+      throw new IrsaError(
+        "invalid",
+        "CaBundleUnreadable",
+        `cannot read the CA bundle "${caPath}": ${(e as Error).message}`,
+      );
+    }
+    config.caBundlePem = caBundlePem;
+  }
+  try {
+    return { clients: await createAwsClients(config), caBundlePem };
+  } catch (e) {
+    if (e instanceof MissingRegionError) throw new UsageError(`${e.message}`, command);
+    throw e;
+  }
+}
+
+/** Connects to the cluster named by --kubeconfig/--context (or KUBECONFIG, or in-cluster). */
+export async function openKube(flags: GlobalFlags): Promise<KubeClient> {
+  return await KubeClient.connect({
+    ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
+    ...(flags.context ? { context: flags.context } : {}),
+  });
+}
+
+/** Writes the AWS call log where KUBECTL_IRSA_CALL_LOG points (tests count writes with it) and, with -v, a summary. */
+export async function reportAwsCalls(session: AwsSession, io: Io, flags: GlobalFlags): Promise<void> {
+  const calls = session.clients.calls;
+  const path = io.env.get("KUBECTL_IRSA_CALL_LOG");
+  if (path) {
+    await Deno.writeTextFile(path, calls.calls.map((c) => JSON.stringify(c) + "\n").join(""), { append: true });
+  }
+  if (flags.verbose) {
+    io.err(`AWS calls: ${calls.reads} reads, ${calls.writes} writes (${calls.summary().join(", ") || "none"})\n`);
+  }
+}

@@ -1,0 +1,20 @@
+// Turns the service-account flags that `init` prints into the harness's restart options, so tests apply exactly
+// what a user would paste.
+import type { ServiceAccountFlags } from "./sandbox.ts";
+
+/** Reads `--service-account-*` (and `--api-audiences`) flags; keeps the current key files when none are given. */
+export function flagsFromInit(printed: string[], current: ServiceAccountFlags): ServiceAccountFlags {
+  const values = (name: string) =>
+    printed.filter((f) => f.startsWith(`--${name}=`)).map((f) => f.slice(name.length + 3));
+  const keyFiles = values("service-account-key-file");
+  const signing = values("service-account-signing-key-file")[0];
+  const jwksUri = values("service-account-jwks-uri")[0];
+  const audiences = printed.filter((f) => f.startsWith("--api-audiences="));
+  return {
+    issuers: values("service-account-issuer"),
+    keyFiles: keyFiles.length > 0 ? keyFiles : current.keyFiles,
+    signingKeyFile: signing ?? current.signingKeyFile,
+    ...(jwksUri ? { jwksUri } : {}),
+    ...(audiences.length > 0 ? { extra: audiences } : {}),
+  };
+}
