@@ -85,14 +85,23 @@ function registerPid(pid: number): void {
   livePids.add(pid);
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  // Last resort when a test run is aborted: no server outlives the Deno process that started it.
-  globalThis.addEventListener("unload", () => {
+  // Last resort when a run ends early: no server outlives the Deno process that started it, whether it exits
+  // normally or is interrupted.
+  const killAll = () => {
     for (const p of livePids) {
       try {
         Deno.kill(p, "SIGKILL");
       } catch { /* already gone */ }
     }
-  });
+    livePids.clear();
+  };
+  globalThis.addEventListener("unload", killAll);
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    Deno.addSignalListener(signal, () => {
+      killAll();
+      Deno.exit(code);
+    });
+  }
 }
 
 function unregisterPid(pid: number): void {
