@@ -2,7 +2,10 @@
 // what a user would paste.
 import type { ServiceAccountFlags } from "./sandbox.ts";
 
-/** Reads `--service-account-*` (and `--api-audiences`) flags; keeps the current key files when none are given. */
+/**
+ * Reads `--service-account-*` (and `--api-audiences`) flags. The current key files are kept besides printed ones,
+ * as the printed notes tell users to do, so tokens signed before the change still verify.
+ */
 export function flagsFromInit(printed: string[], current: ServiceAccountFlags): ServiceAccountFlags {
   const values = (name: string) =>
     printed.filter((f) => f.startsWith(`--${name}=`)).map((f) => f.slice(name.length + 3));
@@ -12,7 +15,7 @@ export function flagsFromInit(printed: string[], current: ServiceAccountFlags): 
   const audiences = printed.filter((f) => f.startsWith("--api-audiences="));
   return {
     issuers: values("service-account-issuer"),
-    keyFiles: keyFiles.length > 0 ? keyFiles : current.keyFiles,
+    keyFiles: [...new Set([...current.keyFiles, ...keyFiles])],
     signingKeyFile: signing ?? current.signingKeyFile,
     ...(jwksUri ? { jwksUri } : {}),
     ...(audiences.length > 0 ? { extra: audiences } : {}),

@@ -1,0 +1,17 @@
+// An AWS session for test assertions: the same client configuration as the product, pointed at the sandbox.
+import { type AwsClients, awsConfigFromEnv, createAwsClients } from "../../lib/aws/clients.ts";
+import type { Sandbox } from "./sandbox.ts";
+
+/** AWS clients against the sandbox's moto. Call destroy() when done. */
+export async function sandboxAws(sandbox: Sandbox): Promise<AwsClients> {
+  const env = new Map(Object.entries(sandbox.env));
+  const config = awsConfigFromEnv({ get: (k) => env.get(k) });
+  config.caBundlePem = sandbox.caPem;
+  return await createAwsClients(config);
+}
+
+/** A fetch that trusts the harness CA and sends no credentials, as STS fetches discovery documents. */
+export function anonymousFetcher(sandbox: Sandbox): { fetcher: (url: string) => Promise<Response>; close(): void } {
+  const client = Deno.createHttpClient({ caCerts: [sandbox.caPem] });
+  return { fetcher: (url) => fetch(url, { client }), close: () => client.close() };
+}
