@@ -1,7 +1,10 @@
 // Parses argv into a typed command. Pure: no I/O, so every rule here is table-tested in args_test.ts.
 import { parseArgs } from "node:util";
 import { type Distro, distros } from "../lib/distro.ts";
+import { type CommandName, commandSummaries } from "./commands.ts";
 import { UsageError } from "./usage_error.ts";
+
+export { commandSummaries };
 
 /** Output formats of `-o`. */
 export type OutputFormat = "json" | "yaml" | "wide" | "name";
@@ -43,12 +46,6 @@ export type Command =
   | { name: "version"; flags: GlobalFlags }
   | InitCommand;
 
-/** Subcommands with their one-line summaries, in help order. */
-export const commandSummaries: Record<Exclude<Command["name"], "help">, string> = {
-  init: "Publish the cluster's OIDC issuer to S3, register the IAM OIDC provider, print the kube-apiserver change",
-  version: "Print the plugin version",
-};
-
 type OptionSpec = { type: "string" | "boolean"; short?: string; multiple?: boolean };
 
 const globalOptions: Record<string, OptionSpec> = {
@@ -66,7 +63,7 @@ const globalOptions: Record<string, OptionSpec> = {
   help: { type: "boolean", short: "h" },
 };
 
-const commandOptions: Record<Exclude<Command["name"], "help">, Record<string, OptionSpec>> = {
+const commandOptions: Record<CommandName, Record<string, OptionSpec>> = {
   version: {},
   init: {
     bucket: { type: "string" },
@@ -81,7 +78,7 @@ const commandOptions: Record<Exclude<Command["name"], "help">, Record<string, Op
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
-function isCommandName(name: string): name is Exclude<Command["name"], "help"> {
+function isCommandName(name: string): name is CommandName {
   return Object.hasOwn(commandSummaries, name);
 }
 
@@ -108,7 +105,7 @@ export function parseCommand(argv: string[]): Command {
   }
 }
 
-function parseFlags(command: Exclude<Command["name"], "help">, args: string[]): Values {
+function parseFlags(command: CommandName, args: string[]): Values {
   let parsed;
   try {
     parsed = parseArgs({

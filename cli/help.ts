@@ -1,5 +1,5 @@
 // Help texts. Kept as plain strings so `--help` loads nothing heavy; help_test.ts pins them as golden files.
-import { type Command, commandSummaries } from "./args.ts";
+import { type CommandName, commandSummaries } from "./commands.ts";
 
 const globalFlagsHelp = `Global flags:
       --kubeconfig PATH   Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
@@ -71,6 +71,6 @@ ${globalFlagsHelp}
 };
 
 /** The help text for the top level or one command. */
-export function helpText(command?: Exclude<Command["name"], "help">): string {
+export function helpText(command?: CommandName): string {
   return command === undefined ? topLevel() : `Usage: kubectl irsa ${command} [flags]\n\n${commandHelp[command]}`;
 }

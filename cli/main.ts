@@ -1,6 +1,6 @@
 // The CLI entry: parse, dispatch to the command's module (loaded lazily so `--help` stays instant), and map
 // errors to one line and an exit code: 0 ok, 1 failure, 2 usage.
-import { parseCommand } from "./args.ts";
+import { helpRequest } from "./commands.ts";
 import { helpText } from "./help.ts";
 import { describeError } from "./describe_error.ts";
 
@@ -26,8 +26,14 @@ function writeAll(file: typeof Deno.stdout, text: string): void {
 
 /** Runs the plugin for `argv` and returns the exit code. */
 export async function runCli(argv: string[], io: Io = processIo): Promise<number> {
+  const help = helpRequest(argv);
+  if (help) {
+    io.out(helpText(help.topic));
+    return 0;
+  }
   let verbose = false;
   try {
+    const { parseCommand } = await import("./args.ts");
     const command = parseCommand(argv);
     verbose = "flags" in command && command.flags.verbose;
     switch (command.name) {

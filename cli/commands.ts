@@ -1,0 +1,21 @@
+// The command names and summaries, kept free of the argument parser so `--help` loads almost nothing.
+
+/** Every subcommand the plugin runs (besides help). */
+export type CommandName = "init" | "version";
+
+/** Subcommands with their one-line summaries, in help order. */
+export const commandSummaries: Record<CommandName, string> = {
+  init: "Publish the cluster's OIDC issuer to S3, register the IAM OIDC provider, print the kube-apiserver change",
+  version: "Print the plugin version",
+};
+
+/** Whether argv only asks for help, so the parser need not load; returns the topic, or null when it does not. */
+export function helpRequest(argv: string[]): { topic?: CommandName } | null {
+  const first = argv[0];
+  if (first === undefined || first === "--help" || first === "-h") return {};
+  if (first === "help" && argv.length === 1) return {};
+  const topic = first === "help" ? argv[1] : first;
+  const asksHelp = first === "help" ? argv.length === 2 : argv.slice(1).some((a) => a === "--help" || a === "-h");
+  if (asksHelp && topic !== undefined && Object.hasOwn(commandSummaries, topic)) return { topic: topic as CommandName };
+  return null;
+}
