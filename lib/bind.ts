@@ -1,0 +1,248 @@
+// `bind` and `unbind` end to end: validate, gather (reads only), plan, apply. The CLI commands and the IRSA
+// reconciler call these, so they cannot drift apart.
+import { managedPolicyArn, validatePolicyArn, validateRoleArn } from "./arn.ts";
+import { type BindAction, type Binding, type BindObserved, planBind, planUnbind } from "./bind_plan.ts";
+import { IrsaError } from "./errors.ts";
+import { setupRecord as setupRecordName } from "./names.ts";
+import { defaultRoleName } from "./role_name.ts";
+import { parseSetupRecord, type SetupRecord } from "./setup_record.ts";
+import {
+  validateDnsLabel,
+  validateDnsSubdomain,
+  validateInlinePolicyJson,
+  validateMaxSessionDuration,
+  validatePolicyDocumentSize,
+  validateRoleName,
+  validateRolePath,
+  validateTags,
+  validateTokenExpiration,
+} from "./validate.ts";
+import { saAnnotation } from "./names.ts";
+import type { IamPort } from "./aws/iam_port.ts";
+import type { ServiceAccountPort } from "./kube/service_account_port.ts";
+
+/** A binding as the user states it: policy names not yet resolved, role name possibly defaulted. */
+export interface BindRequest {
+  serviceAccount: string;
+  namespaces: string[];
+  policies: string[];
+  inlinePolicy?: string;
+  roleName?: string;
+  rolePath?: string;
+  permissionsBoundary?: string;
+  tags?: Record<string, string>;
+  maxSessionDuration?: number;
+  audience?: string;
+  stsRegionalEndpoints?: boolean;
+  tokenExpiration?: number;
+  adopt?: boolean;
+}
+
+/** Everything bind and unbind talk to. */
+export interface BindPorts {
+  iam: IamPort;
+  serviceAccounts: ServiceAccountPort;
+  /** The raw setup record text, or undefined when `init` never ran. */
+  setupRecord(): Promise<string | undefined>;
+}
+
+/** Reads the setup that `init` recorded; a missing one is a precondition failure with the fix. */
+export async function loadSetup(ports: Pick<BindPorts, "setupRecord">): Promise<SetupRecord> {
+  const text = await ports.setupRecord();
+  if (text === undefined) {
+    throw new IrsaError(
+      "precondition",
+      "NotInitialized",
+      `no IRSA setup recorded in ${setupRecordName.namespace}/${setupRecordName.name}; run 'kubectl irsa init' first`,
+    );
+  }
+  return parseSetupRecord({ [setupRecordName.key]: text });
+}
+
+/**
+ * Checks a request and turns it into a Binding. Pure given the setup: every check that needs no AWS call happens
+ * here, so invalid input never reaches AWS.
+ */
+export function resolveBinding(setup: SetupRecord, req: BindRequest): Binding {
+  validateDnsSubdomain("ServiceAccount name", req.serviceAccount);
+  if (req.namespaces.length === 0) throw new IrsaError("invalid", "NoNamespace", "at least one namespace is needed");
+  for (const ns of req.namespaces) validateDnsLabel("namespace", ns);
+  const namespaces = [...new Set(req.namespaces)];
+  const roleName = req.roleName ??
+    defaultRoleName({ clusterName: setup.clusterName, namespace: namespaces, serviceAccount: req.serviceAccount });
+  validateRoleName(roleName);
+  const rolePath = req.rolePath ?? "/";
+  validateRolePath(rolePath);
+  const policyArns = [...new Set(req.policies.map((p) => managedPolicyArn(setup.partition, p)))];
+  if (policyArns.length > 10) {
+    throw new IrsaError(
+      "invalid",
+      "TooManyPolicies",
+      `${policyArns.length} managed policies requested; IAM attaches at most 10 to a role by default`,
+    );
+  }
+  if (req.inlinePolicy !== undefined) {
+    validateInlinePolicyJson(req.inlinePolicy);
+    validatePolicyDocumentSize("inline", req.inlinePolicy);
+  }
+  if (req.permissionsBoundary !== undefined) {
+    const arn = validatePolicyArn(req.permissionsBoundary);
+    if (arn.partition !== setup.partition) {
+      throw new IrsaError(
+        "invalid",
+        "InvalidArn",
+        `permissions boundary ${req.permissionsBoundary} is in partition ${arn.partition}, not ${setup.partition}`,
+      );
+    }
+  }
+  const tags = req.tags ?? {};
+  validateTags(tags);
+  if (Object.keys(tags).some((k) => k.startsWith("kubectl-irsa/"))) {
+    throw new IrsaError("invalid", "ReservedTag", `tag keys starting with "kubectl-irsa/" are reserved for ownership`);
+  }
+  if (req.maxSessionDuration !== undefined) validateMaxSessionDuration(req.maxSessionDuration);
+  if (req.tokenExpiration !== undefined) validateTokenExpiration(req.tokenExpiration);
+  if (req.audience !== undefined && (req.audience === "" || /[*?]/.test(req.audience))) {
+    throw new IrsaError("invalid", "InvalidAudience", `audience "${req.audience}" must be a literal, non-empty value`);
+  }
+  const binding: Binding = {
+    serviceAccount: req.serviceAccount,
+    namespaces,
+    roleName,
+    rolePath,
+    policyArns,
+    tags,
+    adopt: req.adopt ?? false,
+  };
+  if (req.inlinePolicy !== undefined) binding.inlinePolicy = req.inlinePolicy;
+  if (req.permissionsBoundary !== undefined) binding.permissionsBoundaryArn = req.permissionsBoundary;
+  if (req.maxSessionDuration !== undefined) binding.maxSessionDuration = req.maxSessionDuration;
+  if (req.audience !== undefined) binding.audience = req.audience;
+  if (req.stsRegionalEndpoints !== undefined) binding.stsRegionalEndpoints = req.stsRegionalEndpoints;
+  if (req.tokenExpiration !== undefined) binding.tokenExpiration = req.tokenExpiration;
+  return binding;
+}
+
+/** Reads what a binding needs: namespaces, policies (all must exist), the role and the ServiceAccounts. */
+export async function gatherBind(binding: Binding, ports: BindPorts): Promise<BindObserved> {
+  for (const ns of binding.namespaces) {
+    if (!(await ports.serviceAccounts.namespaceExists(ns))) {
+      throw new IrsaError("not-found", "NamespaceNotFound", `namespace "${ns}" does not exist; create it first`);
+    }
+  }
+  const missing: string[] = [];
+  for (const arn of binding.policyArns) if (!(await ports.iam.policyExists(arn))) missing.push(arn);
+  if (binding.permissionsBoundaryArn && !(await ports.iam.policyExists(binding.permissionsBoundaryArn))) {
+    missing.push(binding.permissionsBoundaryArn);
+  }
+  if (missing.length > 0) {
+    throw new IrsaError(
+      "invalid",
+      "PolicyNotFound",
+      `unknown IAM polic${missing.length > 1 ? "ies" : "y"}: ${missing.join(", ")}`,
+    );
+  }
+  const role = await ports.iam.getRole(binding.roleName);
+  const serviceAccounts: BindObserved["serviceAccounts"] = {};
+  for (const ns of binding.namespaces) {
+    serviceAccounts[ns] = await ports.serviceAccounts.get(ns, binding.serviceAccount);
+  }
+  return { role, serviceAccounts };
+}
+
+/** Executes actions in order; every step is idempotent, so a failed run is repaired by a rerun. */
+export async function applyBindActions(
+  actions: BindAction[],
+  ports: BindPorts,
+  options: { onAction?: (a: BindAction) => void } = {},
+): Promise<void> {
+  for (const a of actions) {
+    options.onAction?.(a);
+    switch (a.kind) {
+      case "CreateRole":
+        await ports.iam.createRole(a.roleName, {
+          path: a.path,
+          trustPolicy: a.trustPolicy,
+          tags: a.tags,
+          description: "IRSA role managed by kubectl-irsa",
+          ...(a.maxSessionDuration !== undefined ? { maxSessionDuration: a.maxSessionDuration } : {}),
+          ...(a.permissionsBoundaryArn !== undefined ? { permissionsBoundaryArn: a.permissionsBoundaryArn } : {}),
+        });
+        break;
+      case "UpdateTrustPolicy":
+        await ports.iam.updateTrustPolicy(a.roleName, a.trustPolicy);
+        break;
+      case "UpdateMaxSessionDuration":
+        await ports.iam.updateRole(a.roleName, { maxSessionDuration: a.seconds });
+        break;
+      case "PutPermissionsBoundary":
+        await ports.iam.putPermissionsBoundary(a.roleName, a.arn);
+        break;
+      case "TagRole":
+        await ports.iam.tagRole(a.roleName, a.tags);
+        break;
+      case "AttachPolicy":
+        await ports.iam.attachPolicy(a.roleName, a.policyArn);
+        break;
+      case "DetachPolicy":
+        await ports.iam.detachPolicy(a.roleName, a.policyArn);
+        break;
+      case "PutInlinePolicy":
+        await ports.iam.putInlinePolicy(a.roleName, { policyName: a.policyName, document: a.document });
+        break;
+      case "DeleteInlinePolicy":
+        await ports.iam.deleteInlinePolicy(a.roleName, a.policyName);
+        break;
+      case "DeleteRole":
+        await ports.iam.deleteRole(a.roleName);
+        break;
+      case "ApplyServiceAccount":
+        await ports.serviceAccounts.apply(a.namespace, a.name, a.annotations);
+        break;
+      case "DeleteServiceAccount":
+        await ports.serviceAccounts.delete(a.namespace, a.name);
+        break;
+    }
+  }
+}
+
+/** Gathers, plans and (unless dry-run) applies a binding. */
+export async function runBind(
+  req: BindRequest,
+  ports: BindPorts,
+  options: { dryRun?: boolean; onAction?: (a: BindAction) => void } = {},
+): Promise<{ setup: SetupRecord; binding: Binding; actions: BindAction[] }> {
+  const setup = await loadSetup(ports);
+  const binding = resolveBinding(setup, req);
+  const observed = await gatherBind(binding, ports);
+  const actions = planBind(setup, binding, observed);
+  if (!options.dryRun) await applyBindActions(actions, ports, options.onAction ? { onAction: options.onAction } : {});
+  return { setup, binding, actions };
+}
+
+/** Gathers, plans and (unless dry-run) applies an unbind of one ServiceAccount in one namespace. */
+export async function runUnbind(
+  target: { namespace: string; serviceAccount: string; keepRole: boolean },
+  ports: BindPorts,
+  options: { dryRun?: boolean; onAction?: (a: BindAction) => void } = {},
+): Promise<{ actions: BindAction[]; warnings: string[]; roleName: string | undefined }> {
+  validateDnsLabel("namespace", target.namespace);
+  validateDnsSubdomain("ServiceAccount name", target.serviceAccount);
+  const setup = await loadSetup(ports);
+  const serviceAccount = await ports.serviceAccounts.get(target.namespace, target.serviceAccount);
+  const annotated = serviceAccount.annotations[saAnnotation.roleArn];
+  const roleName = annotated !== undefined ? validateRoleArn(annotated).name : defaultRoleName({
+    clusterName: setup.clusterName,
+    namespace: target.namespace,
+    serviceAccount: target.serviceAccount,
+  });
+  const role = await ports.iam.getRole(roleName);
+  const { actions, warnings } = planUnbind(setup, target, { role, serviceAccount });
+  if (!serviceAccount.exists && !role) {
+    warnings.push(
+      `nothing is bound: ServiceAccount ${target.namespace}/${target.serviceAccount} and role "${roleName}" do not exist`,
+    );
+  }
+  if (!options.dryRun) await applyBindActions(actions, ports, options.onAction ? { onAction: options.onAction } : {});
+  return { actions, warnings, roleName: role?.name };
+}

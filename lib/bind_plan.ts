@@ -1,0 +1,385 @@
+// The decision of `bind`/`unbind` and of the IRSA reconciler: from a binding (ServiceAccount name, namespaces,
+// policies) and what IAM and the cluster hold, the list of actions. Pure: no I/O, no clock.
+import { roleArn as buildRoleArn } from "./arn.ts";
+import { IrsaError } from "./errors.ts";
+import { issuerHostPath } from "./issuer.ts";
+import { awsTag, irsaAnnotation, managedByValue, saAnnotation } from "./names.ts";
+import type { SetupRecord } from "./setup_record.ts";
+import { buildTrustPolicy, parsePolicyDocument, policiesEqual, subjectOf, trustPolicyDiff } from "./trust_policy.ts";
+import type { ObservedRole } from "./aws/iam_port.ts";
+
+/** Name of the inline policy `bind --inline-policy` manages; other inline policies are never touched. */
+export const inlinePolicyName = "kubectl-irsa-inline";
+
+/** What the user asked for. */
+export interface Binding {
+  serviceAccount: string;
+  namespaces: string[];
+  roleName: string;
+  rolePath: string;
+  /** Resolved policy ARNs. */
+  policyArns: string[];
+  /** JSON text of the inline policy, if any. */
+  inlinePolicy?: string;
+  permissionsBoundaryArn?: string;
+  /** User tags, besides the ownership tags. */
+  tags: Record<string, string>;
+  maxSessionDuration?: number;
+  audience?: string;
+  stsRegionalEndpoints?: boolean;
+  tokenExpiration?: number;
+  /** Take over a role that exists but was not created by kubectl-irsa for this cluster. */
+  adopt: boolean;
+}
+
+/** A ServiceAccount as the cluster holds it. */
+export interface ObservedServiceAccount {
+  exists: boolean;
+  annotations: Record<string, string>;
+  /** Annotation keys that the kubectl-irsa field manager owns (from managedFields). */
+  ownedAnnotations: string[];
+}
+
+/** What exists now. */
+export interface BindObserved {
+  role: ObservedRole | undefined;
+  /** By namespace. */
+  serviceAccounts: Record<string, ObservedServiceAccount>;
+}
+
+/** One change of a binding. Plain data: printed by --dry-run, executed by applyBindActions. */
+export type BindAction =
+  | {
+    kind: "CreateRole";
+    roleName: string;
+    path: string;
+    trustPolicy: string;
+    tags: Record<string, string>;
+    maxSessionDuration?: number;
+    permissionsBoundaryArn?: string;
+  }
+  | { kind: "UpdateTrustPolicy"; roleName: string; trustPolicy: string; before: string }
+  | { kind: "UpdateMaxSessionDuration"; roleName: string; seconds: number; before: number }
+  | { kind: "PutPermissionsBoundary"; roleName: string; arn: string; before: string | undefined }
+  | { kind: "TagRole"; roleName: string; tags: Record<string, string> }
+  | { kind: "AttachPolicy"; roleName: string; policyArn: string }
+  | { kind: "DetachPolicy"; roleName: string; policyArn: string }
+  | { kind: "PutInlinePolicy"; roleName: string; policyName: string; document: string; before: string | undefined }
+  | { kind: "DeleteInlinePolicy"; roleName: string; policyName: string }
+  | { kind: "DeleteRole"; roleName: string }
+  | {
+    kind: "ApplyServiceAccount";
+    namespace: string;
+    name: string;
+    /** The full set of annotations kubectl-irsa owns after the apply; omitted ones are removed. */
+    annotations: Record<string, string>;
+    create: boolean;
+    before: Record<string, string>;
+  }
+  | { kind: "DeleteServiceAccount"; namespace: string; name: string };
+
+/** The ownership tags of a binding's role. */
+export function roleOwnershipTags(setup: SetupRecord, binding: Pick<Binding, "namespaces" | "serviceAccount">) {
+  return {
+    [awsTag.managedBy]: managedByValue,
+    [awsTag.cluster]: issuerHostPath(setup.issuer),
+    [awsTag.serviceAccount]: `${[...binding.namespaces].sort().join("+")}/${binding.serviceAccount}`,
+  };
+}
+
+/** True when the role was created by kubectl-irsa for this cluster (or adopted into it). */
+export function roleIsOurs(role: ObservedRole, setup: SetupRecord): boolean {
+  return role.tags[awsTag.managedBy] === managedByValue && role.tags[awsTag.cluster] === issuerHostPath(setup.issuer);
+}
+
+/** The ARN the binding's role has (or will have once created). */
+export function bindingRoleArn(setup: SetupRecord, binding: Pick<Binding, "roleName" | "rolePath">): string {
+  return buildRoleArn(setup.partition, setup.account, binding.roleName, { path: binding.rolePath });
+}
+
+/** The annotations the binding puts on each ServiceAccount. */
+export function serviceAccountAnnotations(setup: SetupRecord, binding: Binding): Record<string, string> {
+  const out: Record<string, string> = { [saAnnotation.roleArn]: bindingRoleArn(setup, binding) };
+  if (binding.audience !== undefined) out[saAnnotation.audience] = binding.audience;
+  if (binding.stsRegionalEndpoints !== undefined) {
+    out[saAnnotation.stsRegionalEndpoints] = String(binding.stsRegionalEndpoints);
+  }
+  if (binding.tokenExpiration !== undefined) out[saAnnotation.tokenExpiration] = String(binding.tokenExpiration);
+  return out;
+}
+
+/** The trust policy of the binding, as JSON text. */
+export function bindingTrustPolicy(setup: SetupRecord, binding: Binding): string {
+  return JSON.stringify(buildTrustPolicy({
+    providerArn: setup.providerArn,
+    issuerHostPath: issuerHostPath(setup.issuer),
+    subjects: binding.namespaces.map((namespace) => ({ namespace, serviceAccount: binding.serviceAccount })),
+    ...(binding.audience !== undefined ? { audience: binding.audience } : {}),
+  }));
+}
+
+/** Plans `bind`. Throws IrsaError("conflict") for a role that is not ours unless the binding adopts it. */
+export function planBind(setup: SetupRecord, binding: Binding, observed: BindObserved): BindAction[] {
+  const actions: BindAction[] = [];
+  const roleName = binding.roleName;
+  const trustPolicy = bindingTrustPolicy(setup, binding);
+  const ownership = roleOwnershipTags(setup, binding);
+  const role = observed.role;
+
+  if (!role) {
+    actions.push({
+      kind: "CreateRole",
+      roleName,
+      path: binding.rolePath,
+      trustPolicy,
+      tags: { ...binding.tags, ...ownership },
+      ...(binding.maxSessionDuration !== undefined ? { maxSessionDuration: binding.maxSessionDuration } : {}),
+      ...(binding.permissionsBoundaryArn !== undefined
+        ? { permissionsBoundaryArn: binding.permissionsBoundaryArn }
+        : {}),
+    });
+    for (const policyArn of binding.policyArns) actions.push({ kind: "AttachPolicy", roleName, policyArn });
+    if (binding.inlinePolicy !== undefined) {
+      actions.push({
+        kind: "PutInlinePolicy",
+        roleName,
+        policyName: inlinePolicyName,
+        document: binding.inlinePolicy,
+        before: undefined,
+      });
+    }
+  } else {
+    const ours = roleIsOurs(role, setup);
+    if (!ours && !binding.adopt) {
+      throw new IrsaError(
+        "conflict",
+        "RoleNotOwned",
+        `IAM role "${roleName}" exists but was not created by kubectl-irsa for this cluster; pass --adopt to manage it, or choose another --role-name`,
+      );
+    }
+    if (role.path !== binding.rolePath) {
+      throw new IrsaError(
+        "conflict",
+        "RolePathDiffers",
+        `IAM role "${roleName}" has path "${role.path}", not "${binding.rolePath}"; IAM cannot change a role's path, so pass --role-path ${role.path}`,
+      );
+    }
+    if (!policiesEqual(parsePolicyDocument(role.trustPolicy), trustPolicy)) {
+      actions.push({ kind: "UpdateTrustPolicy", roleName, trustPolicy, before: role.trustPolicy });
+    }
+    if (binding.maxSessionDuration !== undefined && role.maxSessionDuration !== binding.maxSessionDuration) {
+      actions.push({
+        kind: "UpdateMaxSessionDuration",
+        roleName,
+        seconds: binding.maxSessionDuration,
+        before: role.maxSessionDuration,
+      });
+    }
+    if (
+      binding.permissionsBoundaryArn !== undefined && role.permissionsBoundaryArn !== binding.permissionsBoundaryArn
+    ) {
+      actions.push({
+        kind: "PutPermissionsBoundary",
+        roleName,
+        arn: binding.permissionsBoundaryArn,
+        before: role.permissionsBoundaryArn,
+      });
+    }
+    const wantTags = { ...binding.tags, ...ownership };
+    const changedTags = Object.fromEntries(Object.entries(wantTags).filter(([k, v]) => role.tags[k] !== v));
+    if (Object.keys(changedTags).length > 0) actions.push({ kind: "TagRole", roleName, tags: changedTags });
+    for (const policyArn of binding.policyArns) {
+      if (!role.attachedPolicyArns.includes(policyArn)) actions.push({ kind: "AttachPolicy", roleName, policyArn });
+    }
+    for (const policyArn of role.attachedPolicyArns) {
+      if (!binding.policyArns.includes(policyArn)) actions.push({ kind: "DetachPolicy", roleName, policyArn });
+    }
+    const inline = role.inlinePolicies[inlinePolicyName];
+    if (binding.inlinePolicy !== undefined) {
+      if (inline === undefined || !policiesEqual(parsePolicyDocument(inline), binding.inlinePolicy)) {
+        actions.push({
+          kind: "PutInlinePolicy",
+          roleName,
+          policyName: inlinePolicyName,
+          document: binding.inlinePolicy,
+          before: inline,
+        });
+      }
+    } else if (inline !== undefined) {
+      actions.push({ kind: "DeleteInlinePolicy", roleName, policyName: inlinePolicyName });
+    }
+  }
+
+  const annotations = serviceAccountAnnotations(setup, binding);
+  for (const namespace of binding.namespaces) {
+    const sa = observed.serviceAccounts[namespace] ?? { exists: false, annotations: {}, ownedAnnotations: [] };
+    const desired = sa.exists ? annotations : { ...annotations, [irsaAnnotation.createdBy]: managedByValue };
+    const keep = sa.annotations[irsaAnnotation.createdBy] !== undefined &&
+      sa.ownedAnnotations.includes(irsaAnnotation.createdBy);
+    if (keep) desired[irsaAnnotation.createdBy] = sa.annotations[irsaAnnotation.createdBy]!;
+    const matches = sa.exists && Object.entries(desired).every(([k, v]) => sa.annotations[k] === v) &&
+      sa.ownedAnnotations.every((k) => k in desired);
+    if (!matches) {
+      actions.push({
+        kind: "ApplyServiceAccount",
+        namespace,
+        name: binding.serviceAccount,
+        annotations: desired,
+        create: !sa.exists,
+        before: pick(sa.annotations, [...Object.keys(desired), ...sa.ownedAnnotations]),
+      });
+    }
+  }
+  return actions;
+}
+
+function pick(record: Record<string, string>, keys: string[]): Record<string, string> {
+  return Object.fromEntries(keys.filter((k) => k in record).map((k) => [k, record[k]!]));
+}
+
+/** What unbind must know about the role that an annotation points at. */
+export interface UnbindObserved {
+  role: ObservedRole | undefined;
+  serviceAccount: ObservedServiceAccount;
+}
+
+/**
+ * Plans `unbind` for one namespace: remove our annotations (and the ServiceAccount if we created it); drop this
+ * namespace from the role's trust policy, or delete the role when no subject remains. A role that is not ours is
+ * never changed.
+ */
+export function planUnbind(
+  setup: SetupRecord,
+  target: { namespace: string; serviceAccount: string; keepRole: boolean },
+  observed: UnbindObserved,
+): { actions: BindAction[]; warnings: string[] } {
+  const actions: BindAction[] = [];
+  const warnings: string[] = [];
+  const role = observed.role;
+  if (role && !target.keepRole) {
+    if (!roleIsOurs(role, setup)) {
+      warnings.push(`IAM role "${role.name}" was not created by kubectl-irsa for this cluster; it is left unchanged`);
+    } else {
+      const remaining = trustedSubjects(role.trustPolicy).filter((s) => s !== subjectOf(target));
+      if (remaining.length > 0) {
+        const namespaces = remaining.map((s) => s.split(":")[2]!).filter(Boolean);
+        const audience = trustedAudience(role.trustPolicy, setup);
+        const trustPolicy = JSON.stringify(buildTrustPolicy({
+          providerArn: setup.providerArn,
+          issuerHostPath: issuerHostPath(setup.issuer),
+          subjects: namespaces.map((namespace) => ({ namespace, serviceAccount: target.serviceAccount })),
+          ...(audience !== undefined ? { audience } : {}),
+        }));
+        if (!policiesEqual(parsePolicyDocument(role.trustPolicy), trustPolicy)) {
+          actions.push({ kind: "UpdateTrustPolicy", roleName: role.name, trustPolicy, before: role.trustPolicy });
+        }
+      } else {
+        // IAM refuses DeleteRole while policies are attached, so they go first.
+        for (const policyArn of role.attachedPolicyArns) {
+          actions.push({ kind: "DetachPolicy", roleName: role.name, policyArn });
+        }
+        for (const policyName of Object.keys(role.inlinePolicies)) {
+          actions.push({ kind: "DeleteInlinePolicy", roleName: role.name, policyName });
+        }
+        actions.push({ kind: "DeleteRole", roleName: role.name });
+      }
+    }
+  }
+  const sa = observed.serviceAccount;
+  if (sa.exists) {
+    const createdByUs = sa.annotations[irsaAnnotation.createdBy] === managedByValue;
+    if (createdByUs) {
+      actions.push({ kind: "DeleteServiceAccount", namespace: target.namespace, name: target.serviceAccount });
+    } else if (sa.ownedAnnotations.length > 0) {
+      actions.push({
+        kind: "ApplyServiceAccount",
+        namespace: target.namespace,
+        name: target.serviceAccount,
+        annotations: {},
+        create: false,
+        before: pick(sa.annotations, sa.ownedAnnotations),
+      });
+    }
+  }
+  return { actions, warnings };
+}
+
+/** The `sub` values a trust policy allows under StringEquals. */
+export function trustedSubjects(trustPolicy: string): string[] {
+  const out: string[] = [];
+  for (const st of statementsOf(trustPolicy)) {
+    for (const [key, value] of Object.entries(st.Condition?.StringEquals ?? {})) {
+      if (key.endsWith(":sub")) out.push(...(Array.isArray(value) ? value : [value]).map(String));
+    }
+  }
+  return out;
+}
+
+function trustedAudience(trustPolicy: string, setup: SetupRecord): string | undefined {
+  const key = `${issuerHostPath(setup.issuer)}:aud`;
+  for (const st of statementsOf(trustPolicy)) {
+    const value = st.Condition?.StringEquals?.[key];
+    if (value !== undefined) return String(Array.isArray(value) ? value[0] : value);
+  }
+  return undefined;
+}
+
+function statementsOf(policy: string) {
+  const doc = parsePolicyDocument(policy);
+  return Array.isArray(doc.Statement) ? doc.Statement : [doc.Statement];
+}
+
+/** A one-line description of an action. */
+export function describeBindAction(a: BindAction): string {
+  switch (a.kind) {
+    case "CreateRole":
+      return `create IAM role "${a.roleName}" (path ${a.path}) trusted by the ServiceAccount`;
+    case "UpdateTrustPolicy":
+      return `update the trust policy of IAM role "${a.roleName}"`;
+    case "UpdateMaxSessionDuration":
+      return `set max session duration of "${a.roleName}": ${a.before}s -> ${a.seconds}s`;
+    case "PutPermissionsBoundary":
+      return `set permissions boundary of "${a.roleName}" to ${a.arn}`;
+    case "TagRole":
+      return `tag IAM role "${a.roleName}" (${Object.keys(a.tags).join(", ")})`;
+    case "AttachPolicy":
+      return `attach ${a.policyArn} to "${a.roleName}"`;
+    case "DetachPolicy":
+      return `detach ${a.policyArn} from "${a.roleName}"`;
+    case "PutInlinePolicy":
+      return `${a.before === undefined ? "add" : "update"} inline policy "${a.policyName}" of "${a.roleName}"`;
+    case "DeleteInlinePolicy":
+      return `delete inline policy "${a.policyName}" of "${a.roleName}"`;
+    case "DeleteRole":
+      return `delete IAM role "${a.roleName}"`;
+    case "ApplyServiceAccount":
+      return Object.keys(a.annotations).length === 0
+        ? `remove kubectl-irsa annotations from ServiceAccount ${a.namespace}/${a.name}`
+        : `${a.create ? "create" : "annotate"} ServiceAccount ${a.namespace}/${a.name}`;
+    case "DeleteServiceAccount":
+      return `delete ServiceAccount ${a.namespace}/${a.name} (created by kubectl-irsa)`;
+  }
+}
+
+/** Readable diff lines under an action, for --dry-run. */
+export function bindActionDiff(a: BindAction): string[] {
+  switch (a.kind) {
+    case "UpdateTrustPolicy":
+      return trustPolicyDiff(parsePolicyDocument(a.before), parsePolicyDocument(a.trustPolicy));
+    case "CreateRole":
+      return [
+        ...trustedSubjects(a.trustPolicy).map((s) => `+ trusts ${s}`),
+        ...Object.entries(a.tags).map(([k, v]) => `+ tag ${k}=${v}`),
+      ];
+    case "TagRole":
+      return Object.entries(a.tags).map(([k, v]) => `+ tag ${k}=${v}`);
+    case "ApplyServiceAccount": {
+      const lines: string[] = [];
+      for (const [k, v] of Object.entries(a.before)) if (a.annotations[k] !== v) lines.push(`- ${k}: ${v}`);
+      for (const [k, v] of Object.entries(a.annotations)) if (a.before[k] !== v) lines.push(`+ ${k}: ${v}`);
+      return lines;
+    }
+    default:
+      return [];
+  }
+}
