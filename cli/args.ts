@@ -1,6 +1,8 @@
 // Parses argv into a typed command. Pure: no I/O, so every rule here is table-tested in args_test.ts.
 import { parseArgs } from "node:util";
 import { type Distro, distros } from "../lib/distro.ts";
+import { isIrsaError } from "../lib/errors.ts";
+import { parseTag } from "../lib/validate.ts";
 import { type CommandName, commandSummaries } from "./commands.ts";
 import { UsageError } from "./usage_error.ts";
 
@@ -40,11 +42,57 @@ export interface InitCommand {
   noThumbprint: boolean;
 }
 
+/**
+ * `kubectl irsa bind sa NAME`. Names, ARNs, paths and ranges are checked by the library, not here; the parser
+ * only checks syntax.
+ */
+export interface BindCommand {
+  name: "bind";
+  flags: GlobalFlags;
+  serviceAccount: string;
+  /** Same as `flags.namespaces`; empty means the kubeconfig context's namespace. */
+  namespaces: string[];
+  /** `--policy`, repeated: managed policy names or ARNs, in the order given. */
+  policies: string[];
+  /** Path of a JSON policy document to put on the role as an inline policy. */
+  inlinePolicyFile?: string;
+  roleName?: string;
+  rolePath?: string;
+  permissionsBoundary?: string;
+  tags: Record<string, string>;
+  /** Seconds. */
+  maxSessionDuration?: number;
+  audience?: string;
+  stsRegionalEndpoints?: boolean;
+  /** Seconds. */
+  tokenExpiration?: number;
+  /** Take over an existing role or annotation that kubectl-irsa did not create. */
+  adopt: boolean;
+}
+
+/** `kubectl irsa unbind sa NAME`. */
+export interface UnbindCommand {
+  name: "unbind";
+  flags: GlobalFlags;
+  serviceAccount: string;
+  /** Remove the binding but leave the IAM role in place. */
+  keepRole: boolean;
+}
+
+/** `kubectl irsa list`. */
+export interface ListCommand {
+  name: "list";
+  flags: GlobalFlags;
+}
+
 /** Every command the CLI runs. */
 export type Command =
   | { name: "help"; topic?: string }
   | { name: "version"; flags: GlobalFlags }
-  | InitCommand;
+  | InitCommand
+  | BindCommand
+  | UnbindCommand
+  | ListCommand;
 
 type OptionSpec = { type: "string" | "boolean"; short?: string; multiple?: boolean };
 
@@ -74,7 +122,27 @@ const commandOptions: Record<CommandName, Record<string, OptionSpec>> = {
     force: { type: "boolean" },
     "no-thumbprint": { type: "boolean" },
   },
+  bind: {
+    policy: { type: "string", multiple: true },
+    "inline-policy": { type: "string" },
+    "role-name": { type: "string" },
+    "role-path": { type: "string" },
+    "permissions-boundary": { type: "string" },
+    tag: { type: "string", multiple: true },
+    "max-session-duration": { type: "string" },
+    audience: { type: "string" },
+    "sts-regional-endpoints": { type: "string" },
+    "token-expiration": { type: "string" },
+    adopt: { type: "boolean" },
+  },
+  unbind: {
+    "keep-role": { type: "boolean" },
+  },
+  list: {},
 };
+
+/** Commands that take positional arguments (`sa NAME`); every other command rejects them. */
+const takesPositionals: ReadonlySet<CommandName> = new Set(["bind", "unbind"]);
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
@@ -94,7 +162,7 @@ export function parseCommand(argv: string[]): Command {
   if (first.startsWith("-")) throw new UsageError(`a command must come first, got flag "${first}"`);
   if (!isCommandName(first)) throw new UsageError(`unknown command "${first}"`);
 
-  const values = parseFlags(first, argv.slice(1));
+  const { values, positionals } = parseFlags(first, argv.slice(1));
   if (values.help) return { name: "help", topic: first };
   const flags = globalFlags(values, first);
   switch (first) {
@@ -102,10 +170,16 @@ export function parseCommand(argv: string[]): Command {
       return { name: "version", flags };
     case "init":
       return parseInit(values, flags);
+    case "bind":
+      return parseBind(values, positionals, flags);
+    case "unbind":
+      return parseUnbind(values, positionals, flags);
+    case "list":
+      return parseList(flags);
   }
 }
 
-function parseFlags(command: CommandName, args: string[]): Values {
+function parseFlags(command: CommandName, args: string[]): { values: Values; positionals: string[] } {
   let parsed;
   try {
     parsed = parseArgs({
@@ -117,10 +191,10 @@ function parseFlags(command: CommandName, args: string[]): Values {
   } catch (e) {
     throw new UsageError(describeParseError(e), command);
   }
-  if (parsed.positionals.length > 0) {
+  if (parsed.positionals.length > 0 && !takesPositionals.has(command)) {
     throw new UsageError(`unexpected argument "${parsed.positionals.join(" ")}"`, command);
   }
-  return parsed.values as Values;
+  return { values: parsed.values as Values, positionals: parsed.positionals };
 }
 
 function describeParseError(e: unknown): string {
@@ -133,6 +207,10 @@ function describeParseError(e: unknown): string {
       return `unknown flag "${flag}"`;
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE":
       if (flag && err.message?.includes("does not take an argument")) return `flag "${flag}" takes no value`;
+      // node:util refuses `--flag -5`: the value looks like a flag.
+      if (flag && err.message?.includes("ambiguous")) {
+        return `flag "${flag}" needs a value; write ${flag}=VALUE for a value that starts with "-"`;
+      }
       return flag ? `flag "${flag}" needs a value` : "a flag is missing its value";
     default:
       return err.message?.split("\n")[0] ?? String(e);
@@ -185,9 +263,7 @@ function parseInit(v: Values, flags: GlobalFlags): InitCommand {
   if (distro !== undefined && !(distros as readonly string[]).includes(distro)) {
     throw new UsageError(`"--distro" must be one of ${distros.join(", ")}; got "${distro}"`, "init");
   }
-  if (flags.output !== undefined && flags.output !== "json" && flags.output !== "yaml") {
-    throw new UsageError(`init supports "-o json" and "-o yaml" only`, "init");
-  }
+  requireJsonOrYaml(flags, "init");
   if (v["out-dir"] !== undefined && keySource !== "generate") {
     throw new UsageError(`"--out-dir" only applies with "--key-source generate"`, "init");
   }
@@ -203,4 +279,130 @@ function parseInit(v: Values, flags: GlobalFlags): InitCommand {
   if (typeof v["out-dir"] === "string") cmd.outDir = v["out-dir"];
   if (distro !== undefined) cmd.distro = distro as Distro;
   return cmd;
+}
+
+const serviceAccountResources = ["sa", "serviceaccount", "serviceaccounts"];
+
+/** The NAME of `sa NAME`, the only positional form bind and unbind take (kubectl's resource-then-name order). */
+function serviceAccountName(positionals: string[], command: CommandName): string {
+  const [resource, name] = positionals;
+  if (positionals.length === 2 && resource !== undefined && serviceAccountResources.includes(resource) && name) {
+    return name;
+  }
+  const got = positionals.length === 0 ? "nothing" : JSON.stringify(positionals.join(" "));
+  throw new UsageError(`expected "sa NAME", got ${got}`, command);
+}
+
+/** A string flag's value, or undefined when absent; an empty value is a usage error. */
+function stringFlag(v: Values, flag: string, command: CommandName): string | undefined {
+  const value = v[flag];
+  if (value === "") throw new UsageError(`flag "--${flag}" needs a value`, command);
+  return typeof value === "string" ? value : undefined;
+}
+
+/** A repeated string flag's values in order; an empty or repeated value is a usage error. */
+function listFlag(v: Values, flag: string, command: CommandName): string[] {
+  const values = (v[flag] as string[] | undefined) ?? [];
+  const seen = new Set<string>();
+  for (const value of values) {
+    if (value === "") throw new UsageError(`flag "--${flag}" needs a value`, command);
+    if (seen.has(value)) throw new UsageError(`"--${flag} ${value}" is given twice`, command);
+    seen.add(value);
+  }
+  return values;
+}
+
+/** Seconds as a positive decimal integer: no sign, exponent, unit or fraction. */
+function secondsFlag(v: Values, flag: string, command: CommandName): number | undefined {
+  const text = stringFlag(v, flag, command);
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(n) || n <= 0) {
+    throw new UsageError(`"--${flag}" must be a positive whole number of seconds, got "${text}"`, command);
+  }
+  return n;
+}
+
+function parseTags(v: Values, command: CommandName): Record<string, string> {
+  // A Map, then fromEntries: assigning into a plain object would drop a key such as "__proto__".
+  const tags = new Map<string, string>();
+  for (const text of (v.tag as string[] | undefined) ?? []) {
+    let tag;
+    try {
+      tag = parseTag(text);
+    } catch (e) {
+      if (isIrsaError(e, "invalid")) throw new UsageError(`"--tag": ${e.message}`, command);
+      throw e;
+    }
+    if (tags.has(tag.key)) throw new UsageError(`tag key "${tag.key}" is given twice in "--tag"`, command);
+    tags.set(tag.key, tag.value);
+  }
+  return Object.fromEntries(tags);
+}
+
+function requireJsonOrYaml(flags: GlobalFlags, command: CommandName): void {
+  if (flags.output !== undefined && flags.output !== "json" && flags.output !== "yaml") {
+    throw new UsageError(`${command} supports "-o json" and "-o yaml" only`, command);
+  }
+}
+
+function parseBind(v: Values, positionals: string[], flags: GlobalFlags): BindCommand {
+  const serviceAccount = serviceAccountName(positionals, "bind");
+  if (flags.allNamespaces) {
+    throw new UsageError(`bind does not take "-A"; name each namespace with "-n"`, "bind");
+  }
+  const namespaces = listFlag(v, "namespace", "bind");
+  requireJsonOrYaml(flags, "bind");
+  const policies = listFlag(v, "policy", "bind");
+  const inlinePolicyFile = stringFlag(v, "inline-policy", "bind");
+  if (policies.length === 0 && inlinePolicyFile === undefined) {
+    throw new UsageError(`bind needs at least one "--policy" or "--inline-policy"`, "bind");
+  }
+  const sts = stringFlag(v, "sts-regional-endpoints", "bind");
+  if (sts !== undefined && sts !== "true" && sts !== "false") {
+    throw new UsageError(`"--sts-regional-endpoints" must be "true" or "false", got "${sts}"`, "bind");
+  }
+  const cmd: BindCommand = {
+    name: "bind",
+    flags,
+    serviceAccount,
+    namespaces,
+    policies,
+    tags: parseTags(v, "bind"),
+    adopt: v.adopt === true,
+  };
+  // exactOptionalPropertyTypes: absent flags stay absent rather than undefined.
+  const roleName = stringFlag(v, "role-name", "bind");
+  const rolePath = stringFlag(v, "role-path", "bind");
+  const permissionsBoundary = stringFlag(v, "permissions-boundary", "bind");
+  const maxSessionDuration = secondsFlag(v, "max-session-duration", "bind");
+  const audience = stringFlag(v, "audience", "bind");
+  const tokenExpiration = secondsFlag(v, "token-expiration", "bind");
+  if (inlinePolicyFile !== undefined) cmd.inlinePolicyFile = inlinePolicyFile;
+  if (roleName !== undefined) cmd.roleName = roleName;
+  if (rolePath !== undefined) cmd.rolePath = rolePath;
+  if (permissionsBoundary !== undefined) cmd.permissionsBoundary = permissionsBoundary;
+  if (maxSessionDuration !== undefined) cmd.maxSessionDuration = maxSessionDuration;
+  if (audience !== undefined) cmd.audience = audience;
+  if (sts !== undefined) cmd.stsRegionalEndpoints = sts === "true";
+  if (tokenExpiration !== undefined) cmd.tokenExpiration = tokenExpiration;
+  return cmd;
+}
+
+function parseUnbind(v: Values, positionals: string[], flags: GlobalFlags): UnbindCommand {
+  const serviceAccount = serviceAccountName(positionals, "unbind");
+  if (flags.allNamespaces) {
+    throw new UsageError(`unbind does not take "-A"; name the namespace with "-n"`, "unbind");
+  }
+  if (flags.namespaces.length > 1) throw new UsageError(`unbind takes at most one "-n"`, "unbind");
+  requireJsonOrYaml(flags, "unbind");
+  return { name: "unbind", flags, serviceAccount, keepRole: v["keep-role"] === true };
+}
+
+function parseList(flags: GlobalFlags): ListCommand {
+  // -A with -n is already refused for every command; list also reads one namespace at a time.
+  if (flags.namespaces.length > 1) {
+    throw new UsageError(`list takes at most one "-n"; use "-A" for every namespace`, "list");
+  }
+  return { name: "list", flags };
 }

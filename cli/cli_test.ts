@@ -160,6 +160,16 @@ Deno.test("kubectl irsa rejects usage errors with exit 2 and a pointer to the ri
         `error: unknown output format "xml"; use one of json, yaml, wide, name\nSee 'kubectl irsa version --help'\n`,
     },
     {
+      name: "bind without a ServiceAccount points at bind's help",
+      args: ["bind", "--policy", "AmazonS3ReadOnlyAccess"],
+      stderr: `error: expected "sa NAME", got nothing\nSee 'kubectl irsa bind --help'\n`,
+    },
+    {
+      name: "unbind -A points at unbind's help",
+      args: ["unbind", "sa", "api", "-A"],
+      stderr: `error: unbind does not take "-A"; name the namespace with "-n"\nSee 'kubectl irsa unbind --help'\n`,
+    },
+    {
       name: "a stray argument points at the command's help",
       args: ["version", "now"],
       stderr: `error: unexpected argument "now"\nSee 'kubectl irsa version --help'\n`,

@@ -1,11 +1,14 @@
 // The command names and summaries, kept free of the argument parser so `--help` loads almost nothing.
 
 /** Every subcommand the plugin runs (besides help). */
-export type CommandName = "init" | "version";
+export type CommandName = "init" | "bind" | "unbind" | "list" | "version";
 
 /** Subcommands with their one-line summaries, in help order. */
 export const commandSummaries: Record<CommandName, string> = {
   init: "Publish the cluster's OIDC issuer to S3, register the IAM OIDC provider, print the kube-apiserver change",
+  bind: "Give a ServiceAccount an IAM role: create or update the role and annotate the ServiceAccount",
+  unbind: "Remove a ServiceAccount's IAM role binding and delete the role (or keep it)",
+  list: "List ServiceAccounts bound to IAM roles",
   version: "Print the plugin version",
 };
 

@@ -20,11 +20,14 @@ const topLevel = () => {
   return `kubectl irsa gives AWS IAM Roles for Service Accounts (IRSA) to any Kubernetes cluster that is not EKS.
 
 Examples:
-  # Publish the cluster's OIDC issuer to a new S3 bucket and register it with IAM
+  # Once per cluster: publish the OIDC issuer to a new S3 bucket and register it with IAM
   kubectl irsa init --bucket my-cluster-oidc --region eu-west-1
 
+  # Then per workload: let pods of ServiceAccount shop/api read S3 with their own IAM role
+  kubectl irsa bind sa api -n shop --policy AmazonS3ReadOnlyAccess
+
   # See every AWS and Kubernetes change first, without making any
-  kubectl irsa init --bucket my-cluster-oidc --region eu-west-1 --dry-run
+  kubectl irsa bind sa api -n shop --policy AmazonS3ReadOnlyAccess --dry-run
 
 Commands:
 ${commands.join("\n")}
@@ -60,6 +63,84 @@ Flags:
 
 ${globalFlagsHelp}
 `,
+  bind: `Give a ServiceAccount an IAM role. Creates the role (or updates one kubectl-irsa created) with a trust
+policy that lets only this ServiceAccount assume it through the cluster's OIDC issuer, attaches the policies,
+and annotates the ServiceAccount with the role ARN (creating the ServiceAccount if it does not exist). Pods
+that use the ServiceAccount get AWS credentials from the pod identity webhook. Needs 'kubectl irsa init' first.
+
+Examples:
+  # Let pods of ServiceAccount shop/api read from S3
+  kubectl irsa bind sa api -n shop --policy AmazonS3ReadOnlyAccess
+
+  # One role for the same ServiceAccount name in two namespaces, with a customer-managed and an inline policy
+  kubectl irsa bind sa worker -n staging -n prod \\
+      --policy arn:aws:iam::123456789012:policy/queue-consumer --inline-policy ./worker-policy.json
+
+  # Choose the role's name and path, give it a permissions boundary and a tag
+  kubectl irsa bind sa api -n shop --policy AmazonDynamoDBReadOnlyAccess --role-name shop-api \\
+      --role-path /k8s/ --permissions-boundary arn:aws:iam::123456789012:policy/k8s-boundary --tag team=shop
+
+  # For GitOps: print the equivalent IRSA custom resource and change nothing
+  kubectl irsa bind sa api -n shop --policy AmazonS3ReadOnlyAccess --dry-run -o yaml > irsa-shop-api.yaml
+
+Flags:
+  -n, --namespace NS                  Namespace of the ServiceAccount; repeat to share one role across namespaces
+                                      (default: the context's namespace)
+      --policy NAME|ARN               Managed policy to attach, by AWS managed policy name or ARN; repeatable
+      --inline-policy FILE            JSON policy document to put on the role as an inline policy
+                                      (at least one --policy or --inline-policy is required)
+      --role-name NAME                IAM role name (default: irsa-<cluster>-<namespaces>_<serviceaccount>)
+      --role-path PATH                IAM path of the role, like /k8s/ (default: /)
+      --permissions-boundary ARN      Policy that bounds the role's permissions
+      --tag KEY=VALUE                 Tag for the role; repeatable
+      --max-session-duration SEC      Longest session of the role, 3600-43200 seconds (default: 3600)
+      --audience AUD                  Audience of the ServiceAccount token (default: sts.amazonaws.com)
+      --sts-regional-endpoints BOOL   true|false: whether pods use the regional STS endpoint
+      --token-expiration SEC          Lifetime of the projected ServiceAccount token, at least 600 seconds
+      --adopt                         Take over an existing role or annotation that kubectl-irsa did not create
+
+${globalFlagsHelp}
+`,
+  unbind: `Remove the IAM role of a ServiceAccount: take kubectl-irsa's annotations off the ServiceAccount (deleting the
+ServiceAccount if 'kubectl irsa bind' created it) and drop this namespace from the role's trust policy, or delete
+the role when no other namespace uses it. A role that kubectl-irsa did not create is never changed.
+
+Examples:
+  # Remove the binding of ServiceAccount shop/api and delete its role
+  kubectl irsa unbind sa api -n shop
+
+  # Remove the binding but keep the IAM role, for example to bind it again elsewhere
+  kubectl irsa unbind sa api -n shop --keep-role
+
+  # Show what would be removed as JSON and change nothing
+  kubectl irsa unbind sa api -n shop --dry-run -o json
+
+Flags:
+      --keep-role    Leave the IAM role and its policies in place
+
+${globalFlagsHelp}
+`,
+  list: `List the ServiceAccounts that have an IAM role, with the role and its policies.
+
+Examples:
+  # Bindings in the context's namespace
+  kubectl irsa list
+
+  # Bindings in every namespace, with more columns
+  kubectl irsa list -A -o wide
+
+  # One namespace as YAML, for scripts
+  kubectl irsa list -n shop -o yaml
+
+  # Only the names, for scripts
+  kubectl irsa list -A -o name
+
+Flags:
+  -A, --all-namespaces    List every namespace (instead of -n)
+  -o, --output FORMAT     wide|json|yaml|name (default: a table)
+
+${globalFlagsHelp}
+`,
   version: `Print the plugin version.
 
 Examples:
@@ -70,7 +151,13 @@ ${globalFlagsHelp}
 `,
 };
 
+const usage: Partial<Record<CommandName, string>> = {
+  bind: "bind sa NAME [flags]",
+  unbind: "unbind sa NAME [flags]",
+};
+
 /** The help text for the top level or one command. */
 export function helpText(command?: CommandName): string {
-  return command === undefined ? topLevel() : `Usage: kubectl irsa ${command} [flags]\n\n${commandHelp[command]}`;
+  if (command === undefined) return topLevel();
+  return `Usage: kubectl irsa ${usage[command] ?? `${command} [flags]`}\n\n${commandHelp[command]}`;
 }

@@ -19,6 +19,7 @@ import { lineDiff } from "../lib/text_diff.ts";
 import { fetchIssuerThumbprint } from "../lib/thumbprint.ts";
 import type { InitCommand } from "./args.ts";
 import type { Io } from "./main.ts";
+import { renderPlan } from "./dry_run.ts";
 import { openAws, openKube, reportAwsCalls } from "./session.ts";
 
 const localFiles: FilePort = {
@@ -39,7 +40,7 @@ const localFiles: FilePort = {
 
 /** Runs `kubectl irsa init`. */
 export async function runInit(cmd: InitCommand, io: Io): Promise<number> {
-  const aws = await openAws(cmd.flags, io, "init");
+  const aws = await openAws(cmd.flags, io, { command: "init" });
   const request: InitRequest = {
     bucket: cmd.bucket,
     region: aws.clients.region,
@@ -152,18 +153,7 @@ function renderText(
   dryRun: boolean,
 ): string {
   const lines: string[] = [];
-  if (dryRun) {
-    lines.push(
-      actions.length === 0
-        ? "Plan: no changes (dry run)"
-        : `Plan: ${actions.length} changes (dry run, nothing was changed)`,
-    );
-    for (const a of actions) {
-      lines.push(`  • ${describeInitAction(a)}`);
-      for (const d of actionDiff(a)) lines.push(`      ${d}`);
-    }
-    lines.push("");
-  }
+  if (dryRun) lines.push(renderPlan(actions, describeInitAction, actionDiff));
   lines.push(
     `Issuer:         ${r.issuer}`,
     `JWKS:           ${r.jwksUri} (key IDs: ${r.keyIds.join(", ")})`,

@@ -49,6 +49,18 @@ export async function runCli(argv: string[], io: Io = processIo): Promise<number
         const { runInit } = await import("./init.ts");
         return await runInit(command, io);
       }
+      case "bind": {
+        const { runBind } = await import("./bind.ts");
+        return await runBind(command, io);
+      }
+      case "unbind": {
+        const { runUnbind } = await import("./unbind.ts");
+        return await runUnbind(command, io);
+      }
+      case "list": {
+        const { runList } = await import("./list.ts");
+        return await runList(command, io);
+      }
     }
   } catch (e) {
     const { message, exitCode } = describeError(e, { verbose });

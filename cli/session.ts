@@ -14,9 +14,15 @@ export interface AwsSession {
 }
 
 /** Builds the AWS clients. A missing region is a usage error of `command`. */
-export async function openAws(flags: GlobalFlags, io: Io, command: string): Promise<AwsSession> {
+export async function openAws(
+  flags: GlobalFlags,
+  io: Io,
+  options: { command: string; defaultRegion?: string },
+): Promise<AwsSession> {
   const config = awsConfigFromEnv(io.env);
   if (flags.region) config.region = flags.region;
+  // IAM is global, so commands after init fall back to the region init recorded.
+  if (!config.region && options.defaultRegion) config.region = options.defaultRegion;
   if (flags.profile) {
     config.profile = flags.profile;
     delete config.credentials; // an explicit profile wins over static environment credentials
@@ -39,7 +45,7 @@ export async function openAws(flags: GlobalFlags, io: Io, command: string): Prom
   try {
     return { clients: await createAwsClients(config), caBundlePem };
   } catch (e) {
-    if (e instanceof MissingRegionError) throw new UsageError(`${e.message}`, command);
+    if (e instanceof MissingRegionError) throw new UsageError(e.message, options.command);
     throw e;
   }
 }

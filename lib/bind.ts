@@ -6,6 +6,8 @@ import { IrsaError } from "./errors.ts";
 import { setupRecord as setupRecordName } from "./names.ts";
 import { defaultRoleName } from "./role_name.ts";
 import { parseSetupRecord, type SetupRecord } from "./setup_record.ts";
+import { buildTrustPolicy } from "./trust_policy.ts";
+import { issuerHostPath } from "./issuer.ts";
 import {
   validateDnsLabel,
   validateDnsSubdomain,
@@ -97,14 +99,27 @@ export function resolveBinding(setup: SetupRecord, req: BindRequest): Binding {
   }
   const tags = req.tags ?? {};
   validateTags(tags);
-  if (Object.keys(tags).some((k) => k.startsWith("kubectl-irsa/"))) {
-    throw new IrsaError("invalid", "ReservedTag", `tag keys starting with "kubectl-irsa/" are reserved for ownership`);
+  // IAM role tag keys are case-insensitive, so "Kubectl-IRSA/cluster" would overwrite an ownership tag.
+  const reserved = Object.keys(tags).find((k) => k.toLowerCase().startsWith("kubectl-irsa/"));
+  if (reserved !== undefined) {
+    throw new IrsaError(
+      "invalid",
+      "ReservedTag",
+      `Invalid tag key ${JSON.stringify(reserved)}: keys starting with "kubectl-irsa/" are reserved for ownership`,
+    );
   }
   if (req.maxSessionDuration !== undefined) validateMaxSessionDuration(req.maxSessionDuration);
   if (req.tokenExpiration !== undefined) validateTokenExpiration(req.tokenExpiration);
   if (req.audience !== undefined && (req.audience === "" || /[*?]/.test(req.audience))) {
     throw new IrsaError("invalid", "InvalidAudience", `audience "${req.audience}" must be a literal, non-empty value`);
   }
+  const trust = buildTrustPolicy({
+    providerArn: setup.providerArn,
+    issuerHostPath: issuerHostPath(setup.issuer),
+    subjects: namespaces.map((namespace) => ({ namespace, serviceAccount: req.serviceAccount })),
+    ...(req.audience !== undefined ? { audience: req.audience } : {}),
+  });
+  validatePolicyDocumentSize("trust", JSON.stringify(trust));
   const binding: Binding = {
     serviceAccount: req.serviceAccount,
     namespaces,

@@ -213,7 +213,8 @@ export function planBind(setup: SetupRecord, binding: Binding, observed: BindObs
   const annotations = serviceAccountAnnotations(setup, binding);
   for (const namespace of binding.namespaces) {
     const sa = observed.serviceAccounts[namespace] ?? { exists: false, annotations: {}, ownedAnnotations: [] };
-    const desired = sa.exists ? annotations : { ...annotations, [irsaAnnotation.createdBy]: managedByValue };
+    // A fresh copy per namespace: `keep` below must not leak created-by onto another namespace's ServiceAccount.
+    const desired = sa.exists ? { ...annotations } : { ...annotations, [irsaAnnotation.createdBy]: managedByValue };
     const keep = sa.annotations[irsaAnnotation.createdBy] !== undefined &&
       sa.ownedAnnotations.includes(irsaAnnotation.createdBy);
     if (keep) desired[irsaAnnotation.createdBy] = sa.annotations[irsaAnnotation.createdBy]!;
@@ -262,12 +263,16 @@ export function planUnbind(
     } else {
       const remaining = trustedSubjects(role.trustPolicy).filter((s) => s !== subjectOf(target));
       if (remaining.length > 0) {
-        const namespaces = remaining.map((s) => s.split(":")[2]!).filter(Boolean);
+        // Keep every other subject as it is, whatever ServiceAccount name it carries.
+        const subjects = remaining.map((sub) => {
+          const [, , namespace = "", serviceAccount = ""] = sub.split(":");
+          return { namespace, serviceAccount };
+        });
         const audience = trustedAudience(role.trustPolicy, setup);
         const trustPolicy = JSON.stringify(buildTrustPolicy({
           providerArn: setup.providerArn,
           issuerHostPath: issuerHostPath(setup.issuer),
-          subjects: namespaces.map((namespace) => ({ namespace, serviceAccount: target.serviceAccount })),
+          subjects,
           ...(audience !== undefined ? { audience } : {}),
         }));
         if (!policiesEqual(parsePolicyDocument(role.trustPolicy), trustPolicy)) {

@@ -1,0 +1,132 @@
+// `kubectl irsa bind sa NAME`: IAM role with trust policy and policies, annotated ServiceAccount(s).
+import { stringify as toYaml } from "yaml";
+import { iamPort } from "../lib/aws/iam_port.ts";
+import { type BindPorts, type BindRequest, loadSetup, resolveBinding, runBind as runBindCore } from "../lib/bind.ts";
+import { bindActionDiff, type Binding, bindingRoleArn, describeBindAction } from "../lib/bind_plan.ts";
+import { isIrsaError } from "../lib/errors.ts";
+import { clusterPort } from "../lib/kube/kube_port.ts";
+import { serviceAccountPort } from "../lib/kube/service_account_port.ts";
+import { crdGroup, crdVersion, systemNamespace } from "../lib/names.ts";
+import type { BindCommand } from "./args.ts";
+import { renderPlan } from "./dry_run.ts";
+import type { Io } from "./main.ts";
+import { openAws, openKube, reportAwsCalls } from "./session.ts";
+import { UsageError } from "./usage_error.ts";
+
+/** Runs `kubectl irsa bind`. */
+export async function runBind(cmd: BindCommand, io: Io): Promise<number> {
+  let inlinePolicy: string | undefined;
+  if (cmd.inlinePolicyFile !== undefined) {
+    try {
+      inlinePolicy = await Deno.readTextFile(cmd.inlinePolicyFile);
+    } catch (e) {
+      throw new UsageError(
+        `cannot read --inline-policy file "${cmd.inlinePolicyFile}": ${(e as Error).message}`,
+        "bind",
+      );
+    }
+  }
+  const kube = await openKube(cmd.flags);
+  try {
+    const request: BindRequest = {
+      serviceAccount: cmd.serviceAccount,
+      namespaces: cmd.namespaces.length > 0 ? cmd.namespaces : [kube.namespace],
+      policies: cmd.policies,
+      tags: cmd.tags,
+      adopt: cmd.adopt,
+      ...(inlinePolicy !== undefined ? { inlinePolicy } : {}),
+      ...(cmd.roleName !== undefined ? { roleName: cmd.roleName } : {}),
+      ...(cmd.rolePath !== undefined ? { rolePath: cmd.rolePath } : {}),
+      ...(cmd.permissionsBoundary !== undefined ? { permissionsBoundary: cmd.permissionsBoundary } : {}),
+      ...(cmd.maxSessionDuration !== undefined ? { maxSessionDuration: cmd.maxSessionDuration } : {}),
+      ...(cmd.audience !== undefined ? { audience: cmd.audience } : {}),
+      ...(cmd.stsRegionalEndpoints !== undefined ? { stsRegionalEndpoints: cmd.stsRegionalEndpoints } : {}),
+      ...(cmd.tokenExpiration !== undefined ? { tokenExpiration: cmd.tokenExpiration } : {}),
+    };
+    const cluster = clusterPort(kube);
+    const setup = await loadSetup({ setupRecord: () => cluster.getSetupRecord() });
+    let binding: Binding;
+    try {
+      binding = resolveBinding(setup, request);
+    } catch (e) {
+      if (isIrsaError(e, "invalid")) throw new UsageError(e.message, "bind");
+      throw e;
+    }
+    if (cmd.flags.dryRun && cmd.flags.output === "yaml") {
+      // For GitOps: the IRSA custom resource that makes the daemon do the same.
+      io.out(toYaml(irsaResource(binding, request)));
+      return 0;
+    }
+
+    const aws = await openAws(cmd.flags, io, { command: "bind", defaultRegion: setup.region });
+    try {
+      const serviceAccounts = serviceAccountPort(kube);
+      const ports: BindPorts = {
+        iam: iamPort(aws.clients),
+        serviceAccounts,
+        setupRecord: () => cluster.getSetupRecord(),
+      };
+      const dryRun = cmd.flags.dryRun;
+      const { actions } = await runBindCore(request, ports, {
+        dryRun,
+        onAction: (a) => io.err(`• ${describeBindAction(a)}\n`),
+      });
+      const roleArn = bindingRoleArn(setup, binding);
+      if (!dryRun) {
+        io.err(
+          actions.length === 0
+            ? "Everything is up to date; nothing was changed\n"
+            : `Done: ${actions.length} changes\n`,
+        );
+        for (const ns of binding.namespaces) {
+          const pods = await serviceAccounts.podsUsing(ns, binding.serviceAccount);
+          if (pods.length > 0) {
+            io.err(
+              `warning: pods running as ${ns}/${binding.serviceAccount} get credentials only after a restart: ${
+                pods.join(", ")
+              }\n`,
+            );
+          }
+        }
+      }
+      const result = {
+        dryRun,
+        roleName: binding.roleName,
+        roleArn,
+        serviceAccounts: binding.namespaces.map((namespace) => ({ namespace, name: binding.serviceAccount })),
+        policies: binding.policyArns,
+        actions: actions.map((a) => ({ kind: a.kind, description: describeBindAction(a) })),
+      };
+      if (cmd.flags.output === "json") io.out(JSON.stringify(result, null, 2) + "\n");
+      else if (cmd.flags.output === "yaml") io.out(toYaml(result));
+      else {
+        if (dryRun) io.out(renderPlan(actions, describeBindAction, bindActionDiff) + "\n");
+        for (const sa of result.serviceAccounts) io.out(`serviceaccount/${sa.name} in ${sa.namespace} -> ${roleArn}\n`);
+        io.out(`policies: ${binding.policyArns.join(", ") || "none"}${binding.inlinePolicy ? " + inline" : ""}\n`);
+      }
+      await reportAwsCalls(aws, io, cmd.flags);
+      return 0;
+    } finally {
+      aws.clients.destroy();
+    }
+  } finally {
+    kube.close();
+  }
+}
+
+/** The seed-compatible IRSA object for a binding (new optional fields only where set). */
+function irsaResource(binding: Binding, request: BindRequest): Record<string, unknown> {
+  const spec: Record<string, unknown> = {
+    cleanup: true,
+    serviceAccount: { name: binding.serviceAccount, namespaces: binding.namespaces },
+    iamRole: { name: binding.roleName },
+    // The seed resolves bare names itself; keep what the user wrote.
+    iamPolicies: request.policies,
+  };
+  return {
+    apiVersion: `${crdGroup}/${crdVersion}`,
+    kind: "IRSA",
+    metadata: { name: binding.serviceAccount, namespace: systemNamespace },
+    spec,
+  };
+}
