@@ -5,6 +5,8 @@ import { CreateBucketCommand, GetObjectCommand } from "@aws-sdk/client-s3";
 import {
   AttachRolePolicyCommand,
   CreateRoleCommand,
+  DeleteRoleCommand,
+  DetachRolePolicyCommand,
   GetRoleCommand,
   ListAttachedRolePoliciesCommand,
   UpdateAssumeRolePolicyCommand,
@@ -131,7 +133,7 @@ Deno.test({
           },
         );
 
-        await t.step("a second namespace updates only the trust policy of an explicitly named role", async () => {
+        await t.step("a second namespace updates the trust policy and the ownership tag of a named role", async () => {
           const common = ["--policy", "AmazonS3ReadOnlyAccess", "--role-name", "multi-ns-role"];
           const first = await runPlugin(["bind", "sa", "multi", "-n", ns, ...common], { env });
           equal(first.code, 0, first.stderr);
@@ -155,7 +157,7 @@ Deno.test({
           equal(sa!.metadata.annotations["irsa.kubectl.io/created-by"], "kubectl-irsa");
         });
 
-        await t.step("list shows ok, drifted and missing role", async () => {
+        await t.step("list shows ok and drifted, and bind repairs the drift", async () => {
           await aws.iam.send(
             new UpdateAssumeRolePolicyCommand({
               RoleName: "multi-ns-role",
@@ -194,6 +196,223 @@ Deno.test({
             "multi-ns-role",
           ], { env });
           deepStrictEqual(repair.writes.map((w) => w.operation), ["UpdateAssumeRolePolicy"]);
+        });
+
+        await t.step("list reports a role deleted behind our back as missing", async () => {
+          const bound = await runPlugin([
+            "bind",
+            "sa",
+            "ghost",
+            "-n",
+            ns,
+            "--policy",
+            "AmazonS3ReadOnlyAccess",
+            "--role-name",
+            "ghost-role",
+          ], { env });
+          equal(bound.code, 0, bound.stderr);
+          await aws.iam.send(
+            new DetachRolePolicyCommand({
+              RoleName: "ghost-role",
+              PolicyArn: "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
+            }),
+          );
+          await aws.iam.send(new DeleteRoleCommand({ RoleName: "ghost-role" }));
+          const run = await runPlugin(["list", "-n", ns, "-o", "json"], { env });
+          const rows = (JSON.parse(run.stdout) as { items: { serviceAccount: string; state: string }[] }).items;
+          equal(rows.find((r) => r.serviceAccount === "ghost")?.state, "missing role");
+          const unbound = await runPlugin(["unbind", "sa", "ghost", "-n", ns], { env });
+          equal(unbound.code, 0, unbound.stderr);
+        });
+
+        await t.step("bad input gets one clear line, the right exit code and no AWS write", async (t) => {
+          const inlineDir = await Deno.makeTempDir({ dir: sandbox.dir });
+          await Deno.writeTextFile(`${inlineDir}/not-json.json`, "{ not json");
+          await Deno.writeTextFile(
+            `${inlineDir}/huge.json`,
+            JSON.stringify({
+              Version: "2012-10-17",
+              Statement: [{ Effect: "Allow", Action: "s3:GetObject", Resource: "x".repeat(11000) }],
+            }),
+          );
+          const manyTags = Array.from({ length: 51 }, (_, i) => ["--tag", `k${i}=v`]).flat();
+          const base = ["bind", "sa", "bad", "-n", ns];
+          const cases: { name: string; args: string[]; code: number; says: string }[] = [
+            {
+              name: "invalid ServiceAccount name",
+              args: ["bind", "sa", "Bad_Name", "-n", ns, "--policy", "ReadOnlyAccess"],
+              code: 2,
+              says: "Bad_Name",
+            },
+            {
+              name: "invalid namespace",
+              args: ["bind", "sa", "bad", "-n", "Bad.NS", "--policy", "ReadOnlyAccess"],
+              code: 2,
+              says: "Bad.NS",
+            },
+            { name: "no policy at all", args: base, code: 2, says: "--policy" },
+            {
+              name: "role name too long",
+              args: [...base, "--policy", "ReadOnlyAccess", "--role-name", "r".repeat(65)],
+              code: 2,
+              says: "r".repeat(65),
+            },
+            {
+              name: "role name with a slash",
+              args: [...base, "--policy", "ReadOnlyAccess", "--role-name", "a/b"],
+              code: 2,
+              says: "a/b",
+            },
+            {
+              name: "role path without slashes",
+              args: [...base, "--policy", "ReadOnlyAccess", "--role-path", "irsa"],
+              code: 2,
+              says: "irsa",
+            },
+            {
+              name: "tag without a value",
+              args: [...base, "--policy", "ReadOnlyAccess", "--tag", "team"],
+              code: 2,
+              says: "team",
+            },
+            { name: "51 tags", args: [...base, "--policy", "ReadOnlyAccess", ...manyTags], code: 2, says: "51" },
+            {
+              name: "tag value too long",
+              args: [...base, "--policy", "ReadOnlyAccess", "--tag", `k=${"v".repeat(257)}`],
+              code: 2,
+              says: "k",
+            },
+            {
+              name: "reserved tag key",
+              args: [...base, "--policy", "ReadOnlyAccess", "--tag", "kubectl-irsa/cluster=x"],
+              code: 2,
+              says: "kubectl-irsa/cluster",
+            },
+            {
+              name: "policy ARN of another service",
+              args: [...base, "--policy", "arn:aws:s3:::bucket"],
+              code: 2,
+              says: "arn:aws:s3:::bucket",
+            },
+            {
+              name: "policy ARN of another partition",
+              args: [...base, "--policy", "arn:aws-cn:iam::aws:policy/ReadOnlyAccess"],
+              code: 2,
+              says: "aws-cn",
+            },
+            {
+              name: "boundary that is a role ARN",
+              args: [
+                ...base,
+                "--policy",
+                "ReadOnlyAccess",
+                "--permissions-boundary",
+                "arn:aws:iam::123456789012:role/x",
+              ],
+              code: 2,
+              says: "role/x",
+            },
+            {
+              name: "inline policy file missing",
+              args: [...base, "--inline-policy", `${inlineDir}/absent.json`],
+              code: 2,
+              says: "absent.json",
+            },
+            {
+              name: "inline policy not JSON",
+              args: [...base, "--inline-policy", `${inlineDir}/not-json.json`],
+              code: 2,
+              says: "not json",
+            },
+            {
+              name: "inline policy too large",
+              args: [...base, "--inline-policy", `${inlineDir}/huge.json`],
+              code: 2,
+              says: "10240",
+            },
+            {
+              name: "max session duration too short",
+              args: [...base, "--policy", "ReadOnlyAccess", "--max-session-duration", "100"],
+              code: 2,
+              says: "100",
+            },
+            {
+              name: "token expiration below 600",
+              args: [...base, "--policy", "ReadOnlyAccess", "--token-expiration", "10"],
+              code: 2,
+              says: "10",
+            },
+            {
+              name: "regional endpoints not a boolean",
+              args: [...base, "--policy", "ReadOnlyAccess", "--sts-regional-endpoints", "maybe"],
+              code: 2,
+              says: "maybe",
+            },
+            {
+              name: "wildcard audience",
+              args: [...base, "--policy", "ReadOnlyAccess", "--audience", "*"],
+              code: 2,
+              says: "*",
+            },
+            {
+              name: "wrong output format",
+              args: [...base, "--policy", "ReadOnlyAccess", "-o", "wide"],
+              code: 2,
+              says: "-o",
+            },
+            {
+              name: "-A on bind",
+              args: ["bind", "sa", "bad", "-A", "--policy", "ReadOnlyAccess"],
+              code: 2,
+              says: "-A",
+            },
+            {
+              name: "unknown policy",
+              args: [...base, "--policy", "NoSuchPolicyAnywhere"],
+              code: 1,
+              says: "NoSuchPolicyAnywhere",
+            },
+            {
+              name: "namespace absent",
+              args: ["bind", "sa", "bad", "-n", "no-such-namespace", "--policy", "ReadOnlyAccess"],
+              code: 1,
+              says: "no-such-namespace",
+            },
+          ];
+          for (const c of cases) {
+            await t.step(c.name, async () => {
+              const run = await runPlugin(c.args, { env });
+              equal(run.code, c.code, `${run.stdout}\n${run.stderr}`);
+              equal(run.stdout, "");
+              const lines = run.stderr.trim().split("\n");
+              equal(lines.length, c.code === 2 ? 2 : 1, run.stderr);
+              ok(lines[0]!.startsWith("error: ") && lines[0]!.includes(c.says), run.stderr);
+              deepStrictEqual(run.writes, []);
+            });
+          }
+          await t.step("init never run", async () => {
+            const record = { resource: "configmaps", namespace: setupRecord.namespace, name: setupRecord.name };
+            const saved = await kube.get<{ data: Record<string, string> }>(record);
+            await kube.delete(record);
+            try {
+              const run = await runPlugin([...base, "--policy", "ReadOnlyAccess"], { env });
+              equal(run.code, 1, run.stderr);
+              ok(run.stderr.startsWith("error: ") && run.stderr.includes("run 'kubectl irsa init' first"), run.stderr);
+              deepStrictEqual(run.calls, []);
+            } finally {
+              await kube.create({ resource: "configmaps", namespace: setupRecord.namespace }, {
+                apiVersion: "v1",
+                kind: "ConfigMap",
+                metadata: { name: setupRecord.name, namespace: setupRecord.namespace },
+                data: saved!.data,
+              });
+            }
+          });
+          const role = await aws.iam.send(new GetRoleCommand({ RoleName: `irsa-bind-oidc-${ns}_bad` })).then(
+            () => "exists",
+            (e) => e.name,
+          );
+          equal(role, "NoSuchEntityException");
         });
 
         await t.step("a foreign role is refused and never changed", async () => {
