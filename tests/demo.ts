@@ -1,13 +1,15 @@
 // `deno task demo`: the main job on the built-in local sandbox. Starts a real etcd + kube-apiserver and moto,
-// runs `kubectl irsa init` against them, restarts the apiserver with the flags init printed, and verifies a
-// ServiceAccount token through the published issuer exactly as STS would. With --keep it stays up and prints
-// how to point kubectl and the plugin at it.
-import { decodeJwt } from "jose";
-import { verifyLikeSts } from "../lib/web_identity.ts";
-import { flagsFromInit } from "./support/apiserver_flags.ts";
-import { anonymousFetcher } from "./support/aws.ts";
+// runs `kubectl irsa init` against them, restarts the apiserver with the flags init printed, binds a
+// ServiceAccount to an IAM role with `kubectl irsa bind`, and proves the chain the way the seed's s3-echoer
+// job does: token -> STS-style verification -> trust policy -> AssumeRoleWithWebIdentity -> S3 write (with moto's
+// IAM enforcement on). With --keep it stays up and prints how to point kubectl and the plugin at it.
+import { CreateBucketCommand } from "@aws-sdk/client-s3";
+import { parseSetupRecord } from "../lib/setup_record.ts";
+import { sandboxAws } from "./support/aws.ts";
 import { runPlugin } from "./support/cli.ts";
-import { createServiceAccount, requestToken, sandboxClient } from "./support/kube.ts";
+import { s3Echoer } from "./support/echoer.ts";
+import { initAndRestart } from "./support/irsa_setup.ts";
+import { sandboxClient } from "./support/kube.ts";
 import { startSandbox } from "./support/sandbox.ts";
 
 const keep = Deno.args.includes("--keep");
@@ -20,41 +22,55 @@ let failed = true;
 try {
   const bucket = "irsa-demo-oidc";
   const issuer = `${sandbox.moto!.endpoint}/${bucket}`;
-  step(`kubectl irsa init --bucket ${bucket} --issuer-url ${issuer}`);
-  const init = await runPlugin(["init", "--bucket", bucket, "--issuer-url", issuer, "-o", "json"], {
-    env: sandbox.env,
-  });
-  console.log(init.stderr.trimEnd());
-  if (init.code !== 0) throw new Error(`init failed with exit ${init.code}`);
-  const result = JSON.parse(init.stdout) as { apiserver: { flags: string[]; snippet: string } };
-  console.log(`  AWS calls: ${init.calls.length} (${init.writes.length} writes)`);
+  step(`kubectl irsa init --bucket ${bucket} --issuer-url ${issuer}, then restart kube-apiserver with its flags`);
+  const init = await initAndRestart(sandbox, bucket);
+  console.log(`  AWS calls: ${init.calls} (${init.writes} writes)`);
   console.log("  kube-apiserver change printed by init:");
-  for (const line of result.apiserver.snippet.trimEnd().split("\n")) console.log(`    ${line}`);
-
-  step("Restarting kube-apiserver with exactly those flags");
-  await sandbox.apiserver.restart(flagsFromInit(result.apiserver.flags, sandbox.apiserver.flags));
-  check(`kube-apiserver ${sandbox.apiserver.version} is back with issuer ${issuer}`);
+  for (const line of init.snippet.trimEnd().split("\n")) console.log(`    ${line}`);
+  check(`kube-apiserver ${sandbox.apiserver.version} is back with issuer ${init.issuer}`);
 
   step("Rerunning init: nothing to change");
   const rerun = await runPlugin(["init", "--bucket", bucket, "--issuer-url", issuer], { env: sandbox.env });
   if (rerun.code !== 0 || rerun.writes.length !== 0) throw new Error(`rerun made ${rerun.writes.length} writes`);
   check(`${rerun.calls.length} AWS reads, 0 writes`);
 
-  step("Verifying a ServiceAccount token the way STS does");
   const kube = await sandboxClient(sandbox);
-  const anon = anonymousFetcher(sandbox);
+  const aws = await sandboxAws(sandbox);
   try {
     await kube.create({ resource: "namespaces" }, { apiVersion: "v1", kind: "Namespace", metadata: { name: "demo" } });
-    await createServiceAccount(kube, "demo", "app");
-    const token = await requestToken(kube, { namespace: "demo", serviceAccount: "app" });
-    const claims = decodeJwt(token);
-    check(`TokenRequest for demo/app: iss=${claims.iss} aud=${claims.aud}`);
-    const chain = await verifyLikeSts(token, { fetcher: anon.fetcher });
-    check(`anonymous HTTPS GET ${chain.issuer}/.well-known/openid-configuration: issuer matches exactly`);
-    check(`jwks_uri ${chain.jwksUri} holds kid ${chain.kid}`);
-    check(`RS256 signature, issuer, audience sts.amazonaws.com and expiry verify; sub=${chain.claims.sub}`);
+    step("kubectl irsa bind sa app -n demo --policy AmazonS3FullAccess");
+    const bind = await runPlugin(["bind", "sa", "app", "-n", "demo", "--policy", "AmazonS3FullAccess"], {
+      env: sandbox.env,
+    });
+    console.log(bind.stderr.trimEnd());
+    console.log(bind.stdout.trimEnd());
+    if (bind.code !== 0) throw new Error(`bind failed with exit ${bind.code}`);
+    console.log(`  AWS calls: ${bind.calls.length} (${bind.writes.length} writes)`);
+
+    step("The s3-echoer proof, link by link");
+    await aws.s3.send(
+      new CreateBucketCommand({
+        Bucket: "echo-target",
+        CreateBucketConfiguration: { LocationConstraint: "eu-west-1" },
+      }),
+    );
+    const cm = await kube.get<{ data: Record<string, string> }>({
+      resource: "configmaps",
+      namespace: "kube-system",
+      name: "kubectl-irsa-setup",
+    });
+    const setup = parseSetupRecord(cm?.data);
+    const proof = await s3Echoer(sandbox, kube, {
+      namespace: "demo",
+      serviceAccount: "app",
+      setup,
+      bucket: "echo-target",
+      key: "echo.txt",
+    });
+    for (const link of proof.links) check(link);
+    if (!proof.written) throw new Error(`the S3 write was refused: ${proof.denial}`);
   } finally {
-    anon.close();
+    aws.destroy();
     kube.close();
   }
   failed = false;
@@ -67,7 +83,7 @@ try {
     console.log("\nPress Ctrl-C to stop it.");
     await new Promise(() => {});
   }
-  console.log("\nDemo complete: the issuer chain verified end to end.");
+  console.log("\nDemo complete: a pod's ServiceAccount token became AWS credentials that wrote to S3.");
 } finally {
   if (!keep || failed) await sandbox.stop({ keepLogs: failed });
 }

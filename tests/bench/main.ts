@@ -1,6 +1,7 @@
 // `deno task bench`: prints figures and, where there is a peer, the ratio to it. Never asserts on time.
 import { cacheDir } from "../support/proc.ts";
 import { serverVersions } from "../support/go_build.ts";
+import { flagsFromInit } from "../support/apiserver_flags.ts";
 import { runPlugin } from "../support/cli.ts";
 import { startSandbox } from "../support/sandbox.ts";
 
@@ -57,16 +58,29 @@ for (let i = 0; i < 3; i++) {
   starts.push(performance.now() - t0);
   if (i === 0) {
     const issuer = `${sandbox.moto!.endpoint}/bench-oidc`;
-    const args = ["init", "--bucket", "bench-oidc", "--issuer-url", issuer];
+    const args = ["init", "--bucket", "bench-oidc", "--issuer-url", issuer, "-o", "json"];
     const t1 = performance.now();
     const first = await runPlugin(args, { env: sandbox.env });
     const firstMs = performance.now() - t1;
     const t2 = performance.now();
     const again = await runPlugin(args, { env: sandbox.env });
     const againMs = performance.now() - t2;
+    const printed = JSON.parse(first.stdout) as { apiserver: { flags: string[] } };
+    await sandbox.apiserver.restart(flagsFromInit(printed.apiserver.flags, sandbox.apiserver.flags));
+    const bindArgs = ["bind", "sa", "app", "-n", "default", "--policy", "AmazonS3FullAccess"];
+    const t3 = performance.now();
+    const bind = await runPlugin(bindArgs, { env: sandbox.env });
+    const bindMs = performance.now() - t3;
+    const t4 = performance.now();
+    const rebind = await runPlugin(bindArgs, { env: sandbox.env });
+    const rebindMs = performance.now() - t4;
     initFigures = [
       `init, first run: ${first.calls.length} AWS calls (${first.writes.length} writes), ${firstMs.toFixed(0)} ms`,
       `init, rerun: ${again.calls.length} AWS calls (${again.writes.length} writes), ${againMs.toFixed(0)} ms`,
+      `bind, new binding with one managed policy: ${bind.calls.length} AWS calls (${bind.writes.length} writes; target <= 8), ${
+        bindMs.toFixed(0)
+      } ms`,
+      `bind, rerun: ${rebind.calls.length} AWS calls (${rebind.writes.length} writes), ${rebindMs.toFixed(0)} ms`,
     ].join("\n");
   }
   await sandbox.stop();

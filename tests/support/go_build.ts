@@ -1,11 +1,20 @@
-// Builds the real servers the tests run against (kube-apiserver, etcd) from Go modules and caches them per
-// version, so only the first run pays for the build.
+// Builds the real servers the tests run against (kube-apiserver, etcd) and the upstream
+// amazon-eks-pod-identity-webhook peer from Go modules, and caches them per version, so only the first run pays
+// for the build.
 import { cacheDir, runChecked } from "./proc.ts";
 
 /** Versions of the Go-built test servers. Change one here and the next run rebuilds it. */
 export const serverVersions = {
   kubernetes: "v1.36.3",
   etcd: "v3.6.16",
+  /**
+   * github.com/aws/amazon-eks-pod-identity-webhook, the peer for differential tests and benchmarks. v0.6.17 still
+   * answers with an admission/v1beta1 AdmissionReview that has no apiVersion/kind: it decodes a v1 request, but
+   * kube-apiserver rejects its reply to one, so register it with `admissionReviewVersions: ["v1beta1"]` (which
+   * kube-apiserver 1.36 still sends) or read only `.response` when posting to it directly. Newer tags and commits
+   * are not served by the module proxy this project can reach.
+   */
+  podIdentityWebhook: "v0.6.17",
 } as const;
 
 const goRoot = new URL("../go/", import.meta.url).pathname;
@@ -51,11 +60,21 @@ function tools(): GoTool[] {
       pkg: "go.etcd.io/etcd/server/v3",
       ldflags: `-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=${serverVersions.etcd}`,
     },
+    {
+      name: "pod-identity-webhook",
+      version: serverVersions.podIdentityWebhook,
+      moduleDir: `${goRoot}pod-identity-webhook`,
+      pkg: "github.com/aws/amazon-eks-pod-identity-webhook",
+      // main.webhookVersion is what `--version` prints; upstream's Makefile leaves it at a placeholder.
+      ldflags: `-s -w -X main.webhookVersion=${serverVersions.podIdentityWebhook}`,
+    },
   ];
 }
 
 /** Path of the cached binary for a tool, built on first use. */
-export async function ensureBinary(name: "kube-apiserver" | "etcd" | "kubectl"): Promise<string> {
+export async function ensureBinary(
+  name: "kube-apiserver" | "etcd" | "kubectl" | "pod-identity-webhook",
+): Promise<string> {
   const tool = tools().find((t) => t.name === name)!;
   const bin = `${cacheDir()}/bin/${tool.name}-${tool.version}`;
   try {
@@ -115,6 +134,7 @@ if (import.meta.main) {
   const [cmd, arg] = Deno.args;
   if (cmd === "generate") await generateKubeApiserverModule(arg ?? serverVersions.kubernetes);
   else if (cmd === "kubectl") console.log(await ensureBinary("kubectl"));
+  else if (cmd === "pod-identity-webhook") console.log(await ensureBinary("pod-identity-webhook"));
   else {
     for (const name of ["etcd", "kube-apiserver"] as const) console.log(await ensureBinary(name));
   }
