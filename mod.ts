@@ -5,5 +5,9 @@ import { runCli } from "./cli/main.ts";
 export { runCli };
 
 if (import.meta.main) {
+  if (Deno.args[0] === "daemon" && !Deno.args.includes("--help") && !Deno.args.includes("-h")) {
+    const { runDaemon } = await import("./daemon/main.ts");
+    Deno.exit(await runDaemon(Deno.args.slice(1)));
+  }
   Deno.exit(await runCli(Deno.args));
 }

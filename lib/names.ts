@@ -88,3 +88,42 @@ export const tokenMount = {
   windowsPath: "C:\\var\\run\\secrets\\eks.amazonaws.com\\serviceaccount",
   file: "token",
 } as const;
+
+/**
+ * Webhook annotation names without their domain: the webhook's annotation prefix (default
+ * `saAnnotation.prefix`) is configurable, so the full keys are built as `${prefix}/${name}`.
+ */
+export const webhookAnnotationName = {
+  roleArn: "role-arn",
+  audience: "audience",
+  stsRegionalEndpoints: "sts-regional-endpoints",
+  tokenExpiration: "token-expiration",
+  skipContainers: "skip-containers",
+} as const;
+
+/** Environment variables the pod identity webhook injects (names the AWS SDKs read). */
+export const awsEnv = {
+  stsRegionalEndpoints: "AWS_STS_REGIONAL_ENDPOINTS",
+  defaultRegion: "AWS_DEFAULT_REGION",
+  region: "AWS_REGION",
+  roleArn: "AWS_ROLE_ARN",
+  webIdentityTokenFile: "AWS_WEB_IDENTITY_TOKEN_FILE",
+} as const;
+
+/** Value of `AWS_STS_REGIONAL_ENDPOINTS` when regional STS is on. */
+export const stsRegionalEndpointsValue = "regional";
+
+/** Lifetime of the projected token in seconds: the webhook's default, and the kube-apiserver floor. */
+export const tokenExpirationSeconds = { default: 86400, min: 600 } as const;
+
+/** Node selector labels whose value `windows` switches the token file path to a Windows path. */
+export const osNodeSelector = ["kubernetes.io/os", "beta.kubernetes.io/os"] as const;
+
+/** The webhook's objects: its MutatingWebhookConfiguration and the Secret holding its CA and serving certificate. */
+export const webhookObjects = {
+  configuration: "kubectl-irsa",
+  webhookName: "pod-identity.kubectl-irsa.io",
+  tlsSecret: "kubectl-irsa-webhook-tls",
+  service: "kubectl-irsa",
+  path: "/mutate",
+} as const;

@@ -126,6 +126,12 @@ export async function issueCertificate(
   return await finish(cert, keys);
 }
 
+/** True when the certificate `certPem` was signed by the key of the certificate `issuerPem`. */
+export async function certificateSignedBy(certPem: string, issuerPem: string): Promise<boolean> {
+  const issuer = new x509.X509Certificate(issuerPem);
+  return await new x509.X509Certificate(certPem).verify({ publicKey: issuer.publicKey, signatureOnly: true });
+}
+
 /** Restores a CertifiedKey from PEM (for example from a Secret) so it can sign again. */
 export async function loadCertifiedKey(certPem: string, keyPem: string): Promise<CertifiedKey> {
   const cert = new x509.X509Certificate(certPem);
@@ -157,6 +163,10 @@ export interface CertificateInfo {
   issuerDer: Uint8Array;
   /** True when basicConstraints marks the certificate as a CA. */
   isCa: boolean;
+  notBefore: Date;
+  notAfter: Date;
+  /** DNS names and IP addresses. */
+  sans: string[];
 }
 
 /** Parses a DER certificate into the fields that chain decisions need; throws on malformed input. */
@@ -168,5 +178,8 @@ export function parseCertificate(der: Uint8Array): CertificateInfo {
     subjectDer: new Uint8Array(cert.subjectName.toArrayBuffer()),
     issuerDer: new Uint8Array(cert.issuerName.toArrayBuffer()),
     isCa: cert.getExtension(x509.BasicConstraintsExtension)?.ca ?? false,
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+    sans: subjectAltNames(cert),
   };
 }

@@ -1,0 +1,69 @@
+// Answers an AdmissionReview (admission.k8s.io/v1) for a pod: looks up its ServiceAccount and returns the
+// JSON Patch that lib/pod_mutation.ts decides. Malformed reviews get a 400 with a message, never a crash.
+import {
+  applyJsonPatch,
+  identityFromAnnotations,
+  type JsonPatchOp,
+  mutatePod,
+  type Pod,
+  type WebhookConfig,
+} from "../lib/pod_mutation.ts";
+
+/** The outcome of one review. */
+export interface AdmissionOutcome {
+  status: number;
+  body: unknown;
+  result: "mutated" | "unchanged" | "error";
+  patch: JsonPatchOp[];
+}
+
+/** Looks up a ServiceAccount's annotations; undefined when it does not exist. */
+export type ServiceAccountLookup = (namespace: string, name: string) => Promise<Record<string, string> | undefined>;
+
+function badRequest(message: string): AdmissionOutcome {
+  return { status: 400, body: { error: message }, result: "error", patch: [] };
+}
+
+/** Reviews one request body (already parsed from JSON, or the parse failure). */
+export async function reviewAdmission(
+  review: unknown,
+  deps: { lookup: ServiceAccountLookup; config: WebhookConfig },
+): Promise<AdmissionOutcome> {
+  const r = review as {
+    apiVersion?: unknown;
+    kind?: unknown;
+    request?: { uid?: unknown; namespace?: string; kind?: { kind?: string }; object?: Pod };
+  } | null;
+  if (!r || typeof r !== "object") return badRequest("the body is not an AdmissionReview object");
+  if (r.apiVersion !== "admission.k8s.io/v1" || r.kind !== "AdmissionReview") {
+    return badRequest(`expected apiVersion admission.k8s.io/v1 kind AdmissionReview, got ${r.apiVersion} ${r.kind}`);
+  }
+  const request = r.request;
+  if (!request || typeof request.uid !== "string") return badRequest("the AdmissionReview has no request.uid");
+  const allow = (patch: JsonPatchOp[]): AdmissionOutcome => ({
+    status: 200,
+    body: {
+      apiVersion: "admission.k8s.io/v1",
+      kind: "AdmissionReview",
+      response: {
+        uid: request.uid,
+        allowed: true,
+        ...(patch.length > 0 ? { patchType: "JSONPatch", patch: btoa(JSON.stringify(patch)) } : {}),
+      },
+    },
+    result: patch.length > 0 ? "mutated" : "unchanged",
+    patch,
+  });
+  const pod = request.object;
+  if (request.kind?.kind !== "Pod" || !pod || typeof pod !== "object" || typeof pod.spec !== "object") {
+    return allow([]);
+  }
+  const namespace = request.namespace || pod.metadata?.namespace;
+  if (!namespace) return badRequest("the pod has no namespace");
+  const annotations = await deps.lookup(namespace, pod.spec.serviceAccountName || "default");
+  if (!annotations) return allow([]);
+  const patch = mutatePod(pod, identityFromAnnotations(annotations, deps.config), deps.config);
+  // Like upstream, the patch always rewrites whole container lists; on reinvocation it may change nothing.
+  const unchanged = JSON.stringify(applyJsonPatch(pod, patch)) === JSON.stringify(pod);
+  return allow(unchanged ? [] : patch);
+}

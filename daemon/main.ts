@@ -1,0 +1,118 @@
+// `kubectl irsa daemon`: the in-cluster process. It serves the pod identity webhook (with self-managed TLS),
+// health and metrics; one AbortController carries SIGTERM to every component.
+import { KubeClient } from "../lib/kube/client.ts";
+import { defaultCertPolicy } from "./cert_rotation.ts";
+import { Informer } from "./informer.ts";
+import { jsonLogger } from "./log.ts";
+import { createMetrics } from "./metrics.ts";
+import { parseDaemonOptions } from "./options.ts";
+import { serviceAccountLookup, startWebhookServer } from "./webhook_server.ts";
+import { publishCaBundle, reconcileWebhookTls } from "./webhook_tls.ts";
+
+/** Runs the daemon until SIGTERM/SIGINT; returns the exit code. */
+export async function runDaemon(argv: string[]): Promise<number> {
+  let options;
+  try {
+    options = parseDaemonOptions(argv, Deno.env);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}\nSee 'kubectl irsa daemon --help'`);
+    return 2;
+  }
+  const log = jsonLogger(options.logLevel);
+  const stop = new AbortController();
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(signal, () => {
+      log.info("Shutting down", { signal });
+      stop.abort();
+    });
+  }
+  const kube = await KubeClient.connect({
+    ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}),
+    ...(options.context ? { context: options.context } : {}),
+  });
+  const metrics = await createMetrics();
+  let ready = false;
+  const health = Deno.serve({
+    hostname: options.metricsAddress.hostname,
+    port: options.metricsAddress.port,
+    signal: stop.signal,
+    onListen: ({ port }) => log.info("Serving health and metrics", { port }),
+  }, async (req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/healthz") return new Response("ok");
+    if (path === "/readyz") return new Response(ready ? "ok" : "not ready", { status: ready ? 200 : 503 });
+    if (path === "/metrics") {
+      return new Response(await metrics.registry.metrics(), {
+        headers: { "content-type": metrics.registry.contentType },
+      });
+    }
+    return new Response("not found", { status: 404 });
+  });
+
+  const tasks: Promise<unknown>[] = [health.finished];
+  if (options.webhook.enabled) {
+    const policy = { ...defaultCertPolicy, leafDays: options.webhook.certDays };
+    const tlsOptions = {
+      namespace: options.namespace,
+      dnsNames: options.webhook.dnsNames,
+      ipAddresses: options.webhook.ipAddresses,
+      policy,
+    };
+    let material = await reconcileWebhookTls(kube, tlsOptions);
+    await publishCaBundle(kube, material.caBundlePem);
+    const serviceAccounts = new Informer<{
+      metadata: { name: string; namespace: string; annotations?: Record<string, string> };
+    }>(kube, { resource: "serviceaccounts" });
+    tasks.push(serviceAccounts.run(stop.signal, (e) => log.warn("ServiceAccount watch failed", { error: e })));
+    const server = await startWebhookServer({
+      hostname: options.webhook.hostname,
+      port: options.webhook.port,
+      certPem: material.certPem,
+      keyPem: material.keyPem,
+      lookup: serviceAccountLookup(kube, serviceAccounts, {
+        timeoutMs: options.webhook.lookupTimeoutMs,
+        onMiss: () => metrics.serviceAccountCacheMisses.inc(),
+      }),
+      config: options.webhook.config,
+      log,
+      metrics,
+    });
+    log.info("Serving the pod identity webhook", { port: server.port });
+    await serviceAccounts.waitForSync();
+    // Certificates: re-read the Secret regularly (another replica may have renewed) and renew when due.
+    tasks.push((async () => {
+      while (!stop.signal.aborted) {
+        const due = material.nextCheck.getTime() - Date.now();
+        await sleep(Math.max(100, Math.min(options.webhook.certCheckMs, due)), stop.signal);
+        if (stop.signal.aborted) break;
+        try {
+          const next = await reconcileWebhookTls(kube, tlsOptions);
+          if (next.certPem !== material.certPem) {
+            server.updateCertificate(next.certPem, next.keyPem);
+            log.info("Rotated the webhook serving certificate");
+          }
+          if (await publishCaBundle(kube, next.caBundlePem)) log.info("Updated the webhook CA bundle");
+          material = next;
+        } catch (e) {
+          log.error("Webhook certificate renewal failed", { error: e });
+        }
+      }
+      await server.close();
+    })());
+  }
+  ready = true;
+  await Promise.all(tasks);
+  kube.close();
+  log.info("Stopped");
+  return 0;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => {
+      clearTimeout(timer);
+      resolve();
+    }, { once: true });
+  });
+}

@@ -1,0 +1,111 @@
+// Parses `kubectl irsa daemon` flags into typed options. Pure, table-tested.
+import { parseArgs } from "node:util";
+import { defaultWebhookConfig, type WebhookConfig } from "../lib/pod_mutation.ts";
+import { systemNamespace, webhookObjects } from "../lib/names.ts";
+import type { LogLevel } from "./log.ts";
+
+/** Everything the daemon is configured with. */
+export interface DaemonOptions {
+  kubeconfig?: string;
+  context?: string;
+  namespace: string;
+  logLevel: LogLevel;
+  /** Address of /healthz, /readyz and /metrics. */
+  metricsAddress: { hostname: string; port: number };
+  webhook: {
+    enabled: boolean;
+    hostname: string;
+    port: number;
+    dnsNames: string[];
+    ipAddresses: string[];
+    config: WebhookConfig;
+    /** Lifetime of the serving certificate, in days (renewed with a third left). */
+    certDays: number;
+    /** How long to wait for a ServiceAccount that is not in the cache yet. */
+    lookupTimeoutMs: number;
+    /** How often the certificate Secret is re-read (another replica may have renewed it). */
+    certCheckMs: number;
+  };
+}
+
+function hostPort(value: string, flag: string): { hostname: string; port: number } {
+  const m = value.match(/^(.*):(\d+)$/);
+  if (!m) throw new Error(`--${flag} must be HOST:PORT, got "${value}"`);
+  return { hostname: m[1] || "0.0.0.0", port: Number(m[2]) };
+}
+
+function positive(value: string, flag: string): number {
+  if (!/^\d+$/.test(value) || Number(value) <= 0) {
+    throw new Error(`--${flag} must be a positive integer, got "${value}"`);
+  }
+  return Number(value);
+}
+
+/** Parses the daemon's argv; throws Error with a one-line message on bad input. */
+export function parseDaemonOptions(argv: string[], env: { get(name: string): string | undefined }): DaemonOptions {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      kubeconfig: { type: "string" },
+      context: { type: "string" },
+      namespace: { type: "string" },
+      "log-level": { type: "string" },
+      "metrics-bind-address": { type: "string" },
+      "webhook": { type: "boolean" },
+      "no-webhook": { type: "boolean" },
+      "webhook-bind-address": { type: "string" },
+      "webhook-dns-name": { type: "string", multiple: true },
+      "webhook-ip-address": { type: "string", multiple: true },
+      "webhook-cert-days": { type: "string" },
+      "annotation-prefix": { type: "string" },
+      "token-audience": { type: "string" },
+      "token-mount-path": { type: "string" },
+      "token-expiration": { type: "string" },
+      "aws-default-region": { type: "string" },
+      "sts-regional-endpoint": { type: "boolean" },
+      "serviceaccount-lookup-timeout-ms": { type: "string" },
+      "webhook-cert-check-ms": { type: "string" },
+    },
+  });
+  if (positionals.length > 0) throw new Error(`unexpected argument "${positionals[0]}"`);
+  const namespace = values.namespace ?? env.get("POD_NAMESPACE") ?? systemNamespace;
+  const logLevel = (values["log-level"] ?? "info") as LogLevel;
+  if (!["debug", "info", "warn", "error"].includes(logLevel)) {
+    throw new Error(`--log-level must be debug|info|warn|error`);
+  }
+  const config: WebhookConfig = {
+    ...defaultWebhookConfig,
+    ...(values["annotation-prefix"] ? { annotationPrefix: values["annotation-prefix"] } : {}),
+    ...(values["token-audience"] ? { defaultAudience: values["token-audience"] } : {}),
+    ...(values["token-mount-path"] ? { mountPath: values["token-mount-path"] } : {}),
+    ...(values["token-expiration"]
+      ? { defaultTokenExpiration: positive(values["token-expiration"], "token-expiration") }
+      : {}),
+    ...(values["aws-default-region"] ? { defaultRegion: values["aws-default-region"] } : {}),
+    regionalSts: values["sts-regional-endpoint"] ?? false,
+  };
+  const service = `${webhookObjects.service}.${namespace}`;
+  const options: DaemonOptions = {
+    namespace,
+    logLevel,
+    metricsAddress: hostPort(values["metrics-bind-address"] ?? ":8080", "metrics-bind-address"),
+    webhook: {
+      enabled: !values["no-webhook"],
+      ...hostPort(values["webhook-bind-address"] ?? ":9443", "webhook-bind-address"),
+      dnsNames: values["webhook-dns-name"] ?? [service, `${service}.svc`, `${service}.svc.cluster.local`],
+      ipAddresses: values["webhook-ip-address"] ?? [],
+      config,
+      certDays: positive(values["webhook-cert-days"] ?? "30", "webhook-cert-days"),
+      lookupTimeoutMs: positive(
+        values["serviceaccount-lookup-timeout-ms"] ?? "2000",
+        "serviceaccount-lookup-timeout-ms",
+      ),
+      certCheckMs: positive(values["webhook-cert-check-ms"] ?? "60000", "webhook-cert-check-ms"),
+    },
+  };
+  if (values.kubeconfig) options.kubeconfig = values.kubeconfig;
+  if (values.context) options.context = values.context;
+  return options;
+}

@@ -1,0 +1,54 @@
+import { deepStrictEqual, equal, throws } from "node:assert/strict";
+import { parseDaemonOptions } from "./options.ts";
+
+const env = (vars: Record<string, string> = {}) => ({ get: (k: string) => vars[k] });
+
+Deno.test("parseDaemonOptions() applies defaults and flags", async (t) => {
+  await t.step("defaults", () => {
+    const o = parseDaemonOptions([], env());
+    equal(o.namespace, "irsa-manager-system");
+    deepStrictEqual(o.metricsAddress, { hostname: "0.0.0.0", port: 8080 });
+    deepStrictEqual([o.webhook.hostname, o.webhook.port, o.webhook.enabled], ["0.0.0.0", 9443, true]);
+    deepStrictEqual(o.webhook.dnsNames, [
+      "kubectl-irsa.irsa-manager-system",
+      "kubectl-irsa.irsa-manager-system.svc",
+      "kubectl-irsa.irsa-manager-system.svc.cluster.local",
+    ]);
+    equal(o.webhook.config.defaultTokenExpiration, 86400);
+  });
+  await t.step("POD_NAMESPACE names the namespace", () => {
+    equal(parseDaemonOptions([], env({ POD_NAMESPACE: "irsa" })).namespace, "irsa");
+  });
+  await t.step("webhook flags mirror upstream's", () => {
+    const o = parseDaemonOptions([
+      "--annotation-prefix=example.com",
+      "--token-audience=aud",
+      "--token-expiration=3600",
+      "--aws-default-region=eu-west-1",
+      "--sts-regional-endpoint",
+      "--webhook-bind-address=127.0.0.1:1234",
+    ], env());
+    deepStrictEqual(o.webhook.config, {
+      annotationPrefix: "example.com",
+      defaultAudience: "aud",
+      mountPath: "/var/run/secrets/eks.amazonaws.com/serviceaccount",
+      defaultTokenExpiration: 3600,
+      defaultRegion: "eu-west-1",
+      regionalSts: true,
+    });
+    deepStrictEqual([o.webhook.hostname, o.webhook.port], ["127.0.0.1", 1234]);
+  });
+});
+
+Deno.test("parseDaemonOptions() rejects bad input with one line", async (t) => {
+  const cases: [string, string[], RegExp][] = [
+    ["unknown flag", ["--nope"], /nope/],
+    ["bad address", ["--metrics-bind-address=8080"], /HOST:PORT/],
+    ["bad expiration", ["--token-expiration=soon"], /positive integer/],
+    ["bad log level", ["--log-level=loud"], /log-level/],
+    ["positional", ["extra"], /extra/],
+  ];
+  for (const [name, argv, message] of cases) {
+    await t.step(name, () => throws(() => parseDaemonOptions(argv, env()), message));
+  }
+});

@@ -1,0 +1,222 @@
+// The pod identity webhook served by `kubectl irsa daemon`, called by the real kube-apiserver over HTTPS with the
+// CA bundle the daemon publishes: pods come back mutated exactly as the contract says, also when their
+// ServiceAccount was created an instant before, and a certificate rotation during a stream of pods loses none.
+import { deepStrictEqual, equal, ok } from "node:assert/strict";
+import { issueCertificate, loadCertifiedKey } from "../../lib/pki.ts";
+import { systemNamespace, webhookObjects } from "../../lib/names.ts";
+import type { KubeClient } from "../../lib/kube/client.ts";
+import { startDaemon } from "../support/daemon.ts";
+import { freshNamespace, sandboxClient } from "../support/kube.ts";
+import { withSandbox } from "../support/sandbox.ts";
+import { freePort } from "../support/server_process.ts";
+import { registerWebhook, waitForWebhook } from "../support/webhook.ts";
+
+const roleArn = "arn:aws:iam::123456789012:role/app";
+
+interface PodSpec {
+  containers: {
+    name: string;
+    env?: { name: string; value?: string }[];
+    volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  }[];
+  initContainers?: PodSpec["containers"];
+  volumes?: {
+    name: string;
+    projected?: { sources: { serviceAccountToken?: { audience: string; expirationSeconds: number; path: string } }[] };
+  }[];
+}
+
+async function createPod(
+  kube: KubeClient,
+  namespace: string,
+  pod: {
+    name: string;
+    serviceAccount: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    containers?: PodSpec["containers"];
+  },
+): Promise<PodSpec> {
+  const created = await kube.create<{ spec: PodSpec }>({ resource: "pods", namespace }, {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: pod.name, labels: pod.labels ?? {}, annotations: pod.annotations ?? {} },
+    spec: { serviceAccountName: pod.serviceAccount, containers: pod.containers ?? [{ name: "app", image: "busybox" }] },
+  });
+  return created.spec;
+}
+
+async function createSa(kube: KubeClient, namespace: string, name: string, annotations: Record<string, string>) {
+  await kube.create({ resource: "serviceaccounts", namespace }, {
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: { name, annotations },
+  });
+}
+
+const env = (spec: PodSpec, container = 0) =>
+  Object.fromEntries((spec.containers[container]!.env ?? []).map((e) => [e.name, e.value]));
+
+Deno.test({
+  name: "webhook e2e",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: (t) =>
+    withSandbox(async (sandbox) => {
+      const kube = await sandboxClient(sandbox);
+      try {
+        await kube.create({ resource: "namespaces" }, {
+          apiVersion: "v1",
+          kind: "Namespace",
+          metadata: { name: systemNamespace },
+        });
+        const port = freePort();
+        await registerWebhook(kube, { port });
+        const daemon = await startDaemon(sandbox, ["--namespace", systemNamespace, "--webhook-cert-check-ms", "200"], {
+          webhookPort: port,
+        });
+        try {
+          const ns = await freshNamespace(kube, "wh");
+          await createSa(kube, ns, "app", { "eks.amazonaws.com/role-arn": roleArn });
+          await createSa(kube, ns, "plain", {});
+          await waitForWebhook(kube, ns, "app");
+
+          await t.step(
+            "a pod of an annotated ServiceAccount gets the role, the token file and the projected token",
+            async () => {
+              const spec = await createPod(kube, ns, { name: "p1", serviceAccount: "app" });
+              deepStrictEqual(env(spec), {
+                AWS_ROLE_ARN: roleArn,
+                AWS_WEB_IDENTITY_TOKEN_FILE: "/var/run/secrets/eks.amazonaws.com/serviceaccount/token",
+              });
+              deepStrictEqual(spec.containers[0]!.volumeMounts, [
+                {
+                  name: "aws-iam-token",
+                  mountPath: "/var/run/secrets/eks.amazonaws.com/serviceaccount",
+                  readOnly: true,
+                },
+              ]);
+              const volume = spec.volumes?.find((v) => v.name === "aws-iam-token");
+              deepStrictEqual(volume?.projected?.sources, [
+                { serviceAccountToken: { audience: "sts.amazonaws.com", expirationSeconds: 86400, path: "token" } },
+              ]);
+            },
+          );
+
+          await t.step("pods of unannotated ServiceAccounts and opted-out pods pass untouched", async () => {
+            const plain = await createPod(kube, ns, { name: "p2", serviceAccount: "plain" });
+            equal(plain.containers[0]!.env, undefined);
+            const skipped = await createPod(kube, ns, {
+              name: "p3",
+              serviceAccount: "app",
+              labels: { "eks.amazonaws.com/skip-pod-identity-webhook": "true" },
+            });
+            equal(skipped.containers[0]!.env, undefined);
+          });
+
+          await t.step("annotations drive audience, regional STS, expiration and skipped containers", async () => {
+            await createSa(kube, ns, "tuned", {
+              "eks.amazonaws.com/role-arn": roleArn,
+              "eks.amazonaws.com/audience": "custom-aud",
+              "eks.amazonaws.com/sts-regional-endpoints": "true",
+              "eks.amazonaws.com/token-expiration": "7200",
+            });
+            const spec = await createPod(kube, ns, {
+              name: "p4",
+              serviceAccount: "tuned",
+              annotations: {
+                "eks.amazonaws.com/skip-containers": "sidecar",
+                "eks.amazonaws.com/token-expiration": "100",
+              },
+              containers: [{ name: "app", env: [] }, { name: "sidecar" }].map((c) => ({
+                ...c,
+                image: "busybox",
+              })) as PodSpec["containers"],
+            });
+            equal(env(spec).AWS_STS_REGIONAL_ENDPOINTS, "regional");
+            equal(env(spec, 1).AWS_ROLE_ARN, undefined, "skip-containers is honoured");
+            const token = spec.volumes?.find((v) => v.name === "aws-iam-token")?.projected?.sources[0]
+              ?.serviceAccountToken;
+            deepStrictEqual(token, { audience: "custom-aud", expirationSeconds: 600, path: "token" });
+          });
+
+          await t.step("a pod created right after its ServiceAccount is still mutated (cache miss)", async () => {
+            for (let i = 0; i < 5; i++) {
+              await createSa(kube, ns, `fresh-${i}`, { "eks.amazonaws.com/role-arn": roleArn });
+              const spec = await createPod(kube, ns, { name: `fresh-${i}`, serviceAccount: `fresh-${i}` });
+              equal(env(spec).AWS_ROLE_ARN, roleArn, `pod fresh-${i}`);
+            }
+          });
+
+          await t.step(
+            "a malformed AdmissionReview gets HTTP 400 with a message, and the server stays up",
+            async () => {
+              const mwc = await kube.get<{ webhooks: { clientConfig: { caBundle: string } }[] }>({
+                group: "admissionregistration.k8s.io",
+                resource: "mutatingwebhookconfigurations",
+                name: webhookObjects.configuration,
+              });
+              const client = Deno.createHttpClient({ caCerts: [atob(mwc!.webhooks[0]!.clientConfig.caBundle)] });
+              try {
+                for (
+                  const body of [
+                    "not json",
+                    "{}",
+                    JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview" }),
+                  ]
+                ) {
+                  const res = await fetch(`https://127.0.0.1:${port}/mutate`, { method: "POST", body, client });
+                  equal(res.status, 400);
+                  ok(typeof (await res.json()).error === "string");
+                }
+              } finally {
+                client.close();
+              }
+              const spec = await createPod(kube, ns, { name: "after-bad", serviceAccount: "app" });
+              equal(env(spec).AWS_ROLE_ARN, roleArn);
+            },
+          );
+
+          await t.step("a serving certificate rotated during a stream of pod creations loses no pod", async () => {
+            const secretRef = { resource: "secrets", namespace: systemNamespace, name: webhookObjects.tlsSecret };
+            const secret = await kube.get<{ data: Record<string, string> }>(secretRef);
+            const ca = await loadCertifiedKey(
+              atob(secret!.data["ca.crt"]!).split(/(?<=-----END CERTIFICATE-----\n)/)[0]!,
+              atob(secret!.data["ca.key"]!),
+            );
+            const rotations = (async () => {
+              for (let i = 0; i < 3; i++) {
+                await new Promise((r) => setTimeout(r, 400));
+                const leaf = await issueCertificate(ca, "rotated", {
+                  usage: { kind: "server", dnsNames: ["x"], ipAddresses: ["127.0.0.1"] },
+                });
+                await kube.patch(secretRef, { data: { "tls.crt": btoa(leaf.certPem), "tls.key": btoa(leaf.keyPem) } });
+              }
+            })();
+            const results: string[] = [];
+            for (let i = 0; i < 150; i++) {
+              const spec = await createPod(kube, ns, { name: `stream-${i}`, serviceAccount: "app" });
+              results.push(env(spec).AWS_ROLE_ARN ?? "missing");
+            }
+            await rotations;
+            deepStrictEqual(results.filter((r) => r !== roleArn), [], "every pod was mutated");
+            ok((await Deno.readTextFile(daemon.process.logPath)).includes("Rotated the webhook serving certificate"));
+          });
+
+          await t.step("metrics count requests, mutations and cache misses", async () => {
+            const text = await daemon.metrics();
+            ok(/kubectl_irsa_webhook_mutations_total \d+/.test(text), text.slice(0, 300));
+            const misses = Number(
+              text.match(/kubectl_irsa_webhook_serviceaccount_cache_misses_total (\d+)/)?.[1] ?? "0",
+            );
+            ok(misses >= 0);
+            ok(/kubectl_irsa_webhook_request_duration_seconds_bucket/.test(text));
+          });
+        } finally {
+          await daemon.stop();
+        }
+      } finally {
+        kube.close();
+      }
+    }, { moto: false }),
+});

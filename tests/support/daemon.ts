@@ -1,0 +1,62 @@
+// Starts `kubectl irsa daemon` as its own process against the sandbox, as the Deployment would run it.
+import type { Sandbox } from "./sandbox.ts";
+import { freePort, ServerProcess } from "./server_process.ts";
+
+const modPath = new URL("../../mod.ts", import.meta.url).pathname;
+const configPath = new URL("../../deno.json", import.meta.url).pathname;
+
+/** A running daemon and its ports. */
+export interface DaemonProcess {
+  process: ServerProcess;
+  webhookPort: number;
+  metricsPort: number;
+  metrics(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+let started = 0;
+
+/** Starts the daemon with `args` added; waits for /readyz. */
+export async function startDaemon(
+  sandbox: Sandbox,
+  args: string[] = [],
+  options: { env?: Record<string, string>; kubeconfig?: string; webhookPort?: number } = {},
+): Promise<DaemonProcess> {
+  const webhookPort = options.webhookPort ?? freePort();
+  const metricsPort = freePort();
+  const process = ServerProcess.start("kubectl-irsa daemon", [
+    Deno.execPath(),
+    "run",
+    "--quiet",
+    "--config",
+    configPath,
+    "--allow-all",
+    modPath,
+    "daemon",
+    "--kubeconfig",
+    options.kubeconfig ?? sandbox.kubeconfigPath,
+    "--webhook-bind-address",
+    `127.0.0.1:${webhookPort}`,
+    "--webhook-ip-address",
+    "127.0.0.1",
+    "--metrics-bind-address",
+    `127.0.0.1:${metricsPort}`,
+    ...args,
+  ], {
+    logPath: `${sandbox.dir}/daemon-${started++}.log`,
+    env: { ...Deno.env.toObject(), ...sandbox.env, ...options.env },
+  });
+  const metricsUrl = `http://127.0.0.1:${metricsPort}`;
+  await process.waitReady(async () => {
+    const r = await fetch(`${metricsUrl}/readyz`);
+    await r.body?.cancel();
+    return r.ok;
+  }, 60_000);
+  return {
+    process,
+    webhookPort,
+    metricsPort,
+    metrics: async () => await (await fetch(`${metricsUrl}/metrics`)).text(),
+    stop: () => process.stop(),
+  };
+}
