@@ -4,6 +4,7 @@ import { KubeClient } from "../lib/kube/client.ts";
 import { defaultCertPolicy } from "./cert_rotation.ts";
 import { Informer } from "./informer.ts";
 import { jsonLogger } from "./log.ts";
+import { scanMissedMutations } from "./missed_mutations.ts";
 import { createMetrics } from "./metrics.ts";
 import { parseDaemonOptions } from "./options.ts";
 import { serviceAccountLookup, startWebhookServer } from "./webhook_server.ts";
@@ -79,6 +80,28 @@ export async function runDaemon(argv: string[]): Promise<number> {
     });
     log.info("Serving the pod identity webhook", { port: server.port });
     await serviceAccounts.waitForSync();
+    const reported = new Set<string>();
+    tasks.push((async () => {
+      while (!stop.signal.aborted) {
+        try {
+          await scanMissedMutations(kube, {
+            lookup: (namespace, name) => serviceAccounts.get(`${namespace}/${name}`)?.metadata.annotations,
+            config: options.webhook.config,
+            reported,
+            onMiss: (pod) => {
+              metrics.missedMutations.inc();
+              log.warn("Pod runs without the AWS credentials its ServiceAccount asks for", {
+                namespace: pod.metadata.namespace,
+                name: pod.metadata.name,
+              });
+            },
+          });
+        } catch (e) {
+          log.warn("Scanning pods for missed mutations failed", { error: e });
+        }
+        await sleep(options.webhook.missedScanMs, stop.signal);
+      }
+    })());
     // Certificates: re-read the Secret regularly (another replica may have renewed) and renew when due.
     tasks.push((async () => {
       while (!stop.signal.aborted) {

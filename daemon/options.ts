@@ -25,6 +25,8 @@ export interface DaemonOptions {
     lookupTimeoutMs: number;
     /** How often the certificate Secret is re-read (another replica may have renewed it). */
     certCheckMs: number;
+    /** How often pods are scanned for missed mutations. */
+    missedScanMs: number;
   };
 }
 
@@ -67,6 +69,7 @@ export function parseDaemonOptions(argv: string[], env: { get(name: string): str
       "sts-regional-endpoint": { type: "boolean" },
       "serviceaccount-lookup-timeout-ms": { type: "string" },
       "webhook-cert-check-ms": { type: "string" },
+      "missed-mutation-scan-ms": { type: "string" },
     },
   });
   if (positionals.length > 0) throw new Error(`unexpected argument "${positionals[0]}"`);
@@ -103,6 +106,7 @@ export function parseDaemonOptions(argv: string[], env: { get(name: string): str
         "serviceaccount-lookup-timeout-ms",
       ),
       certCheckMs: positive(values["webhook-cert-check-ms"] ?? "60000", "webhook-cert-check-ms"),
+      missedScanMs: positive(values["missed-mutation-scan-ms"] ?? "60000", "missed-mutation-scan-ms"),
     },
   };
   if (values.kubeconfig) options.kubeconfig = values.kubeconfig;

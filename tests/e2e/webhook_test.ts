@@ -71,8 +71,18 @@ Deno.test({
           metadata: { name: systemNamespace },
         });
         const port = freePort();
-        await registerWebhook(kube, { port });
-        const daemon = await startDaemon(sandbox, ["--namespace", systemNamespace, "--webhook-cert-check-ms", "200"], {
+        await registerWebhook(kube, {
+          port,
+          namespaceSelector: { matchExpressions: [{ key: "irsa-test/no-webhook", operator: "DoesNotExist" }] },
+        });
+        const daemon = await startDaemon(sandbox, [
+          "--namespace",
+          systemNamespace,
+          "--webhook-cert-check-ms",
+          "200",
+          "--missed-mutation-scan-ms",
+          "300",
+        ], {
           webhookPort: port,
         });
         try {
@@ -201,6 +211,28 @@ Deno.test({
             await rotations;
             deepStrictEqual(results.filter((r) => r !== roleArn), [], "every pod was mutated");
             ok((await Deno.readTextFile(daemon.process.logPath)).includes("Rotated the webhook serving certificate"));
+          });
+
+          await t.step("a pod the webhook never saw is reported by an Event on its owner and a metric", async () => {
+            const hidden = `hidden-${ns}`;
+            await kube.create({ resource: "namespaces" }, {
+              apiVersion: "v1",
+              kind: "Namespace",
+              metadata: { name: hidden, labels: { "irsa-test/no-webhook": "true" } },
+            });
+            await createSa(kube, hidden, "app", { "eks.amazonaws.com/role-arn": roleArn });
+            const spec = await createPod(kube, hidden, { name: "unmutated", serviceAccount: "app" });
+            equal(spec.containers[0]!.env, undefined);
+            const deadline = Date.now() + 20_000;
+            let events: { reason: string; involvedObject: { name: string }; message: string }[] = [];
+            while (Date.now() < deadline && events.length === 0) {
+              events = (await kube.list<typeof events[number]>({ resource: "events", namespace: hidden }))
+                .filter((e) => e.reason === "MissingAwsCredentials");
+              if (events.length === 0) await new Promise((r) => setTimeout(r, 200));
+            }
+            equal(events.length, 1, "exactly one Event for the missed pod");
+            equal(events[0]!.involvedObject.name, "unmutated");
+            ok(/^kubectl_irsa_webhook_missed_mutations_total 1$/m.test(await daemon.metrics()));
           });
 
           await t.step("metrics count requests, mutations and cache misses", async () => {

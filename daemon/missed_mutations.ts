@@ -1,0 +1,90 @@
+// Finds pods that run as a role-annotated ServiceAccount but lack the injected credentials (the webhook was
+// down, skipped by failurePolicy Ignore, or the pod predates the annotation). Without this the AWS SDK silently
+// falls back to node credentials; here every miss becomes a Warning Event on the pod's owner and a metric.
+import { identityFromAnnotations, mutatePod, type Pod, type WebhookConfig } from "../lib/pod_mutation.ts";
+import { podAnnotation } from "../lib/names.ts";
+import type { KubeClient } from "../lib/kube/client.ts";
+
+/** A pod as listed, with what the scanner needs. */
+export interface ListedPod extends Pod {
+  metadata: Pod["metadata"] & {
+    name: string;
+    namespace: string;
+    uid: string;
+    labels?: Record<string, string>;
+    ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
+  };
+}
+
+/** True when the pod should carry credentials for its ServiceAccount but does not. Pure. */
+export function missesCredentials(
+  pod: ListedPod,
+  serviceAccount: Record<string, string> | undefined,
+  config: WebhookConfig,
+) {
+  if (!serviceAccount || pod.metadata.labels?.[podAnnotation.skipLabel] !== undefined) return false;
+  const identity = identityFromAnnotations(serviceAccount, config);
+  if (!identity.roleArn) return false;
+  // The webhook's own patch says what is missing: a mutated pod needs no volume and no credential env.
+  const patch = mutatePod(pod, identity, config);
+  const addsVolume = patch.some((op) => op.path.startsWith("/spec/volumes"));
+  return addsVolume || JSON.stringify(patch.find((op) => op.path === "/spec/containers")?.value) !==
+      JSON.stringify(pod.spec.containers);
+}
+
+/** Scans all pods once; reports each missed pod once (by UID). Returns the number of new misses. */
+export async function scanMissedMutations(
+  kube: KubeClient,
+  options: {
+    lookup: (namespace: string, name: string) => Record<string, string> | undefined;
+    config: WebhookConfig;
+    reported: Set<string>;
+    onMiss: (pod: ListedPod) => void;
+  },
+): Promise<number> {
+  const pods = await kube.list<ListedPod>({ resource: "pods" });
+  const seen = new Set<string>();
+  let found = 0;
+  for (const pod of pods) {
+    seen.add(pod.metadata.uid);
+    if (options.reported.has(pod.metadata.uid)) continue;
+    const sa = options.lookup(pod.metadata.namespace, pod.spec.serviceAccountName || "default");
+    if (!missesCredentials(pod, sa, options.config)) continue;
+    options.reported.add(pod.metadata.uid);
+    found++;
+    options.onMiss(pod);
+    const owner = pod.metadata.ownerReferences?.find((o) => o.controller) ?? pod.metadata.ownerReferences?.[0];
+    const now = new Date().toISOString();
+    await kube.create({ resource: "events", namespace: pod.metadata.namespace }, {
+      apiVersion: "v1",
+      kind: "Event",
+      metadata: { generateName: `${owner?.name ?? pod.metadata.name}.`, namespace: pod.metadata.namespace },
+      involvedObject: owner
+        ? {
+          apiVersion: owner.apiVersion,
+          kind: owner.kind,
+          name: owner.name,
+          uid: owner.uid,
+          namespace: pod.metadata.namespace,
+        }
+        : {
+          apiVersion: "v1",
+          kind: "Pod",
+          name: pod.metadata.name,
+          uid: pod.metadata.uid,
+          namespace: pod.metadata.namespace,
+        },
+      reason: "MissingAwsCredentials",
+      message:
+        `Pod ${pod.metadata.name} runs as ServiceAccount ${pod.spec.serviceAccountName || "default"}, which has ` +
+        `an IAM role annotation, but was not mutated by the pod identity webhook; restart it to get credentials`,
+      type: "Warning",
+      source: { component: "kubectl-irsa" },
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    });
+  }
+  for (const uid of options.reported) if (!seen.has(uid)) options.reported.delete(uid);
+  return found;
+}
