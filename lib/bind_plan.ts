@@ -279,32 +279,69 @@ export function planUnbind(
           actions.push({ kind: "UpdateTrustPolicy", roleName: role.name, trustPolicy, before: role.trustPolicy });
         }
       } else {
-        // IAM refuses DeleteRole while policies are attached, so they go first.
-        for (const policyArn of role.attachedPolicyArns) {
-          actions.push({ kind: "DetachPolicy", roleName: role.name, policyArn });
-        }
-        for (const policyName of Object.keys(role.inlinePolicies)) {
-          actions.push({ kind: "DeleteInlinePolicy", roleName: role.name, policyName });
-        }
-        actions.push({ kind: "DeleteRole", roleName: role.name });
+        actions.push(...roleRemoval(role));
       }
     }
   }
-  const sa = observed.serviceAccount;
-  if (sa.exists) {
-    const createdByUs = sa.annotations[irsaAnnotation.createdBy] === managedByValue;
-    if (createdByUs) {
-      actions.push({ kind: "DeleteServiceAccount", namespace: target.namespace, name: target.serviceAccount });
-    } else if (sa.ownedAnnotations.length > 0) {
-      actions.push({
-        kind: "ApplyServiceAccount",
-        namespace: target.namespace,
-        name: target.serviceAccount,
-        annotations: {},
-        create: false,
-        before: pick(sa.annotations, sa.ownedAnnotations),
-      });
-    }
+  actions.push(...serviceAccountRemoval(target.namespace, target.serviceAccount, observed.serviceAccount));
+  return { actions, warnings };
+}
+
+/** Deletes a role; IAM refuses DeleteRole while policies are attached, so they go first. */
+function roleRemoval(role: ObservedRole): BindAction[] {
+  return [
+    ...role.attachedPolicyArns.map((policyArn): BindAction => ({
+      kind: "DetachPolicy",
+      roleName: role.name,
+      policyArn,
+    })),
+    ...Object.keys(role.inlinePolicies).map((policyName): BindAction => ({
+      kind: "DeleteInlinePolicy",
+      roleName: role.name,
+      policyName,
+    })),
+    { kind: "DeleteRole", roleName: role.name },
+  ];
+}
+
+/** Undoes bind on one ServiceAccount: deletes it if bind created it, else removes only our annotations. */
+function serviceAccountRemoval(namespace: string, name: string, sa: ObservedServiceAccount): BindAction[] {
+  if (!sa.exists) return [];
+  if (sa.annotations[irsaAnnotation.createdBy] === managedByValue) {
+    return [{ kind: "DeleteServiceAccount", namespace, name }];
+  }
+  if (sa.ownedAnnotations.length === 0) return [];
+  return [{
+    kind: "ApplyServiceAccount",
+    namespace,
+    name,
+    annotations: {},
+    create: false,
+    before: pick(sa.annotations, sa.ownedAnnotations),
+  }];
+}
+
+/**
+ * Plans the cleanup of a whole binding (an IRSA object deleted with `cleanup: true`): the role goes if it is ours
+ * (policies detached and inline policies deleted first, since IAM refuses to delete a role that has them), and
+ * every ServiceAccount is unbound. A foreign role is left untouched.
+ */
+export function planRemoveBinding(
+  setup: SetupRecord,
+  binding: Pick<Binding, "serviceAccount" | "namespaces">,
+  observed: BindObserved,
+): { actions: BindAction[]; warnings: string[] } {
+  const actions: BindAction[] = [];
+  const warnings: string[] = [];
+  const role = observed.role;
+  if (role && !roleIsOurs(role, setup)) {
+    warnings.push(`IAM role "${role.name}" was not created by kubectl-irsa for this cluster; it is left unchanged`);
+  } else if (role) {
+    actions.push(...roleRemoval(role));
+  }
+  for (const namespace of binding.namespaces) {
+    const sa = observed.serviceAccounts[namespace];
+    if (sa) actions.push(...serviceAccountRemoval(namespace, binding.serviceAccount, sa));
   }
   return { actions, warnings };
 }

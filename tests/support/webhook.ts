@@ -12,6 +12,8 @@ export async function registerWebhook(
     caBundlePem?: string;
     failurePolicy?: "Ignore" | "Fail";
     namespaceSelector?: Record<string, unknown>;
+    /** Defaults to ["v1"]; upstream PIW v0.6.17 needs ["v1beta1"]. */
+    admissionReviewVersions?: string[];
   },
 ): Promise<void> {
   const name = options.name ?? webhookObjects.configuration;
@@ -23,7 +25,7 @@ export async function registerWebhook(
     metadata: { name },
     webhooks: [{
       name: options.webhookName ?? webhookObjects.webhookName,
-      admissionReviewVersions: ["v1"],
+      admissionReviewVersions: options.admissionReviewVersions ?? ["v1"],
       sideEffects: "None",
       reinvocationPolicy: "IfNeeded",
       failurePolicy: options.failurePolicy ?? "Fail",

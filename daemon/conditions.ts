@@ -1,0 +1,26 @@
+// Status conditions as controller-runtime keeps them: one per type, lastTransitionTime changes only when the
+// status does. Pure; the caller passes the clock.
+
+/** A status condition. */
+export interface Condition {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  reason: string;
+  message: string;
+  observedGeneration?: number;
+  lastTransitionTime: string;
+}
+
+/** Returns `conditions` with `next` set, keeping lastTransitionTime when the status did not change. */
+export function setCondition(
+  conditions: Condition[] | undefined,
+  next: Omit<Condition, "lastTransitionTime">,
+  now: Date,
+): Condition[] {
+  const list = conditions ?? [];
+  const old = list.find((c) => c.type === next.type);
+  const lastTransitionTime = old && old.status === next.status
+    ? old.lastTransitionTime
+    : now.toISOString().replace(/\.\d+Z$/, "Z");
+  return [...list.filter((c) => c.type !== next.type), { ...next, lastTransitionTime }];
+}
