@@ -1,6 +1,7 @@
 // `kubectl irsa init`: gather → plan → (apply) with lib/init.ts, then print the kube-apiserver change.
 import { stringify as toYaml } from "yaml";
 import { apiserverChange, detectDistro } from "../lib/apiserver_change.ts";
+import { pathStyleS3Endpoint } from "../lib/aws/clients.ts";
 import { iamPort } from "../lib/aws/iam_port.ts";
 import { s3Port } from "../lib/aws/s3_port.ts";
 import { stsPort } from "../lib/aws/sts_port.ts";
@@ -50,6 +51,8 @@ export async function runInit(cmd: InitCommand, io: Io): Promise<number> {
     ...(cmd.issuerUrl !== undefined ? { issuerUrl: cmd.issuerUrl } : {}),
     ...(cmd.outDir !== undefined ? { outDir: cmd.outDir } : {}),
   };
+  const endpoint = pathStyleS3Endpoint(aws.clients.config);
+  if (endpoint) request.pathStyleEndpoint = endpoint;
   try {
     validateInitRequest(request);
   } catch (e) {

@@ -3,12 +3,21 @@
 import { KubeClient } from "../lib/kube/client.ts";
 import { defaultCertPolicy } from "./cert_rotation.ts";
 import { Informer } from "./informer.ts";
+import { daemonAws } from "./aws_session.ts";
+import { runController } from "./controller.ts";
+import { runWithLeaderElection } from "./leader_election.ts";
 import { jsonLogger } from "./log.ts";
+import { reconcileIrsa } from "./reconcile_irsa.ts";
+import { reconcileSetup } from "./reconcile_setup.ts";
+import { irsaResource, irsaSetupResource } from "./resources.ts";
 import { scanMissedMutations } from "./missed_mutations.ts";
 import { createMetrics } from "./metrics.ts";
 import { parseDaemonOptions } from "./options.ts";
 import { serviceAccountLookup, startWebhookServer } from "./webhook_server.ts";
 import { publishCaBundle, reconcileWebhookTls } from "./webhook_tls.ts";
+
+/** Name of the Lease the replicas elect a leader with. */
+const leaseName = "kubectl-irsa-leader";
 
 /** Runs the daemon until SIGTERM/SIGINT; returns the exit code. */
 export async function runDaemon(argv: string[]): Promise<number> {
@@ -122,6 +131,55 @@ export async function runDaemon(argv: string[]): Promise<number> {
       }
       await server.close();
     })());
+  }
+  if (options.controllers) {
+    const aws = daemonAws(kube, { namespace: options.namespace, metrics, env: Deno.env });
+    const caPath = Deno.env.get("AWS_CA_BUNDLE");
+    const ctx = {
+      kube,
+      aws: () => aws.clients(),
+      log,
+      resyncMs: options.resyncMs,
+      now: () => new Date(),
+      ...(caPath ? { caBundlePem: await Deno.readTextFile(caPath) } : {}),
+    };
+    const lead = async (signal: AbortSignal) => {
+      await Promise.all([
+        runController({
+          kind: "IRSASetup",
+          kube,
+          resource: irsaSetupResource,
+          reconcile: (key) => reconcileSetup(key, ctx),
+          concurrency: 1,
+          resyncMs: options.resyncMs,
+          signal,
+          log,
+          metrics,
+        }),
+        runController({
+          kind: "IRSA",
+          kube,
+          resource: irsaResource,
+          reconcile: (key) => reconcileIrsa(key, ctx),
+          concurrency: options.concurrency,
+          resyncMs: options.resyncMs,
+          signal,
+          log,
+          metrics,
+        }),
+      ]);
+    };
+    tasks.push(
+      (options.leaderElect
+        ? runWithLeaderElection(kube, {
+          namespace: options.namespace,
+          name: leaseName,
+          identity: options.identity,
+          log,
+          stop: stop.signal,
+        }, lead)
+        : lead(stop.signal)).finally(() => aws.close()),
+    );
   }
   ready = true;
   await Promise.all(tasks);

@@ -10,6 +10,13 @@ export interface DaemonOptions {
   context?: string;
   namespace: string;
   logLevel: LogLevel;
+  /** Reconcile IRSASetup and IRSA objects (off: webhook only). */
+  controllers: boolean;
+  leaderElect: boolean;
+  /** Identity in the Lease; defaults to the pod name (HOSTNAME) plus a random suffix. */
+  identity: string;
+  resyncMs: number;
+  concurrency: number;
   /** Address of /healthz, /readyz and /metrics. */
   metricsAddress: { hostname: string; port: number };
   webhook: {
@@ -43,6 +50,13 @@ function positive(value: string, flag: string): number {
   return Number(value);
 }
 
+/** Reads a duration such as 300ms, 30s, 5m or 1h. */
+function duration(value: string, flag: string): number {
+  const m = value.match(/^(\d+)(ms|s|m|h)$/);
+  if (!m) throw new Error(`--${flag} must be a duration like 30s or 5m, got "${value}"`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+}
+
 /** Parses the daemon's argv; throws Error with a one-line message on bad input. */
 export function parseDaemonOptions(argv: string[], env: { get(name: string): string | undefined }): DaemonOptions {
   const { values, positionals } = parseArgs({
@@ -55,7 +69,10 @@ export function parseDaemonOptions(argv: string[], env: { get(name: string): str
       namespace: { type: "string" },
       "log-level": { type: "string" },
       "metrics-bind-address": { type: "string" },
-      "webhook": { type: "boolean" },
+      "no-controllers": { type: "boolean" },
+      "leader-elect": { type: "string" },
+      "resync-period": { type: "string" },
+      concurrency: { type: "string" },
       "no-webhook": { type: "boolean" },
       "webhook-bind-address": { type: "string" },
       "webhook-dns-name": { type: "string", multiple: true },
@@ -90,9 +107,16 @@ export function parseDaemonOptions(argv: string[], env: { get(name: string): str
     regionalSts: values["sts-regional-endpoint"] ?? false,
   };
   const service = `${webhookObjects.service}.${namespace}`;
+  const leaderElect = values["leader-elect"] ?? "true";
+  if (leaderElect !== "true" && leaderElect !== "false") throw new Error(`--leader-elect must be true or false`);
   const options: DaemonOptions = {
     namespace,
     logLevel,
+    controllers: !values["no-controllers"],
+    leaderElect: leaderElect === "true",
+    identity: `${env.get("HOSTNAME") ?? "kubectl-irsa"}-${crypto.randomUUID().slice(0, 8)}`,
+    resyncMs: duration(values["resync-period"] ?? "5m", "resync-period"),
+    concurrency: positive(values.concurrency ?? "4", "concurrency"),
     metricsAddress: hostPort(values["metrics-bind-address"] ?? ":8080", "metrics-bind-address"),
     webhook: {
       enabled: !values["no-webhook"],

@@ -34,7 +34,9 @@ export interface InitRequest {
   bucket: string;
   region: string;
   issuerUrl?: string;
-  keySource: KeySource;
+  /** A custom S3 endpoint used with path-style addressing; the default issuer is then `<endpoint>/<bucket>`. */
+  pathStyleEndpoint?: string;
+  keySource: Exclude<KeySource, "eks">;
   outDir?: string;
   force?: boolean;
   noThumbprint?: boolean;
@@ -54,8 +56,11 @@ export interface InitGathered {
 export function validateInitRequest(req: InitRequest): string {
   validateBucketName(req.bucket);
   validateRegion(req.region);
+  // On an S3-compatible endpoint with path-style addressing the bucket is public at <endpoint>/<bucket>.
   const issuer = req.issuerUrl !== undefined
     ? validateIssuerUrl(req.issuerUrl)
+    : req.pathStyleEndpoint !== undefined
+    ? validateIssuerUrl(`${req.pathStyleEndpoint.replace(/\/+$/, "")}/${req.bucket}`)
     : defaultIssuerUrl(req.bucket, req.region);
   if (req.outDir !== undefined && req.keySource !== "generate") {
     throw new IrsaError(

@@ -4,14 +4,15 @@ import { isPartition, type Partition } from "./arn.ts";
 import { IrsaError } from "./errors.ts";
 import { label, managedByValue, setupRecord as where } from "./names.ts";
 
-/** Where the cluster's signing keys come from. */
-export type KeySource = "cluster" | "generate";
+/** Where the cluster's signing keys come from; "eks" when EKS runs the issuer. */
+export type KeySource = "cluster" | "generate" | "eks";
 
 /** What `init` set up. */
 export interface SetupRecord {
   issuer: string;
   jwksUri: string;
   providerArn: string;
+  /** Empty in EKS mode, where AWS hosts the issuer. */
   bucket: string;
   region: string;
   account: string;
@@ -66,10 +67,11 @@ export function parseSetupRecord(data: Record<string, string> | undefined): Setu
   } catch {
     throw damaged("not JSON");
   }
-  const strings = ["issuer", "jwksUri", "providerArn", "bucket", "region", "account", "clusterName"] as const;
+  const strings = ["issuer", "jwksUri", "providerArn", "region", "account", "clusterName"] as const;
   for (const key of strings) if (typeof raw[key] !== "string" || raw[key] === "") throw damaged(`"${key}" missing`);
+  if (typeof raw.bucket !== "string") throw damaged(`"bucket" missing`);
   if (!isPartition(String(raw.partition))) throw damaged(`unknown partition "${raw.partition}"`);
-  if (raw.keySource !== "cluster" && raw.keySource !== "generate") throw damaged(`unknown keySource`);
+  if (!["cluster", "generate", "eks"].includes(String(raw.keySource))) throw damaged(`unknown keySource`);
   const previous = Array.isArray(raw.previousIssuers) ? raw.previousIssuers.filter((i) => typeof i === "string") : [];
   return { ...(raw as unknown as SetupRecord), previousIssuers: previous };
 }

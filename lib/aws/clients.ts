@@ -51,9 +51,17 @@ export function awsConfigFromEnv(env: { get(name: string): string | undefined })
   return config;
 }
 
+/** The custom S3 endpoint when S3 is addressed path-style (S3-compatible stores, emulators), else undefined. */
+export function pathStyleS3Endpoint(config: AwsConfig): string | undefined {
+  const endpoint = config.endpoints?.s3 ?? config.endpoints?.default;
+  return config.s3PathStyle && endpoint ? endpoint : undefined;
+}
+
 /** The SDK clients of one session, sharing configuration, HTTP agent and call log. */
 export interface AwsClients {
   region: string;
+  /** The configuration the clients were built from. */
+  config: AwsConfig;
   iam: IAMClient;
   sts: STSClient;
   /** An S3 client for `region`; buckets in other regions need `s3For`. */
@@ -154,6 +162,7 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
   );
   return {
     region,
+    config,
     iam,
     sts,
     s3: s3For(region),

@@ -45,6 +45,8 @@ export interface S3Port {
     options: { account: string; region: string; key: string; body: string; contentType: string },
   ): Promise<void>;
   deleteObject(bucket: string, options: { account: string; region: string; key: string }): Promise<void>;
+  /** Deletes an empty bucket; a missing bucket counts as deleted. */
+  deleteBucket(bucket: string, options: { account: string; region: string }): Promise<void>;
 }
 
 /** `GetBucketLocation` answers null for us-east-1 and "EU" for the oldest eu-west-1 buckets. */
@@ -228,9 +230,19 @@ export function s3Port(clients: AwsClients): S3Port {
       );
     },
 
+    async deleteBucket(bucket, { account, region }) {
+      const s3 = await sdk();
+      await sendIgnoringMissing(
+        region,
+        "s3:DeleteBucket",
+        bucket,
+        new s3.DeleteBucketCommand({ Bucket: bucket, ExpectedBucketOwner: account }),
+      );
+    },
+
     async deleteObject(bucket, { account, region, key }) {
       const s3 = await sdk();
-      await send(
+      await sendIgnoringMissing(
         region,
         "s3:DeleteObject",
         `${bucket}/${key}`,
@@ -242,6 +254,14 @@ export function s3Port(clients: AwsClients): S3Port {
       );
     },
   };
+
+  async function sendIgnoringMissing(region: string, operation: string, target: string, command: unknown) {
+    try {
+      await send(region, operation, target, command);
+    } catch (e) {
+      if (!isNotFound((e as { cause?: unknown }).cause, "NoSuchBucket", "NoSuchKey", "NotFound")) throw e;
+    }
+  }
 
   async function send(region: string, operation: string, target: string, command: unknown): Promise<void> {
     try {
