@@ -85,6 +85,27 @@ export interface ListCommand {
   flags: GlobalFlags;
 }
 
+/** `kubectl irsa install`. */
+export interface InstallCommand {
+  name: "install";
+  flags: GlobalFlags;
+  /** The first `-n`; absent means irsa-manager-system (not the context's namespace). */
+  namespace?: string;
+  image?: string;
+  replicas?: number;
+  failurePolicy?: "Ignore" | "Fail";
+}
+
+/** `kubectl irsa uninstall`. */
+export interface UninstallCommand {
+  name: "uninstall";
+  flags: GlobalFlags;
+  /** The first `-n`; absent means irsa-manager-system. */
+  namespace?: string;
+  /** Leave both CRDs (and so every IRSA and IRSASetup) in place. */
+  keepCrds: boolean;
+}
+
 /** Every command the CLI runs. */
 export type Command =
   | { name: "help"; topic?: string }
@@ -92,7 +113,9 @@ export type Command =
   | InitCommand
   | BindCommand
   | UnbindCommand
-  | ListCommand;
+  | ListCommand
+  | InstallCommand
+  | UninstallCommand;
 
 type OptionSpec = { type: "string" | "boolean"; short?: string; multiple?: boolean };
 
@@ -139,6 +162,14 @@ const commandOptions: Record<CommandName, Record<string, OptionSpec>> = {
     "keep-role": { type: "boolean" },
   },
   list: {},
+  install: {
+    image: { type: "string" },
+    replicas: { type: "string" },
+    "failure-policy": { type: "string" },
+  },
+  uninstall: {
+    "keep-crds": { type: "boolean" },
+  },
 };
 
 /** Commands that take positional arguments (`sa NAME`); every other command rejects them. */
@@ -176,6 +207,10 @@ export function parseCommand(argv: string[]): Command {
       return parseUnbind(values, positionals, flags);
     case "list":
       return parseList(flags);
+    case "install":
+      return parseInstall(values, flags);
+    case "uninstall":
+      return parseUninstall(values, flags);
   }
 }
 
@@ -405,4 +440,52 @@ function parseList(flags: GlobalFlags): ListCommand {
     throw new UsageError(`list takes at most one "-n"; use "-A" for every namespace`, "list");
   }
   return { name: "list", flags };
+}
+
+/** The daemon's namespace of install/uninstall: the first `-n` only, and never "-A". */
+function daemonNamespace(flags: GlobalFlags, command: "install" | "uninstall"): string | undefined {
+  if (flags.allNamespaces) throw new UsageError(`${command} does not take "-A"`, command);
+  if (flags.namespaces.length > 1) throw new UsageError(`${command} takes at most one "-n"`, command);
+  const namespace = flags.namespaces[0];
+  if (namespace === "") throw new UsageError(`flag "--namespace" needs a value`, command);
+  return namespace;
+}
+
+function parseInstall(v: Values, flags: GlobalFlags): InstallCommand {
+  const namespace = daemonNamespace(flags, "install");
+  requireJsonOrYaml(flags, "install");
+  if (flags.output !== undefined && !flags.dryRun) {
+    throw new UsageError(`"-o ${flags.output}" prints the manifests and needs "--dry-run"`, "install");
+  }
+  const cmd: InstallCommand = { name: "install", flags };
+  if (namespace !== undefined) cmd.namespace = namespace;
+  const image = stringFlag(v, "image", "install");
+  if (image !== undefined) {
+    if (/\s/.test(image)) throw new UsageError(`"--image" must not contain whitespace, got "${image}"`, "install");
+    cmd.image = image;
+  }
+  const replicas = stringFlag(v, "replicas", "install");
+  if (replicas !== undefined) {
+    const n = Number(replicas);
+    if (!/^[0-9]+$/.test(replicas) || !Number.isSafeInteger(n) || n < 1) {
+      throw new UsageError(`"--replicas" must be a whole number of at least 1, got "${replicas}"`, "install");
+    }
+    cmd.replicas = n;
+  }
+  const failurePolicy = stringFlag(v, "failure-policy", "install");
+  if (failurePolicy !== undefined) {
+    if (failurePolicy !== "Ignore" && failurePolicy !== "Fail") {
+      throw new UsageError(`"--failure-policy" must be "Ignore" or "Fail", got "${failurePolicy}"`, "install");
+    }
+    cmd.failurePolicy = failurePolicy;
+  }
+  return cmd;
+}
+
+function parseUninstall(v: Values, flags: GlobalFlags): UninstallCommand {
+  const namespace = daemonNamespace(flags, "uninstall");
+  if (flags.output !== undefined) throw new UsageError(`uninstall does not take "-o"`, "uninstall");
+  const cmd: UninstallCommand = { name: "uninstall", flags, keepCrds: v["keep-crds"] === true };
+  if (namespace !== undefined) cmd.namespace = namespace;
+  return cmd;
 }

@@ -1,7 +1,7 @@
 // The command names and summaries, kept free of the argument parser so `--help` loads almost nothing.
 
 /** Every subcommand the plugin runs (besides help). */
-export type CommandName = "init" | "bind" | "unbind" | "list" | "version";
+export type CommandName = "init" | "bind" | "unbind" | "list" | "install" | "uninstall" | "version";
 
 /** Subcommands with their one-line summaries, in help order. */
 export const commandSummaries: Record<CommandName, string> = {
@@ -9,6 +9,8 @@ export const commandSummaries: Record<CommandName, string> = {
   bind: "Give a ServiceAccount an IAM role: create or update the role and annotate the ServiceAccount",
   unbind: "Remove a ServiceAccount's IAM role binding and delete the role (or keep it)",
   list: "List ServiceAccounts bound to IAM roles",
+  install: "Install the in-cluster daemon: CRDs, RBAC, the Deployment and the pod identity webhook",
+  uninstall: "Remove the in-cluster daemon, its webhook and (unless --keep-crds) the CRDs",
   version: "Print the plugin version",
 };
 

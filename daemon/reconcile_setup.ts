@@ -4,7 +4,6 @@
 import { apiserverChange } from "../lib/apiserver_change.ts";
 import { oidcProviderArn, parseArn, type Partition } from "../lib/arn.ts";
 import { pathStyleS3Endpoint } from "../lib/aws/clients.ts";
-import { pathStyleS3Endpoint } from "../lib/aws/clients.ts";
 import { iamPort } from "../lib/aws/iam_port.ts";
 import { s3Port } from "../lib/aws/s3_port.ts";
 import { stsPort } from "../lib/aws/sts_port.ts";
