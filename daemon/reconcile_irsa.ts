@@ -151,7 +151,8 @@ export async function reconcileIrsa(key: string, ctx: ReconcileContext): Promise
     });
   } catch (e) {
     const terminal = e instanceof IrsaError && ["invalid", "conflict", "not-found"].includes(e.kind);
-    const reason = e instanceof IrsaError && e.reason === "RoleNotOwned" ? "RoleNotOwned" : "IRSAFailedRoleUpdate";
+    // Terminal failures carry their own reason (RoleNotOwned, PolicyNotFound, ...); AWS failures the seed's.
+    const reason = terminal ? (e as IrsaError).reason : "IRSAFailedRoleUpdate";
     await setStatus({ status: "False", reason, message: (e as Error).message.split("\n")[0]! });
     if (terminal) return { requeueAfterMs: ctx.resyncMs };
     throw e;

@@ -1,0 +1,358 @@
+// `kubectl irsa daemon` reconciling the seed's IRSASetup and IRSA objects against the real apiserver and moto:
+// the seed README manifests applied verbatim reach Ready, drift made behind the daemon's back is repaired within
+// one resync, edits converge, deletion honours cleanup, and a second IRSASetup is refused.
+import { deepStrictEqual, equal, ok } from "node:assert/strict";
+import { parse as parseYaml } from "yaml";
+import {
+  DetachRolePolicyCommand,
+  GetOpenIDConnectProviderCommand,
+  GetRoleCommand,
+  ListAttachedRolePoliciesCommand,
+  UpdateAssumeRolePolicyCommand,
+} from "@aws-sdk/client-iam";
+import { HeadBucketCommand } from "@aws-sdk/client-s3";
+import { crdGroup, crdVersion, keySecret, systemNamespace } from "../../lib/names.ts";
+import { parsePolicyDocument } from "../../lib/trust_policy.ts";
+import type { KubeClient } from "../../lib/kube/client.ts";
+import { sandboxAws } from "../support/aws.ts";
+import { installCrds } from "../support/crds.ts";
+import { startDaemon } from "../support/daemon.ts";
+import { sandboxClient } from "../support/kube.ts";
+import { motoAccount, withSandbox } from "../support/sandbox.ts";
+
+// The seed README's manifests, verbatim but for the placeholders <region> and <S3 bucket name>.
+const seedSetup = `
+apiVersion: irsa-manager.kkb0318.github.io/v1alpha1
+kind: IRSASetup
+metadata:
+  name: irsa-init
+  namespace: irsa-manager-system
+spec:
+  cleanup: false
+  discovery:
+    s3:
+      region: eu-west-1
+      bucketName: seed-oidc-bucket
+`;
+const seedIrsa = `
+apiVersion: irsa-manager.kkb0318.github.io/v1alpha1
+kind: IRSA
+metadata:
+  name: irsa-sample
+  namespace: irsa-manager-system
+spec:
+  cleanup: true
+  serviceAccount:
+    name: irsa1-sa
+    namespaces:
+      - kube-system
+      - default
+  iamRole:
+    name: irsa1-role
+  iamPolicies:
+    - AmazonS3FullAccess
+`;
+
+type Ready = { status: string; reason: string; message: string };
+const api = `/apis/${crdGroup}/${crdVersion}/namespaces/${systemNamespace}`;
+
+async function waitReady(
+  kube: KubeClient,
+  plural: string,
+  name: string,
+  want: string,
+  timeoutMs = 30_000,
+): Promise<Ready & { object: Record<string, unknown> }> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Ready | undefined;
+  while (Date.now() < deadline) {
+    const o = await kube.get<{ status?: { conditions?: (Ready & { type: string })[] } }>(`${api}/${plural}/${name}`);
+    last = o?.status?.conditions?.find((c) => c.type === "Ready");
+    if (last && last.status === want) return { ...last, object: o as Record<string, unknown> };
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${plural}/${name} did not reach Ready=${want}; last: ${JSON.stringify(last)}`);
+}
+
+async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+function writeCalls(metrics: string): number {
+  return [...metrics.matchAll(/^kubectl_irsa_aws_calls_total\{operation="[^:]+:(\w+)",outcome="ok"\} (\d+)/gm)]
+    .filter((m) => !/^(Get|List|Head|Describe)/.test(m[1]!))
+    .reduce((n, m) => n + Number(m[2]), 0);
+}
+
+Deno.test({
+  name: "daemon e2e",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: (t) =>
+    withSandbox(async (sandbox) => {
+      const kube = await sandboxClient(sandbox);
+      const aws = await sandboxAws(sandbox);
+      try {
+        await installCrds(kube);
+        await kube.create({ resource: "namespaces" }, {
+          apiVersion: "v1",
+          kind: "Namespace",
+          metadata: { name: systemNamespace },
+        });
+        // The seed's credentials Secret; every key is optional, the region here is the one that matters.
+        await kube.create({ resource: "secrets", namespace: systemNamespace }, {
+          apiVersion: "v1",
+          kind: "Secret",
+          metadata: { name: "aws-secret" },
+          stringData: {
+            "aws-access-key-id": sandbox.env.AWS_ACCESS_KEY_ID!,
+            "aws-secret-access-key": sandbox.env.AWS_SECRET_ACCESS_KEY!,
+            "aws-region": "eu-west-1",
+          },
+        });
+        const daemon = await startDaemon(sandbox, [
+          "--namespace",
+          systemNamespace,
+          "--no-webhook",
+          "--resync-period",
+          "2s",
+        ], {
+          env: { AWS_REGION: "" },
+        });
+        try {
+          await t.step(
+            "the seed's IRSASetup reaches Ready: issuer published, provider registered, key Secret stored",
+            async () => {
+              await kube.create({
+                group: crdGroup,
+                version: crdVersion,
+                resource: "irsasetups",
+                namespace: systemNamespace,
+              }, parseYaml(seedSetup));
+              const ready = await waitReady(kube, "irsasetups", "irsa-init", "True");
+              equal(ready.reason, "SelfHostedSetupReady");
+              const status = ready.object.status as { issuer: string; providerArn: string; apiserverFlags: string[] };
+              equal(status.issuer, `${sandbox.moto!.endpoint}/seed-oidc-bucket`);
+              ok(status.apiserverFlags.includes(`--service-account-issuer=${status.issuer}`));
+              await aws.s3.send(new HeadBucketCommand({ Bucket: "seed-oidc-bucket" }));
+              const provider = await aws.iam.send(
+                new GetOpenIDConnectProviderCommand({ OpenIDConnectProviderArn: status.providerArn }),
+              );
+              deepStrictEqual(provider.ClientIDList, ["sts.amazonaws.com"]);
+              const secret = await kube.get<{ type: string; data: Record<string, string> }>({
+                resource: "secrets",
+                namespace: keySecret.namespace,
+                name: keySecret.name,
+              });
+              equal(secret?.type, "kubernetes.io/ssh-auth");
+              const setupObject = await kube.get<{ metadata: { finalizers: string[] } }>(`${api}/irsasetups/irsa-init`);
+              deepStrictEqual(setupObject?.metadata.finalizers, ["irsa-manager.kkb0318.github.io/finalizers"]);
+            },
+          );
+
+          await t.step("the seed's IRSA reaches Ready with the role, the policy and both ServiceAccounts", async () => {
+            await kube.create(
+              { group: crdGroup, version: crdVersion, resource: "irsas", namespace: systemNamespace },
+              parseYaml(seedIrsa),
+            );
+            const ready = await waitReady(kube, "irsas", "irsa-sample", "True");
+            equal(ready.reason, "IRSAReady");
+            const status = ready.object.status as {
+              roleArn: string;
+              serviceAccounts: { name: string; namespace: string }[];
+            };
+            equal(status.roleArn, `arn:aws:iam::${motoAccount}:role/irsa1-role`);
+            deepStrictEqual(status.serviceAccounts, [{ name: "irsa1-sa", namespace: "kube-system" }, {
+              name: "irsa1-sa",
+              namespace: "default",
+            }]);
+            const role = await aws.iam.send(new GetRoleCommand({ RoleName: "irsa1-role" }));
+            const sub = Object.entries(
+              parsePolicyDocument(role.Role!.AssumeRolePolicyDocument!).Statement as unknown as [
+                { Condition: { StringEquals: Record<string, unknown> } },
+              ],
+            )
+              .flatMap(([, st]) => Object.entries(st.Condition.StringEquals)).find(([k]) => k.endsWith(":sub"))?.[1];
+            deepStrictEqual(sub, [
+              "system:serviceaccount:default:irsa1-sa",
+              "system:serviceaccount:kube-system:irsa1-sa",
+            ]);
+            for (const ns of ["kube-system", "default"]) {
+              const sa = await kube.get<{ metadata: { annotations: Record<string, string> } }>({
+                resource: "serviceaccounts",
+                namespace: ns,
+                name: "irsa1-sa",
+              });
+              equal(sa?.metadata.annotations["eks.amazonaws.com/role-arn"], status.roleArn);
+            }
+          });
+
+          await t.step("resyncs with no drift make no AWS write", async () => {
+            const before = writeCalls(await daemon.metrics());
+            await new Promise((r) => setTimeout(r, 5000)); // two resync periods
+            const after = writeCalls(await daemon.metrics());
+            equal(after, before, "no writes while nothing drifted");
+            ok(
+              /kubectl_irsa_reconciles_total\{kind="IRSA",result="success"\} ([3-9]|\d\d+)/.test(
+                await daemon.metrics(),
+              ),
+            );
+          });
+
+          await t.step("drift made behind the daemon's back is repaired within one resync", async () => {
+            await aws.iam.send(
+              new UpdateAssumeRolePolicyCommand({
+                RoleName: "irsa1-role",
+                PolicyDocument: JSON.stringify({
+                  Version: "2012-10-17",
+                  Statement: [{ Effect: "Deny", Principal: { AWS: "*" }, Action: "sts:AssumeRole" }],
+                }),
+              }),
+            );
+            await aws.iam.send(
+              new DetachRolePolicyCommand({
+                RoleName: "irsa1-role",
+                PolicyArn: "arn:aws:iam::aws:policy/AmazonS3FullAccess",
+              }),
+            );
+            await kube.patch({ resource: "serviceaccounts", namespace: "default", name: "irsa1-sa" }, {
+              metadata: { annotations: { "eks.amazonaws.com/role-arn": null } },
+            });
+            await eventually(async () => {
+              const attached = await aws.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: "irsa1-role" }));
+              const role = await aws.iam.send(new GetRoleCommand({ RoleName: "irsa1-role" }));
+              const sa = await kube.get<{ metadata: { annotations?: Record<string, string> } }>({
+                resource: "serviceaccounts",
+                namespace: "default",
+                name: "irsa1-sa",
+              });
+              return attached.AttachedPolicies?.length === 1 &&
+                JSON.stringify(parsePolicyDocument(role.Role!.AssumeRolePolicyDocument!)).includes("irsa1-sa") &&
+                sa?.metadata.annotations?.["eks.amazonaws.com/role-arn"] !== undefined;
+            }, "drift repair");
+          });
+
+          await t.step("editing the spec converges", async () => {
+            await kube.patch({
+              group: crdGroup,
+              version: crdVersion,
+              resource: "irsas",
+              namespace: systemNamespace,
+              name: "irsa-sample",
+            }, {
+              spec: { iamPolicies: ["AmazonS3FullAccess", "AmazonSQSReadOnlyAccess"] },
+            });
+            await eventually(async () => {
+              const attached = await aws.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: "irsa1-role" }));
+              return attached.AttachedPolicies?.length === 2;
+            }, "the second policy");
+          });
+
+          await t.step(
+            "bad specs are refused by the schema, or Ready=False with a reason and no AWS write",
+            async () => {
+              const irsa = (name: string, policies: string[]) => ({
+                apiVersion: `${crdGroup}/${crdVersion}`,
+                kind: "IRSA",
+                metadata: { name },
+                spec: {
+                  cleanup: true,
+                  serviceAccount: { name: "bad", namespaces: ["default"] },
+                  iamRole: { name: `${name}-role` },
+                  iamPolicies: policies,
+                },
+              });
+              const collection = {
+                group: crdGroup,
+                version: crdVersion,
+                resource: "irsas",
+                namespace: systemNamespace,
+              };
+              const refused = await kube.create(collection, irsa("bad-arn", ["arn:aws:s3:::not-a-policy"])).then(
+                () => "created",
+                (e) => e.message,
+              );
+              ok(refused.includes("HTTP 422") && refused.includes("iamPolicies"), refused);
+              const before = writeCalls(await daemon.metrics());
+              await kube.create(collection, irsa("unknown-policy", ["NoSuchPolicyAnywhere"]));
+              const ready = await waitReady(kube, "irsas", "unknown-policy", "False");
+              equal(ready.reason, "PolicyNotFound");
+              ok(ready.message.includes("NoSuchPolicyAnywhere"), ready.message);
+              equal(writeCalls(await daemon.metrics()), before);
+              await kube.delete({ ...collection, name: "unknown-policy" });
+            },
+          );
+
+          await t.step("a second IRSASetup is refused with a clear reason", async () => {
+            const second = parseYaml(seedSetup) as { metadata: { name: string } };
+            second.metadata.name = "second";
+            await kube.create({
+              group: crdGroup,
+              version: crdVersion,
+              resource: "irsasetups",
+              namespace: systemNamespace,
+            }, second);
+            const ready = await waitReady(kube, "irsasetups", "second", "False");
+            equal(ready.reason, "DuplicateSetup");
+          });
+
+          await t.step(
+            "deleting an IRSA with cleanup: true removes its role and the ServiceAccounts it created",
+            async () => {
+              await kube.delete({
+                group: crdGroup,
+                version: crdVersion,
+                resource: "irsas",
+                namespace: systemNamespace,
+                name: "irsa-sample",
+              });
+              await eventually(
+                async () => (await kube.get(`${api}/irsas/irsa-sample`)) === undefined,
+                "the IRSA object to go",
+              );
+              const role = await aws.iam.send(new GetRoleCommand({ RoleName: "irsa1-role" })).then(
+                () => "exists",
+                (e) => e.name,
+              );
+              equal(role, "NoSuchEntityException");
+              equal(await kube.get({ resource: "serviceaccounts", namespace: "default", name: "irsa1-sa" }), undefined);
+            },
+          );
+
+          await t.step("deleting an IRSA with cleanup: false leaves AWS as it is", async () => {
+            const kept = parseYaml(seedIrsa) as {
+              metadata: { name: string };
+              spec: { cleanup: boolean; iamRole: { name: string } };
+            };
+            kept.metadata.name = "kept";
+            kept.spec.cleanup = false;
+            kept.spec.iamRole.name = "kept-role";
+            await kube.create(
+              { group: crdGroup, version: crdVersion, resource: "irsas", namespace: systemNamespace },
+              kept,
+            );
+            await waitReady(kube, "irsas", "kept", "True");
+            await kube.delete({
+              group: crdGroup,
+              version: crdVersion,
+              resource: "irsas",
+              namespace: systemNamespace,
+              name: "kept",
+            });
+            await eventually(async () => (await kube.get(`${api}/irsas/kept`)) === undefined, "the IRSA object to go");
+            await aws.iam.send(new GetRoleCommand({ RoleName: "kept-role" }));
+          });
+        } finally {
+          await daemon.stop();
+        }
+      } finally {
+        aws.destroy();
+        kube.close();
+      }
+    }),
+});
