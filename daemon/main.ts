@@ -175,6 +175,11 @@ export async function runDaemon(argv: string[]): Promise<number> {
           namespace: options.namespace,
           name: leaseName,
           identity: options.identity,
+          timing: {
+            leaseDurationSeconds: Math.max(1, Math.round(options.leaseDurationMs / 1000)),
+            renewEveryMs: Math.round(options.leaseDurationMs / 3),
+            retryEveryMs: Math.round(options.leaseDurationMs / 5),
+          },
           log,
           stop: stop.signal,
         }, lead)

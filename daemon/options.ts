@@ -17,6 +17,8 @@ export interface DaemonOptions {
   identity: string;
   resyncMs: number;
   concurrency: number;
+  /** Lease duration; renewals happen every third of it. */
+  leaseDurationMs: number;
   /** Address of /healthz, /readyz and /metrics. */
   metricsAddress: { hostname: string; port: number };
   webhook: {
@@ -73,6 +75,7 @@ export function parseDaemonOptions(argv: string[], env: { get(name: string): str
       "leader-elect": { type: "string" },
       "resync-period": { type: "string" },
       concurrency: { type: "string" },
+      "lease-duration": { type: "string" },
       "no-webhook": { type: "boolean" },
       "webhook-bind-address": { type: "string" },
       "webhook-dns-name": { type: "string", multiple: true },
@@ -117,6 +120,7 @@ export function parseDaemonOptions(argv: string[], env: { get(name: string): str
     identity: `${env.get("HOSTNAME") ?? "kubectl-irsa"}-${crypto.randomUUID().slice(0, 8)}`,
     resyncMs: duration(values["resync-period"] ?? "5m", "resync-period"),
     concurrency: positive(values.concurrency ?? "4", "concurrency"),
+    leaseDurationMs: duration(values["lease-duration"] ?? "15s", "lease-duration"),
     metricsAddress: hostPort(values["metrics-bind-address"] ?? ":8080", "metrics-bind-address"),
     webhook: {
       enabled: !values["no-webhook"],

@@ -311,9 +311,8 @@ export async function benchWebhooks(): Promise<string[]> {
           const lines = [
             `webhook: ${pods.length} AdmissionReview bodies from the corpus (with a patch: ours ${patched.ours}, ` +
             `upstream ${patched.upstream}), closed loop, concurrency ${concurrency}, HTTP/1.1 keep-alive, ` +
-            `${warmUpMs / 1000} s warm-up, ${
-              measureMs / 1000
-            } s measured per server, ${navigator.hardwareConcurrency} CPUs`,
+            `${warmUpMs / 1000} s warm-up, then ${measureMs / 1000} s per server in ${rounds} alternating windows, ` +
+            `${navigator.hardwareConcurrency} CPUs`,
             figure("webhook ours (Deno, node:https)", describe(oursResult)),
             figure(`webhook upstream (PIW ${serverVersions.podIdentityWebhook}, Go)`, describe(upstreamResult)),
             figure("webhook throughput ours/upstream", `${(rps(oursResult) / rps(upstreamResult)).toFixed(2)}x`),
