@@ -32,7 +32,12 @@ export function daemonAwsConfig(
 /** Returns current clients, rebuilding them when the aws-secret or environment changes. */
 export function daemonAws(
   kube: KubeClient,
-  options: { namespace: string; metrics: DaemonMetrics; env: { get(name: string): string | undefined } },
+  options: {
+    namespace: string;
+    metrics: DaemonMetrics;
+    env: { get(name: string): string | undefined };
+    requestTimeoutMs?: number;
+  },
 ): { clients(): Promise<AwsClients>; close(): void } {
   let current: { key: string; clients: AwsClients } | undefined;
   const caPath = options.env.get("AWS_CA_BUNDLE");
@@ -48,6 +53,7 @@ export function daemonAws(
       const decoded = Object.fromEntries(Object.entries(secret?.data ?? {}).map(([k, v]) => [k, atob(v)]));
       const caBundlePem = caPath ? await Deno.readTextFile(caPath) : undefined;
       const config = daemonAwsConfig(options.env, decoded, caBundlePem);
+      if (options.requestTimeoutMs !== undefined) config.requestTimeoutMs = options.requestTimeoutMs;
       const key = JSON.stringify(config);
       if (current?.key !== key) {
         current?.clients.destroy();

@@ -133,7 +133,12 @@ export async function runDaemon(argv: string[]): Promise<number> {
     })());
   }
   if (options.controllers) {
-    const aws = daemonAws(kube, { namespace: options.namespace, metrics, env: Deno.env });
+    const aws = daemonAws(kube, {
+      namespace: options.namespace,
+      metrics,
+      env: Deno.env,
+      requestTimeoutMs: options.awsRequestTimeoutMs,
+    });
     const caPath = Deno.env.get("AWS_CA_BUNDLE");
     const ctx = {
       kube,

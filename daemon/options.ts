@@ -19,6 +19,8 @@ export interface DaemonOptions {
   concurrency: number;
   /** Lease duration; renewals happen every third of it. */
   leaseDurationMs: number;
+  /** Timeout of one AWS request. */
+  awsRequestTimeoutMs: number;
   /** Address of /healthz, /readyz and /metrics. */
   metricsAddress: { hostname: string; port: number };
   webhook: {
@@ -76,6 +78,7 @@ export function parseDaemonOptions(argv: string[], env: { get(name: string): str
       "resync-period": { type: "string" },
       concurrency: { type: "string" },
       "lease-duration": { type: "string" },
+      "aws-request-timeout": { type: "string" },
       "no-webhook": { type: "boolean" },
       "webhook-bind-address": { type: "string" },
       "webhook-dns-name": { type: "string", multiple: true },
@@ -121,6 +124,7 @@ export function parseDaemonOptions(argv: string[], env: { get(name: string): str
     resyncMs: duration(values["resync-period"] ?? "5m", "resync-period"),
     concurrency: positive(values.concurrency ?? "4", "concurrency"),
     leaseDurationMs: duration(values["lease-duration"] ?? "15s", "lease-duration"),
+    awsRequestTimeoutMs: duration(values["aws-request-timeout"] ?? "30s", "aws-request-timeout"),
     metricsAddress: hostPort(values["metrics-bind-address"] ?? ":8080", "metrics-bind-address"),
     webhook: {
       enabled: !values["no-webhook"],

@@ -21,6 +21,8 @@ export interface AwsConfig {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** A role to assume with the base credentials (the seed's aws-role-arn). */
   assumeRoleArn?: string;
+  /** Per-request timeout (default 30 s); the SDK retries timed-out requests like throttling. */
+  requestTimeoutMs?: number;
 }
 
 /**
@@ -94,7 +96,11 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
     keepAlive: true,
     ...(config.caBundlePem ? { ca: [...tls.rootCertificates, config.caBundlePem] } : {}),
   });
-  const requestHandler = new NodeHttpHandler({ httpsAgent: agent, connectionTimeout: 10_000, requestTimeout: 30_000 });
+  const requestHandler = new NodeHttpHandler({
+    httpsAgent: agent,
+    connectionTimeout: 10_000,
+    requestTimeout: config.requestTimeoutMs ?? 30_000,
+  });
   const region = config.region ?? await regionFromProfile(config.profile);
   if (!region) {
     throw new MissingRegionError("no AWS region: pass --region or set AWS_REGION");

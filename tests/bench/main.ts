@@ -4,6 +4,7 @@ import { serverVersions } from "../support/go_build.ts";
 import { flagsFromInit } from "../support/apiserver_flags.ts";
 import { runPlugin } from "../support/cli.ts";
 import { startSandbox } from "../support/sandbox.ts";
+import { benchWebhooks } from "./webhook_bench.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 
@@ -87,3 +88,7 @@ for (let i = 0; i < 3; i++) {
 }
 figure("warm start-to-ready etcd + apiserver + moto", `${(median(starts) / 1000).toFixed(1)} s (target < 15 s)`);
 console.log(`\n${initFigures}`);
+
+// 3. The pod identity webhook against upstream's, in its own sandbox.
+console.log("");
+for (const line of await benchWebhooks()) console.log(line);

@@ -1,6 +1,6 @@
-// Builds the real servers the tests run against (kube-apiserver, etcd) and the upstream
-// amazon-eks-pod-identity-webhook peer from Go modules, and caches them per version, so only the first run pays
-// for the build.
+// Builds the real servers the tests run against (kube-apiserver, etcd), the upstream
+// amazon-eks-pod-identity-webhook peer, and the distribution tools (krew, validate-krew-manifest, actionlint) from
+// Go modules, and caches them per version, so only the first run pays for the build.
 import { cacheDir, runChecked } from "./proc.ts";
 
 /** Versions of the Go-built test servers. Change one here and the next run rebuilds it. */
@@ -15,6 +15,10 @@ export const serverVersions = {
    * are not served by the module proxy this project can reach.
    */
   podIdentityWebhook: "v0.6.17",
+  /** sigs.k8s.io/krew: `krew` itself and `validate-krew-manifest`, the validator the krew-index CI runs. */
+  krew: "v0.4.3",
+  /** github.com/rhysd/actionlint, the linter for .github/workflows. */
+  actionlint: "v1.7.12",
 } as const;
 
 const goRoot = new URL("../go/", import.meta.url).pathname;
@@ -68,12 +72,45 @@ function tools(): GoTool[] {
       // main.webhookVersion is what `--version` prints; upstream's Makefile leaves it at a placeholder.
       ldflags: `-s -w -X main.webhookVersion=${serverVersions.podIdentityWebhook}`,
     },
+    {
+      name: "krew",
+      version: serverVersions.krew,
+      moduleDir: `${goRoot}krew`,
+      pkg: "sigs.k8s.io/krew/cmd/krew",
+      // Stamped like upstream's hack/make-binaries.sh. A stamped tag enables krew's random upgrade check against
+      // GitHub; callers set KREW_NO_UPGRADE_CHECK=1.
+      ldflags: `-s -w -X sigs.k8s.io/krew/internal/version.gitTag=${serverVersions.krew}`,
+    },
+    {
+      name: "validate-krew-manifest",
+      version: serverVersions.krew,
+      moduleDir: `${goRoot}krew`,
+      pkg: "sigs.k8s.io/krew/cmd/validate-krew-manifest",
+      ldflags: "-s -w",
+    },
+    {
+      name: "actionlint",
+      version: serverVersions.actionlint,
+      moduleDir: `${goRoot}actionlint`,
+      pkg: "github.com/rhysd/actionlint/cmd/actionlint",
+      ldflags: `-s -w -X github.com/rhysd/actionlint.version=${serverVersions.actionlint}`,
+    },
   ];
 }
 
+/** Names of the tools `ensureBinary` builds. */
+export type GoToolName =
+  | "kube-apiserver"
+  | "etcd"
+  | "kubectl"
+  | "pod-identity-webhook"
+  | "krew"
+  | "validate-krew-manifest"
+  | "actionlint";
+
 /** Path of the cached binary for a tool, built on first use. */
 export async function ensureBinary(
-  name: "kube-apiserver" | "etcd" | "kubectl" | "pod-identity-webhook",
+  name: GoToolName,
 ): Promise<string> {
   const tool = tools().find((t) => t.name === name)!;
   const bin = `${cacheDir()}/bin/${tool.name}-${tool.version}`;
@@ -135,6 +172,9 @@ if (import.meta.main) {
   if (cmd === "generate") await generateKubeApiserverModule(arg ?? serverVersions.kubernetes);
   else if (cmd === "kubectl") console.log(await ensureBinary("kubectl"));
   else if (cmd === "pod-identity-webhook") console.log(await ensureBinary("pod-identity-webhook"));
+  else if (cmd === "krew" || cmd === "validate-krew-manifest" || cmd === "actionlint") {
+    console.log(await ensureBinary(cmd));
+  }
   else {
     for (const name of ["etcd", "kube-apiserver"] as const) console.log(await ensureBinary(name));
   }
