@@ -78,19 +78,10 @@ export async function runInit(cmd: InitCommand, io: Io): Promise<number> {
       thumbprint: (issuer) => fetchIssuerThumbprint(issuer, aws.caBundlePem ? { caPem: aws.caBundlePem } : {}),
     };
     const dryRun = cmd.flags.dryRun;
-    const { gathered, plan } = await runInitCore(
-      {
-        bucket: cmd.bucket,
-        region: aws.clients.region,
-        keySource: cmd.keySource,
-        force: cmd.force,
-        noThumbprint: cmd.noThumbprint,
-        ...(cmd.issuerUrl !== undefined ? { issuerUrl: cmd.issuerUrl } : {}),
-        ...(cmd.outDir !== undefined ? { outDir: cmd.outDir } : {}),
-      },
-      ports,
-      { dryRun, onAction: (a) => io.err(`• ${describeInitAction(a)}\n`) },
-    );
+    const { gathered, plan } = await runInitCore(request, ports, {
+      dryRun,
+      onAction: (a) => io.err(`• ${describeInitAction(a)}\n`),
+    });
     for (const w of plan.warnings) io.err(`warning: ${w}\n`);
     if (!dryRun) {
       io.err(

@@ -8,6 +8,7 @@ import {
   type Pod,
   type WebhookConfig,
 } from "../lib/pod_mutation.ts";
+import { tokenMount } from "../lib/names.ts";
 
 /** The outcome of one review. */
 export interface AdmissionOutcome {
@@ -60,10 +61,16 @@ export async function reviewAdmission(
   }
   const namespace = request.namespace || pod.metadata?.namespace;
   if (!namespace) return badRequest("the pod has no namespace");
-  const annotations = await deps.lookup(namespace, pod.spec.serviceAccountName || "default");
+  // Like upstream, a pod without a ServiceAccount name is left alone: the apiserver refuses a projected token
+  // for it (the ServiceAccount admission plugin normally fills the name in before webhooks run).
+  const serviceAccountName = pod.spec.serviceAccountName;
+  if (!serviceAccountName) return allow([]);
+  const annotations = await deps.lookup(namespace, serviceAccountName);
   if (!annotations) return allow([]);
   const patch = mutatePod(pod, identityFromAnnotations(annotations, deps.config), deps.config);
-  // Like upstream, the patch always rewrites whole container lists; on reinvocation it may change nothing.
-  const unchanged = JSON.stringify(applyJsonPatch(pod, patch)) === JSON.stringify(pod);
+  // Like upstream, the patch always rewrites whole container lists, so on reinvocation (the token volume is
+  // already there) it may change nothing; only then is the comparison worth its cost.
+  const reinvoked = pod.spec.volumes?.some((v) => v.name === tokenMount.volume) ?? false;
+  const unchanged = reinvoked && JSON.stringify(applyJsonPatch(pod, patch)) === JSON.stringify(pod);
   return allow(unchanged ? [] : patch);
 }

@@ -58,8 +58,15 @@ Deno.test("reviewAdmission() patches pods of annotated ServiceAccounts only, onc
     equal(again.result, "unchanged");
     equal((again.body as { response: { patch?: string } }).response.patch, undefined);
   });
-  await t.step("default ServiceAccount without annotation: unchanged", async () => {
-    equal((await reviewAdmission(review(pod()), deps)).result, "unchanged");
+  await t.step(
+    "pod without a ServiceAccount name: unchanged, as upstream (the apiserver would refuse a token)",
+    async () => {
+      const annotatedDefault = { ...deps, lookup: () => Promise.resolve({ "eks.amazonaws.com/role-arn": roleArn }) };
+      equal((await reviewAdmission(review(pod()), annotatedDefault)).result, "unchanged");
+    },
+  );
+  await t.step("ServiceAccount without annotation: unchanged", async () => {
+    equal((await reviewAdmission(review(pod("default")), deps)).result, "unchanged");
   });
   await t.step("unknown ServiceAccount: unchanged", async () => {
     equal((await reviewAdmission(review(pod("ghost")), deps)).result, "unchanged");

@@ -41,7 +41,7 @@ export function daemonAws(
 ): { clients(): Promise<AwsClients>; close(): void } {
   let current: { key: string; clients: AwsClients } | undefined;
   const caPath = options.env.get("AWS_CA_BUNDLE");
-  const calls = new CallLog();
+  const calls = new CallLog({ retain: false });
   calls.onCall((c) => options.metrics.awsCalls.inc({ operation: `${c.service}:${c.operation}`, outcome: c.outcome }));
   return {
     async clients() {

@@ -1,6 +1,7 @@
 // `kubectl irsa daemon`: the in-cluster process. It serves the pod identity webhook (with self-managed TLS),
 // health and metrics; one AbortController carries SIGTERM to every component.
 import { KubeClient } from "../lib/kube/client.ts";
+import { leaderLease } from "../lib/names.ts";
 import { defaultCertPolicy } from "./cert_rotation.ts";
 import { Informer } from "./informer.ts";
 import { daemonAws } from "./aws_session.ts";
@@ -15,9 +16,6 @@ import { createMetrics } from "./metrics.ts";
 import { parseDaemonOptions } from "./options.ts";
 import { serviceAccountLookup, startWebhookServer } from "./webhook_server.ts";
 import { publishCaBundle, reconcileWebhookTls } from "./webhook_tls.ts";
-
-/** Name of the Lease the replicas elect a leader with. */
-const leaseName = "kubectl-irsa-leader";
 
 /** Runs the daemon until SIGTERM/SIGINT; returns the exit code. */
 export async function runDaemon(argv: string[]): Promise<number> {
@@ -178,7 +176,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
       (options.leaderElect
         ? runWithLeaderElection(kube, {
           namespace: options.namespace,
-          name: leaseName,
+          name: leaderLease,
           identity: options.identity,
           timing: {
             leaseDurationSeconds: Math.max(1, Math.round(options.leaseDurationMs / 1000)),

@@ -48,7 +48,8 @@ export async function scanMissedMutations(
   for (const pod of pods) {
     seen.add(pod.metadata.uid);
     if (options.reported.has(pod.metadata.uid)) continue;
-    const sa = options.lookup(pod.metadata.namespace, pod.spec.serviceAccountName || "default");
+    if (!pod.spec.serviceAccountName) continue; // the webhook leaves such pods alone by design
+    const sa = options.lookup(pod.metadata.namespace, pod.spec.serviceAccountName);
     if (!missesCredentials(pod, sa, options.config)) continue;
     options.reported.add(pod.metadata.uid);
     found++;
@@ -75,8 +76,7 @@ export async function scanMissedMutations(
           namespace: pod.metadata.namespace,
         },
       reason: "MissingAwsCredentials",
-      message:
-        `Pod ${pod.metadata.name} runs as ServiceAccount ${pod.spec.serviceAccountName || "default"}, which has ` +
+      message: `Pod ${pod.metadata.name} runs as ServiceAccount ${pod.spec.serviceAccountName}, which has ` +
         `an IAM role annotation, but was not mutated by the pod identity webhook; restart it to get credentials`,
       type: "Warning",
       source: { component: "kubectl-irsa" },

@@ -119,6 +119,9 @@ export const tokenExpirationSeconds = { default: 86400, min: 600 } as const;
 /** Node selector labels whose value `windows` switches the token file path to a Windows path. */
 export const osNodeSelector = ["kubernetes.io/os", "beta.kubernetes.io/os"] as const;
 
+/** The Lease the daemon replicas elect a leader with. */
+export const leaderLease = "kubectl-irsa-leader";
+
 /** The webhook's objects: its MutatingWebhookConfiguration and the Secret holding its CA and serving certificate. */
 export const webhookObjects = {
   configuration: "kubectl-irsa",

@@ -19,10 +19,16 @@ export function isWriteOperation(operation: string): boolean {
 export class CallLog {
   readonly calls: AwsCall[] = [];
   readonly #listeners: ((call: AwsCall) => void)[] = [];
+  readonly #retain: boolean;
+
+  /** With `retain: false` calls only reach listeners, so a long-running process does not grow. */
+  constructor(options: { retain?: boolean } = {}) {
+    this.#retain = options.retain ?? true;
+  }
 
   /** Records one call. */
   record(call: AwsCall): void {
-    this.calls.push(call);
+    if (this.#retain) this.calls.push(call);
     for (const l of this.#listeners) l(call);
   }
 

@@ -6,6 +6,7 @@ import type { IAMClient } from "@aws-sdk/client-iam";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3ControlClient } from "@aws-sdk/client-s3-control";
 import type { STSClient } from "@aws-sdk/client-sts";
+import type { HttpsProxyAgent as ProxyAgent } from "https-proxy-agent";
 import { CallLog, isWriteOperation } from "./call_log.ts";
 
 /** How to reach AWS. Empty fields fall back to the SDK's default chain. */
@@ -23,6 +24,8 @@ export interface AwsConfig {
   assumeRoleArn?: string;
   /** Per-request timeout (default 30 s); the SDK retries timed-out requests like throttling. */
   requestTimeoutMs?: number;
+  /** HTTPS proxy (HTTPS_PROXY) and the hosts that bypass it (NO_PROXY). */
+  proxy?: { url: string; noProxy: string[] };
 }
 
 /**
@@ -44,6 +47,11 @@ export function awsConfigFromEnv(env: { get(name: string): string | undefined })
   const profile = env.get("AWS_PROFILE");
   if (profile) config.profile = profile;
   if (/^(1|true|yes)$/i.test(env.get("AWS_S3_FORCE_PATH_STYLE") ?? "")) config.s3PathStyle = true;
+  const proxyUrl = env.get("HTTPS_PROXY") ?? env.get("https_proxy");
+  if (proxyUrl) {
+    const noProxy = (env.get("NO_PROXY") ?? env.get("no_proxy") ?? "").split(",").map((h) => h.trim()).filter(Boolean);
+    config.proxy = { url: proxyUrl, noProxy };
+  }
   const accessKeyId = env.get("AWS_ACCESS_KEY_ID");
   const secretAccessKey = env.get("AWS_SECRET_ACCESS_KEY");
   if (accessKeyId && secretAccessKey) {
@@ -51,6 +59,15 @@ export function awsConfigFromEnv(env: { get(name: string): string | undefined })
     config.credentials = { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
   }
   return config;
+}
+
+/** Whether `host` bypasses the proxy: NO_PROXY entries match exactly or as a domain suffix; "*" matches all. Pure. */
+export function bypassesProxy(host: string, noProxy: string[]): boolean {
+  const h = host.toLowerCase().replace(/:\d+$/, "");
+  return noProxy.some((entry) => {
+    const e = entry.toLowerCase().replace(/:\d+$/, "").replace(/^\*?\./, "");
+    return e === "*" || h === e || h.endsWith(`.${e}`);
+  });
 }
 
 /** The custom S3 endpoint when S3 is addressed path-style (S3-compatible stores, emulators), else undefined. */
@@ -92,15 +109,29 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
         import("node:https"),
         import("node:tls"),
       ]);
-  const agent = new https.Agent({
-    keepAlive: true,
-    ...(config.caBundlePem ? { ca: [...tls.rootCertificates, config.caBundlePem] } : {}),
-  });
-  const requestHandler = new NodeHttpHandler({
-    httpsAgent: agent,
-    connectionTimeout: 10_000,
-    requestTimeout: config.requestTimeoutMs ?? 30_000,
-  });
+  const tlsOptions = config.caBundlePem ? { ca: [...tls.rootCertificates, config.caBundlePem] } : {};
+  const agent = new https.Agent({ keepAlive: true, ...tlsOptions });
+  const handler = (httpsAgent: unknown) =>
+    new NodeHttpHandler({
+      httpsAgent: httpsAgent as InstanceType<typeof https.Agent>,
+      connectionTimeout: 10_000,
+      requestTimeout: config.requestTimeoutMs ?? 30_000,
+    });
+  const direct = handler(agent);
+  let proxied: ReturnType<typeof handler> | undefined;
+  if (config.proxy) {
+    const { HttpsProxyAgent } = await import("https-proxy-agent");
+    // The tunnelled TLS connection must trust the same extra CA; the agent only passes on per-request options.
+    class TrustingProxyAgent extends HttpsProxyAgent<string> {
+      override connect(
+        req: Parameters<ProxyAgent<string>["connect"]>[0],
+        opts: Parameters<ProxyAgent<string>["connect"]>[1],
+      ) {
+        return super.connect(req, { ...opts, ...tlsOptions });
+      }
+    }
+    proxied = handler(new TrustingProxyAgent(config.proxy.url, { keepAlive: true }));
+  }
   const region = config.region ?? await regionFromProfile(config.profile);
   if (!region) {
     throw new MissingRegionError("no AWS region: pass --region or set AWS_REGION");
@@ -114,6 +145,9 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
     : undefined;
   const common = (id: "iam" | "sts" | "s3" | "s3control", r = region) => {
     const url = endpoint(id);
+    // The default endpoints are all under amazonaws.com (amazonaws.com.cn in China).
+    const host = url ? new URL(url).host : r.startsWith("cn-") ? "amazonaws.com.cn" : "amazonaws.com";
+    const requestHandler = proxied && !bypassesProxy(host, config.proxy!.noProxy) ? proxied : direct;
     return {
       region: r,
       requestHandler,

@@ -4,14 +4,8 @@
 // returns (patched and defaulted by the same code) must be equal. A third, unwebhooked namespace gives the
 // untouched spec, so the test also knows which pods were mutated at all.
 //
-// Differences: none is deliberate. One is known and pinned below (`knownDifferences`) so that it stays visible:
-// - "no serviceAccountName": daemon/admission.ts looks the ServiceAccount up as `serviceAccountName || "default"`,
-//   upstream as the empty name, which matches nothing. So we inject the token volume into a pod without a
-//   ServiceAccount, and the apiserver then rejects the whole pod (HTTP 422, "serviceAccountToken: Forbidden: must
-//   not be specified when serviceAccountName is not set"), whatever the failurePolicy; upstream lets it through
-//   untouched. A real cluster hides this, because its ServiceAccount admission plugin sets "default" before
-//   webhooks run; the sandbox disables that plugin, as can any cluster. Reported as a suspected bug: when the
-//   lookup follows upstream, this assertion fails and the entry should be deleted.
+// Differences: none is deliberate, and none is known. (A pod without serviceAccountName once differed: we looked
+// up "default" and injected a token the apiserver then refused; we now leave it alone, as upstream does.)
 import { deepStrictEqual, notDeepStrictEqual, ok } from "node:assert/strict";
 import { systemNamespace } from "../../lib/names.ts";
 import type { KubeClient } from "../../lib/kube/client.ts";
@@ -32,6 +26,7 @@ const untouched = new Set([
   "empty role-arn annotation",
   "opt-out label",
   "opt-out label with the value false still opts out",
+  "no serviceAccountName (the default ServiceAccount has a role)",
 ]);
 
 async function createNamespace(kube: KubeClient, name: string, labels: Record<string, string>): Promise<void> {
@@ -55,14 +50,6 @@ async function dryRunCreate(kube: KubeClient, namespace: string, name: string, c
 }
 
 /** Known differences by case name: each asserts the divergence itself instead of equality (see the header). */
-const knownDifferences: Record<string, (o: { ours: Outcome; upstream: Outcome; plain: Outcome }) => void> = {
-  "no serviceAccountName (the default ServiceAccount has a role)": ({ ours, upstream, plain }) => {
-    deepStrictEqual(upstream, plain, "upstream leaves a pod without serviceAccountName untouched");
-    ok("error" in ours, "ours injects the token volume, so the apiserver refuses the pod");
-    ok(/serviceAccountToken: Forbidden: must not be specified when serviceAccountName is not set/.test(ours.error));
-  },
-};
-
 Deno.test({
   name: "our webhook and upstream pod-identity-webhook return the same pod spec for every corpus pod",
   sanitizeResources: false,
@@ -105,7 +92,6 @@ Deno.test({
             await Promise.all([waitForWebhook(kube, ns.ours, "app"), waitForWebhook(kube, ns.piw, "app")]);
 
             ok(corpusCases.length >= 30, `the corpus has ${corpusCases.length} cases`);
-            ok(Object.keys(knownDifferences).every((name) => corpusCases.some((c) => c.name === name)));
             for (const [i, c] of corpusCases.entries()) {
               await t.step(c.name, async () => {
                 const name = `diff-${i}`;
@@ -114,8 +100,6 @@ Deno.test({
                   dryRunCreate(kube, ns.piw, name, c),
                   dryRunCreate(kube, ns.none, name, c),
                 ]);
-                const known = knownDifferences[c.name];
-                if (known) return known({ ours, upstream, plain });
                 ok("spec" in plain, `the unwebhooked pod is valid: ${JSON.stringify(plain)}`);
                 deepStrictEqual(ours, upstream);
                 if (untouched.has(c.name)) deepStrictEqual(ours, plain, "neither webhook mutates this pod");

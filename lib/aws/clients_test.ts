@@ -1,0 +1,43 @@
+import { deepStrictEqual, equal } from "node:assert/strict";
+import { awsConfigFromEnv, bypassesProxy, pathStyleS3Endpoint } from "./clients.ts";
+
+const env = (vars: Record<string, string>) => ({ get: (k: string) => vars[k] });
+
+Deno.test("awsConfigFromEnv() reads endpoints, path style, credentials and the proxy", async (t) => {
+  await t.step("everything set", () => {
+    const config = awsConfigFromEnv(env({
+      AWS_ENDPOINT_URL: "https://minio.local:9000",
+      AWS_ENDPOINT_URL_IAM: "https://iam.local",
+      AWS_REGION: "eu-west-1",
+      AWS_S3_FORCE_PATH_STYLE: "true",
+      AWS_ACCESS_KEY_ID: "AKIA",
+      AWS_SECRET_ACCESS_KEY: "secret",
+      HTTPS_PROXY: "http://proxy:3128",
+      NO_PROXY: "localhost, .internal ,10.0.0.1",
+    }));
+    deepStrictEqual(config.endpoints, { default: "https://minio.local:9000", iam: "https://iam.local" });
+    equal(config.region, "eu-west-1");
+    equal(pathStyleS3Endpoint(config), "https://minio.local:9000");
+    deepStrictEqual(config.credentials, { accessKeyId: "AKIA", secretAccessKey: "secret" });
+    deepStrictEqual(config.proxy, { url: "http://proxy:3128", noProxy: ["localhost", ".internal", "10.0.0.1"] });
+  });
+  await t.step("nothing set", () => deepStrictEqual(awsConfigFromEnv(env({})), {}));
+  await t.step("path style needs a custom endpoint", () => {
+    equal(pathStyleS3Endpoint(awsConfigFromEnv(env({ AWS_S3_FORCE_PATH_STYLE: "1" }))), undefined);
+  });
+});
+
+Deno.test("bypassesProxy() matches NO_PROXY hosts and domain suffixes", async (t) => {
+  const cases: [string, string[], boolean][] = [
+    ["iam.amazonaws.com", [], false],
+    ["iam.amazonaws.com", ["amazonaws.com"], true],
+    ["iam.amazonaws.com", [".amazonaws.com"], true],
+    ["amazonaws.com.evil", ["amazonaws.com"], false],
+    ["127.0.0.1:8443", ["127.0.0.1"], true],
+    ["anything", ["*"], true],
+    ["s3.eu-west-1.amazonaws.com", ["*.amazonaws.com"], true],
+  ];
+  for (const [host, noProxy, want] of cases) {
+    await t.step(`${host} with [${noProxy}]`, () => equal(bypassesProxy(host, noProxy), want));
+  }
+});

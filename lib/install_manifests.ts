@@ -1,0 +1,499 @@
+// Everything `kubectl irsa install` puts in a cluster, as plain objects in apply order. Pure: the same options
+// give the same objects, so `install --dry-run -o yaml`, the real install, uninstall and the tests all read one
+// list. RBAC is least privilege: each rule says which daemon code path needs it.
+import { stringify } from "yaml";
+import { crdManifests } from "./crds.ts";
+import {
+  awsSecret,
+  crdGroup,
+  keySecret,
+  label,
+  leaderLease,
+  managedByValue,
+  podAnnotation,
+  setupRecord,
+  systemNamespace,
+  webhookObjects,
+} from "./names.ts";
+
+/** A Kubernetes object as applied. */
+export type Manifest = Record<string, unknown> & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+};
+
+/** Container resources of the daemon. */
+export interface Resources {
+  requests: { cpu: string; memory: string };
+  limits: { cpu: string; memory: string };
+}
+
+/** Options of {@link installManifests}. */
+export interface InstallOptions {
+  /** Namespace of the daemon (default `irsa-manager-system`, the seed's). */
+  namespace?: string;
+  /** Daemon image; see {@link defaultImage}. */
+  image: string;
+  /** Daemon replicas (default 2: one leads the reconcilers, both serve the webhook). */
+  replicas?: number;
+  /** What the apiserver does when the webhook cannot answer (default Ignore: pods still start, without credentials). */
+  failurePolicy?: "Ignore" | "Fail";
+  /** Webhook timeout in seconds, 1-30 (default 10). */
+  webhookTimeoutSeconds?: number;
+  resources?: Resources;
+  /** Pass the seed's aws-secret keys to the daemon as environment variables, each optional (default true). */
+  awsSecret?: boolean;
+}
+
+/** Name of the daemon's ServiceAccount, Deployment, Service and RBAC objects. */
+export const daemonName = "kubectl-irsa";
+
+/** The image `install` deploys by default: the release matching the plugin's version, never `latest`. */
+export function defaultImage(version: string): string {
+  return `ghcr.io/kubectl-irsa/kubectl-irsa:${version}`;
+}
+
+/** Default container resources of the daemon. */
+export const defaultResources: Resources = {
+  requests: { cpu: "50m", memory: "128Mi" },
+  limits: { cpu: "500m", memory: "256Mi" },
+};
+
+/** Ports of the daemon container. */
+export const daemonPorts = { webhook: 9443, metrics: 8080 } as const;
+
+/**
+ * Environment variables filled from the seed's aws-secret keys, for the AWS SDK's default chain. The daemon also
+ * reads the Secret itself (so rotated keys apply without a restart, and `aws-role-arn` is taken from there).
+ */
+export const awsSecretEnv: readonly { env: string; key: string }[] = [
+  { env: "AWS_ACCESS_KEY_ID", key: awsSecret.accessKeyId },
+  { env: "AWS_SECRET_ACCESS_KEY", key: awsSecret.secretAccessKey },
+  { env: "AWS_SESSION_TOKEN", key: awsSecret.sessionToken },
+  { env: "AWS_REGION", key: awsSecret.region },
+];
+
+/** Namespaces `install` refuses: uninstall deletes the daemon's namespace. */
+export const reservedNamespaces: readonly string[] = ["kube-system", "kube-public", "kube-node-lease", "default"];
+
+/** A PolicyRule with the reason it exists (the reason becomes a comment in `-o yaml`, never an API field). */
+export interface ExplainedRule {
+  apiGroups?: string[];
+  resources?: string[];
+  resourceNames?: string[];
+  nonResourceURLs?: string[];
+  verbs: string[];
+  why: string;
+}
+
+/** The daemon's cluster-wide rules. */
+export const clusterRules: readonly ExplainedRule[] = [
+  {
+    apiGroups: [crdGroup],
+    resources: ["irsas", "irsasetups"],
+    verbs: ["get", "list", "watch", "update", "patch"],
+    why: "The reconcilers watch both kinds in every namespace and add or remove the seed finalizer",
+  },
+  {
+    apiGroups: [crdGroup],
+    resources: ["irsas/status", "irsasetups/status"],
+    verbs: ["update", "patch"],
+    why: "The reconcilers write Ready conditions, the role ARN and the issuer into status",
+  },
+  {
+    apiGroups: [crdGroup],
+    resources: ["irsas/finalizers", "irsasetups/finalizers"],
+    verbs: ["update"],
+    why: "Setting blockOwnerDeletion on objects owned by a CR needs update on its finalizers subresource",
+  },
+  {
+    apiGroups: [""],
+    resources: ["serviceaccounts"],
+    verbs: ["get", "list", "watch", "create", "patch", "delete"],
+    why:
+      "The webhook's ServiceAccount informer (list/watch, get on a cache miss); IRSA reconciles create or annotate " +
+      "ServiceAccounts with server-side apply (create/patch) and delete only the ones kubectl-irsa created",
+  },
+  {
+    apiGroups: [""],
+    resources: ["namespaces"],
+    verbs: ["get"],
+    why: "An IRSA reconcile checks that each namespace of spec.serviceAccount.namespaces exists",
+  },
+  {
+    apiGroups: [""],
+    resources: ["pods"],
+    verbs: ["list", "watch"],
+    why: "The missed-mutation scan finds pods that started without the credentials their ServiceAccount asks for",
+  },
+  {
+    apiGroups: [""],
+    resources: ["events"],
+    verbs: ["create", "patch"],
+    why: "Events on CRs and on the owners of pods that missed the webhook, which live in any namespace",
+  },
+  {
+    apiGroups: ["admissionregistration.k8s.io"],
+    resources: ["mutatingwebhookconfigurations"],
+    resourceNames: [webhookObjects.configuration],
+    verbs: ["get", "patch"],
+    why: "The daemon writes its self-managed CA into the webhook's caBundle, and only into its own configuration",
+  },
+];
+
+/** The daemon's rules in kube-system, where `init` keeps the setup record and the seed kept its key. */
+export const kubeSystemRules: readonly ExplainedRule[] = [
+  {
+    apiGroups: [""],
+    resources: ["configmaps"],
+    resourceNames: [setupRecord.name],
+    verbs: ["get", "patch", "delete"],
+    why: "IRSASetup reconciles read and server-side apply the setup record that bind and doctor read, and delete it " +
+      "when an IRSASetup with cleanup: true is deleted",
+  },
+  {
+    apiGroups: [""],
+    resources: ["secrets"],
+    resourceNames: [keySecret.name],
+    verbs: ["get", "patch"],
+    why: "keySource generate keeps the signing key pair in the seed's Secret (the seed README reads it from there)",
+  },
+  {
+    apiGroups: [""],
+    resources: ["configmaps", "secrets"],
+    verbs: ["create"],
+    why: "The first apply of the setup record or key Secret creates it; RBAC cannot limit create by name",
+  },
+];
+
+/** The daemon's rules in its own namespace. */
+export function namespaceRules(): ExplainedRule[] {
+  return [
+    {
+      apiGroups: ["coordination.k8s.io"],
+      resources: ["leases"],
+      resourceNames: [leaderLease],
+      verbs: ["get", "update"],
+      why: "Leader election: one replica runs the reconcilers (every replica serves the webhook)",
+    },
+    {
+      apiGroups: ["coordination.k8s.io"],
+      resources: ["leases"],
+      verbs: ["create"],
+      why: "The first replica creates the leader Lease; RBAC cannot limit create by name",
+    },
+    {
+      apiGroups: [""],
+      resources: ["secrets"],
+      resourceNames: [webhookObjects.tlsSecret],
+      verbs: ["get", "update"],
+      why: "The webhook CA and serving certificate, shared by the replicas and renewed in place",
+    },
+    {
+      apiGroups: [""],
+      resources: ["secrets"],
+      verbs: ["create"],
+      why: "The first replica creates the webhook TLS Secret; RBAC cannot limit create by name",
+    },
+    {
+      apiGroups: [""],
+      resources: ["secrets"],
+      resourceNames: [awsSecret.name],
+      verbs: ["get"],
+      why: "The seed's AWS credentials Secret, re-read so rotated keys apply without a restart",
+    },
+  ];
+}
+
+/** The API resource of each kind `install` applies: how the CLI turns a manifest into a REST path. */
+export const kindResources: Record<string, { resource: string; namespaced: boolean }> = {
+  Namespace: { resource: "namespaces", namespaced: false },
+  CustomResourceDefinition: { resource: "customresourcedefinitions", namespaced: false },
+  ServiceAccount: { resource: "serviceaccounts", namespaced: true },
+  ClusterRole: { resource: "clusterroles", namespaced: false },
+  ClusterRoleBinding: { resource: "clusterrolebindings", namespaced: false },
+  Role: { resource: "roles", namespaced: true },
+  RoleBinding: { resource: "rolebindings", namespaced: true },
+  Deployment: { resource: "deployments", namespaced: true },
+  PodDisruptionBudget: { resource: "poddisruptionbudgets", namespaced: true },
+  Service: { resource: "services", namespaced: true },
+  MutatingWebhookConfiguration: { resource: "mutatingwebhookconfigurations", namespaced: false },
+};
+
+/** The REST coordinates of a manifest (group "" for the core API). */
+export function resourceRefOf(m: Manifest): {
+  group: string;
+  version: string;
+  resource: string;
+  namespace?: string;
+  name: string;
+} {
+  const known = kindResources[m.kind];
+  if (!known) throw new Error(`no API resource known for kind ${m.kind}`);
+  const slash = m.apiVersion.indexOf("/");
+  const group = slash === -1 ? "" : m.apiVersion.slice(0, slash);
+  const version = m.apiVersion.slice(slash + 1);
+  return {
+    group,
+    version,
+    resource: known.resource,
+    name: m.metadata.name,
+    ...(known.namespaced && m.metadata.namespace ? { namespace: m.metadata.namespace } : {}),
+  };
+}
+
+function rbacRules(rules: readonly ExplainedRule[]): Record<string, unknown>[] {
+  return rules.map(({ why: _why, ...rule }) => rule);
+}
+
+/** All objects of an installation, in apply order. */
+export function installManifests(options: InstallOptions): Manifest[] {
+  const namespace = options.namespace ?? systemNamespace;
+  const replicas = options.replicas ?? 2;
+  const failurePolicy = options.failurePolicy ?? "Ignore";
+  const timeoutSeconds = options.webhookTimeoutSeconds ?? 10;
+  const resources = options.resources ?? defaultResources;
+  const labels = { "app.kubernetes.io/name": daemonName, [label.managedBy]: managedByValue };
+  const selector = { "app.kubernetes.io/name": daemonName };
+  const meta = (name: string, ns?: string) => ({ name, ...(ns ? { namespace: ns } : {}), labels });
+  const subject = { kind: "ServiceAccount", name: daemonName, namespace };
+  const rbac = "rbac.authorization.k8s.io";
+
+  const env: Record<string, unknown>[] = [
+    { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+    // The leader-election identity.
+    { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+    // The binary is read-only; anything that wants a home or a cache gets the writable /tmp.
+    { name: "HOME", value: "/tmp" },
+    { name: "DENO_DIR", value: "/tmp/deno" },
+  ];
+  if (options.awsSecret ?? true) {
+    for (const { env: name, key } of awsSecretEnv) {
+      // optional: the default AWS credential chain still works when the Secret or a key is absent.
+      env.push({ name, valueFrom: { secretKeyRef: { name: awsSecret.name, key, optional: true } } });
+    }
+  }
+
+  return [
+    { apiVersion: "v1", kind: "Namespace", metadata: meta(namespace) },
+    ...(crdManifests() as Manifest[]).map((crd) => ({ ...crd, metadata: { ...crd.metadata, labels } })),
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: meta(daemonName, namespace) },
+    {
+      apiVersion: `${rbac}/v1`,
+      kind: "ClusterRole",
+      metadata: meta(daemonName),
+      rules: rbacRules(clusterRules),
+    },
+    {
+      apiVersion: `${rbac}/v1`,
+      kind: "ClusterRoleBinding",
+      metadata: meta(daemonName),
+      roleRef: { apiGroup: rbac, kind: "ClusterRole", name: daemonName },
+      subjects: [subject],
+    },
+    {
+      // The built-in role for /.well-known/openid-configuration and /openid/v1/jwks (keySource cluster). It is
+      // bound to all ServiceAccounts by default; binding it by name keeps working where that default was removed.
+      apiVersion: `${rbac}/v1`,
+      kind: "ClusterRoleBinding",
+      metadata: meta(`${daemonName}-issuer-discovery`),
+      roleRef: { apiGroup: rbac, kind: "ClusterRole", name: "system:service-account-issuer-discovery" },
+      subjects: [subject],
+    },
+    {
+      apiVersion: `${rbac}/v1`,
+      kind: "Role",
+      metadata: meta(daemonName, keySecret.namespace),
+      rules: rbacRules(kubeSystemRules),
+    },
+    {
+      apiVersion: `${rbac}/v1`,
+      kind: "RoleBinding",
+      metadata: meta(daemonName, keySecret.namespace),
+      roleRef: { apiGroup: rbac, kind: "Role", name: daemonName },
+      subjects: [subject],
+    },
+    {
+      apiVersion: `${rbac}/v1`,
+      kind: "Role",
+      metadata: meta(daemonName, namespace),
+      rules: rbacRules(namespaceRules()),
+    },
+    {
+      apiVersion: `${rbac}/v1`,
+      kind: "RoleBinding",
+      metadata: meta(daemonName, namespace),
+      roleRef: { apiGroup: rbac, kind: "Role", name: daemonName },
+      subjects: [subject],
+    },
+    {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: meta(daemonName, namespace),
+      spec: {
+        replicas,
+        selector: { matchLabels: selector },
+        // Never fewer ready webhook replicas than asked for during a rollout: with failurePolicy Ignore a gap
+        // silently starts pods without credentials.
+        strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+        template: {
+          metadata: { labels },
+          spec: {
+            serviceAccountName: daemonName,
+            securityContext: {
+              runAsNonRoot: true,
+              // distroless's "nonroot" user.
+              runAsUser: 65532,
+              runAsGroup: 65532,
+              seccompProfile: { type: "RuntimeDefault" },
+            },
+            affinity: {
+              podAntiAffinity: {
+                preferredDuringSchedulingIgnoredDuringExecution: [{
+                  weight: 100,
+                  podAffinityTerm: { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: selector } },
+                }],
+              },
+            },
+            containers: [{
+              name: "daemon",
+              image: options.image,
+              imagePullPolicy: "IfNotPresent",
+              args: [
+                "daemon",
+                "--namespace=$(POD_NAMESPACE)",
+                "--leader-elect=true",
+                `--webhook-bind-address=:${daemonPorts.webhook}`,
+                `--metrics-bind-address=:${daemonPorts.metrics}`,
+              ],
+              env,
+              ports: [
+                { name: "webhook", containerPort: daemonPorts.webhook, protocol: "TCP" },
+                { name: "metrics", containerPort: daemonPorts.metrics, protocol: "TCP" },
+              ],
+              livenessProbe: {
+                httpGet: { path: "/healthz", port: "metrics" },
+                initialDelaySeconds: 5,
+                periodSeconds: 10,
+              },
+              readinessProbe: {
+                httpGet: { path: "/readyz", port: "metrics" },
+                initialDelaySeconds: 2,
+                periodSeconds: 5,
+              },
+              resources,
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                runAsNonRoot: true,
+                capabilities: { drop: ["ALL"] },
+              },
+              volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+            }],
+            volumes: [{ name: "tmp", emptyDir: { sizeLimit: "64Mi" } }],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: "policy/v1",
+      kind: "PodDisruptionBudget",
+      metadata: meta(daemonName, namespace),
+      spec: { minAvailable: 1, selector: { matchLabels: selector } },
+    },
+    {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: meta(webhookObjects.service, namespace),
+      spec: {
+        type: "ClusterIP",
+        selector,
+        ports: [
+          { name: "webhook", port: 443, targetPort: "webhook", protocol: "TCP" },
+          { name: "metrics", port: daemonPorts.metrics, targetPort: "metrics", protocol: "TCP" },
+        ],
+      },
+    },
+    {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "MutatingWebhookConfiguration",
+      metadata: meta(webhookObjects.configuration),
+      webhooks: [{
+        name: webhookObjects.webhookName,
+        admissionReviewVersions: ["v1"],
+        sideEffects: "None",
+        failurePolicy,
+        timeoutSeconds,
+        matchPolicy: "Equivalent",
+        reinvocationPolicy: "IfNeeded",
+        rules: [{
+          operations: ["CREATE"],
+          apiGroups: [""],
+          apiVersions: ["v1"],
+          resources: ["pods"],
+          scope: "Namespaced",
+        }],
+        // Never the control plane's pods or the daemon's own: with failurePolicy Fail they could not start
+        // without the webhook they are meant to run.
+        namespaceSelector: {
+          matchExpressions: [{
+            key: "kubernetes.io/metadata.name",
+            operator: "NotIn",
+            values: [...new Set(["kube-system", namespace])],
+          }],
+        },
+        objectSelector: { matchExpressions: [{ key: podAnnotation.skipLabel, operator: "DoesNotExist" }] },
+        // No caBundle: the daemon writes its self-managed CA, and apply never owns (or clears) that field.
+        clientConfig: {
+          service: { name: webhookObjects.service, namespace, path: webhookObjects.path, port: 443 },
+        },
+      }],
+    },
+  ];
+}
+
+/**
+ * Deletion order: the reverse of apply order, except that the CRDs go just before the namespace. Deleting a CRD
+ * deletes every IRSA and IRSASetup, so it waits until nothing else of the installation is left.
+ */
+export function uninstallOrder(objects: readonly Manifest[]): Manifest[] {
+  const reversed = [...objects].reverse();
+  const isCrd = (m: Manifest) => m.kind === "CustomResourceDefinition";
+  const isNamespace = (m: Manifest) => m.kind === "Namespace";
+  return [
+    ...reversed.filter((m) => !isCrd(m) && !isNamespace(m)),
+    ...reversed.filter(isCrd),
+    ...reversed.filter(isNamespace),
+  ];
+}
+
+// YAML 1.1 quoting: kubectl and the API server read YAML 1.1, where a bare on, yes or no is a boolean.
+const yamlOptions = { version: "1.1", lineWidth: 0 } as const;
+
+/** A multi-document YAML stream, with each RBAC rule's reason as a comment above it. */
+export function toYamlStream(objects: readonly Manifest[]): string {
+  const reasons = new Map<string, string>();
+  for (const r of [...clusterRules, ...kubeSystemRules, ...namespaceRules()]) {
+    reasons.set(JSON.stringify(rbacRules([r])[0]), r.why);
+  }
+  return objects.map((o) => {
+    let text = stringify(o, yamlOptions);
+    if (Array.isArray(o.rules)) {
+      // Put each rule's reason above it; stringify has no comment API for plain objects, so use the document API.
+      text = withRuleComments(o, reasons);
+    }
+    return `---\n${text}`;
+  }).join("");
+}
+
+function withRuleComments(o: Manifest, reasons: Map<string, string>): string {
+  const rules = o.rules as Record<string, unknown>[];
+  const head = stringify({ ...o, rules: undefined }, yamlOptions).replace(/^rules:.*\n/m, "");
+  const body = rules.map((rule) => {
+    const why = reasons.get(JSON.stringify(rule));
+    const item = stringify([rule], yamlOptions).replace(/^/gm, "  ").trimEnd();
+    return `${why ? `  # ${why}\n` : ""}${item}\n`;
+  }).join("");
+  return `${head}rules:\n${body}`;
+}

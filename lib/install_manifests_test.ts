@@ -1,0 +1,244 @@
+// The RBAC rules are pinned in lib/testdata/install_rbac.yaml; regenerate with
+// `UPDATE_GOLDEN=1 deno test -A lib/install_manifests_test.ts` and review the diff.
+import assert from "node:assert/strict";
+import { parseAllDocuments, stringify } from "yaml";
+import {
+  clusterRules,
+  defaultImage,
+  installManifests,
+  kubeSystemRules,
+  type Manifest,
+  namespaceRules,
+  toYamlStream,
+  uninstallOrder,
+} from "./install_manifests.ts";
+
+const image = defaultImage("0.1.0");
+const find = (objects: Manifest[], kind: string, namespace?: string) => {
+  const found = objects.find((o) => o.kind === kind && (namespace === undefined || o.metadata.namespace === namespace));
+  assert.ok(found, `no ${kind}`);
+  return found as Manifest & Record<string, unknown>;
+};
+// deno-lint-ignore no-explicit-any
+type Any = any;
+
+Deno.test("installManifests() lists the objects in apply order", () => {
+  const objects = installManifests({ image });
+  assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`), [
+    "Namespace//irsa-manager-system",
+    "CustomResourceDefinition//irsasetups.irsa-manager.kkb0318.github.io",
+    "CustomResourceDefinition//irsas.irsa-manager.kkb0318.github.io",
+    "ServiceAccount/irsa-manager-system/kubectl-irsa",
+    "ClusterRole//kubectl-irsa",
+    "ClusterRoleBinding//kubectl-irsa",
+    "ClusterRoleBinding//kubectl-irsa-issuer-discovery",
+    "Role/kube-system/kubectl-irsa",
+    "RoleBinding/kube-system/kubectl-irsa",
+    "Role/irsa-manager-system/kubectl-irsa",
+    "RoleBinding/irsa-manager-system/kubectl-irsa",
+    "Deployment/irsa-manager-system/kubectl-irsa",
+    "PodDisruptionBudget/irsa-manager-system/kubectl-irsa",
+    "Service/irsa-manager-system/kubectl-irsa",
+    "MutatingWebhookConfiguration//kubectl-irsa",
+  ]);
+  for (const o of objects) assert.equal(o.metadata.labels?.["app.kubernetes.io/managed-by"], "kubectl-irsa");
+});
+
+Deno.test("installManifests() RBAC rules match the golden file", async () => {
+  const text = stringify({
+    clusterRole: clusterRules,
+    kubeSystemRole: kubeSystemRules,
+    namespaceRole: namespaceRules(),
+  }, {
+    lineWidth: 0,
+  });
+  const file = new URL("testdata/install_rbac.yaml", import.meta.url);
+  if (Deno.env.get("UPDATE_GOLDEN") === "1") {
+    await Deno.mkdir(new URL("testdata/", import.meta.url), { recursive: true });
+    await Deno.writeTextFile(file, text);
+  }
+  assert.equal(text, await Deno.readTextFile(file), "RBAC differs from lib/testdata/install_rbac.yaml");
+});
+
+Deno.test("installManifests() RBAC is least privilege", () => {
+  const objects = installManifests({ image });
+  const all = [...clusterRules, ...kubeSystemRules, ...namespaceRules()];
+  for (const r of all) {
+    assert.ok(r.why.length > 20, `rule without a reason: ${JSON.stringify(r)}`);
+    for (const field of [r.apiGroups, r.resources, r.verbs, r.resourceNames]) assert.ok(!field?.includes("*"));
+  }
+  const clusterResources = clusterRules.flatMap((r) => r.resources ?? []);
+  for (const forbidden of ["secrets", "configmaps", "serviceaccounts/token", "tokenreviews", "leases"]) {
+    assert.ok(!clusterResources.includes(forbidden), `${forbidden} must not be granted cluster-wide`);
+  }
+  for (const r of all) {
+    if (r.resources?.includes("secrets") || r.resources?.includes("configmaps")) {
+      assert.ok(!r.verbs.some((v) => ["list", "watch"].includes(v)), `secrets/configmaps: ${r.verbs}`);
+      // Reads and writes of existing objects are limited by name; only create cannot be.
+      if (!r.resourceNames) assert.deepEqual(r.verbs, ["create"]);
+    }
+  }
+  for (const r of namespaceRules()) if (!r.resourceNames) assert.deepEqual(r.verbs, ["create"]);
+  const mwcRule = clusterRules.find((r) => r.resources?.includes("mutatingwebhookconfigurations"))!;
+  assert.deepEqual([mwcRule.resourceNames, mwcRule.verbs], [["kubectl-irsa"], ["get", "patch"]]);
+  // The API objects carry the rules without their reasons.
+  const role = find(objects, "ClusterRole");
+  assert.deepEqual((role.rules as Any[])[0], {
+    apiGroups: ["irsa-manager.kkb0318.github.io"],
+    resources: ["irsas", "irsasetups"],
+    verbs: ["get", "list", "watch", "update", "patch"],
+  });
+  const discovery = objects.find((o) => o.metadata.name === "kubectl-irsa-issuer-discovery") as Any;
+  assert.equal(discovery.roleRef.name, "system:service-account-issuer-discovery");
+  for (const binding of objects.filter((o) => o.kind.endsWith("Binding")) as Any[]) {
+    assert.deepEqual(binding.subjects, [
+      { kind: "ServiceAccount", name: "kubectl-irsa", namespace: "irsa-manager-system" },
+    ]);
+  }
+});
+
+Deno.test("installManifests() Deployment runs hardened, with probes, ports, resources and the daemon's args", () => {
+  const d = find(installManifests({ image }), "Deployment") as Any;
+  assert.equal(d.spec.replicas, 2);
+  const pod = d.spec.template.spec;
+  assert.equal(pod.serviceAccountName, "kubectl-irsa");
+  assert.deepEqual(pod.securityContext, {
+    runAsNonRoot: true,
+    runAsUser: 65532,
+    runAsGroup: 65532,
+    seccompProfile: { type: "RuntimeDefault" },
+  });
+  const c = pod.containers[0];
+  assert.equal(c.image, "ghcr.io/kubectl-irsa/kubectl-irsa:0.1.0");
+  assert.deepEqual(c.securityContext, {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    capabilities: { drop: ["ALL"] },
+  });
+  assert.deepEqual(c.args.slice(0, 3), ["daemon", "--namespace=$(POD_NAMESPACE)", "--leader-elect=true"]);
+  assert.deepEqual(c.env[0], { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } });
+  assert.deepEqual(c.ports, [
+    { name: "webhook", containerPort: 9443, protocol: "TCP" },
+    { name: "metrics", containerPort: 8080, protocol: "TCP" },
+  ]);
+  assert.deepEqual(c.livenessProbe.httpGet, { path: "/healthz", port: "metrics" });
+  assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port: "metrics" });
+  assert.ok(c.resources.requests.cpu && c.resources.requests.memory && c.resources.limits.memory);
+  assert.deepEqual(d.spec.strategy.rollingUpdate, { maxUnavailable: 0, maxSurge: 1 });
+  const pdb = find(installManifests({ image }), "PodDisruptionBudget") as Any;
+  assert.equal(pdb.spec.minAvailable, 1);
+});
+
+Deno.test("installManifests() passes the seed's aws-secret keys as optional env, or none", () => {
+  const envOf = (awsSecret: boolean) =>
+    (find(installManifests({ image, awsSecret }), "Deployment") as Any).spec.template.spec.containers[0].env as Any[];
+  const fromSecret = envOf(true).filter((e) => e.valueFrom?.secretKeyRef);
+  assert.deepEqual(fromSecret.map((e) => [e.name, e.valueFrom.secretKeyRef]), [
+    ["AWS_ACCESS_KEY_ID", { name: "aws-secret", key: "aws-access-key-id", optional: true }],
+    ["AWS_SECRET_ACCESS_KEY", { name: "aws-secret", key: "aws-secret-access-key", optional: true }],
+    ["AWS_SESSION_TOKEN", { name: "aws-secret", key: "aws-session-token", optional: true }],
+    ["AWS_REGION", { name: "aws-secret", key: "aws-region", optional: true }],
+  ]);
+  assert.deepEqual(envOf(false).filter((e) => e.valueFrom?.secretKeyRef), []);
+});
+
+Deno.test("installManifests() MutatingWebhookConfiguration has exactly the required fields", () => {
+  const mwc = find(installManifests({ image }), "MutatingWebhookConfiguration") as Any;
+  assert.equal(mwc.metadata.name, "kubectl-irsa");
+  assert.deepEqual(mwc.webhooks, [{
+    name: "pod-identity.kubectl-irsa.io",
+    admissionReviewVersions: ["v1"],
+    sideEffects: "None",
+    failurePolicy: "Ignore",
+    timeoutSeconds: 10,
+    matchPolicy: "Equivalent",
+    reinvocationPolicy: "IfNeeded",
+    rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"], scope: "Namespaced" }],
+    namespaceSelector: {
+      matchExpressions: [{
+        key: "kubernetes.io/metadata.name",
+        operator: "NotIn",
+        values: ["kube-system", "irsa-manager-system"],
+      }],
+    },
+    objectSelector: {
+      matchExpressions: [{ key: "eks.amazonaws.com/skip-pod-identity-webhook", operator: "DoesNotExist" }],
+    },
+    clientConfig: { service: { name: "kubectl-irsa", namespace: "irsa-manager-system", path: "/mutate", port: 443 } },
+  }]);
+  const svc = find(installManifests({ image }), "Service") as Any;
+  assert.deepEqual(svc.spec.ports, [
+    { name: "webhook", port: 443, targetPort: "webhook", protocol: "TCP" },
+    { name: "metrics", port: 8080, targetPort: "metrics", protocol: "TCP" },
+  ]);
+});
+
+Deno.test("installManifests() applies the options everywhere they matter", () => {
+  const objects = installManifests({
+    image: "registry.example.com/irsa:1",
+    namespace: "irsa",
+    replicas: 3,
+    failurePolicy: "Fail",
+    webhookTimeoutSeconds: 5,
+  });
+  const d = find(objects, "Deployment") as Any;
+  assert.equal(d.metadata.namespace, "irsa");
+  assert.equal(d.spec.replicas, 3);
+  assert.equal(d.spec.template.spec.containers[0].image, "registry.example.com/irsa:1");
+  const hook = (find(objects, "MutatingWebhookConfiguration") as Any).webhooks[0];
+  assert.deepEqual([hook.failurePolicy, hook.timeoutSeconds], ["Fail", 5]);
+  assert.equal(hook.clientConfig.service.namespace, "irsa");
+  assert.deepEqual(hook.namespaceSelector.matchExpressions[0].values, ["kube-system", "irsa"]);
+  assert.equal(find(objects, "Namespace").metadata.name, "irsa");
+  assert.equal(find(objects, "Role", "kube-system").metadata.name, "kubectl-irsa");
+  assert.ok(find(objects, "Role", "irsa"));
+  for (const binding of objects.filter((o) => o.kind.endsWith("Binding")) as Any[]) {
+    assert.equal(binding.subjects[0].namespace, "irsa");
+  }
+});
+
+Deno.test("uninstallOrder() deletes the webhook first and the CRDs just before the namespace", () => {
+  const order = uninstallOrder(installManifests({ image })).map((o) => o.kind);
+  assert.deepEqual(order, [
+    "MutatingWebhookConfiguration",
+    "Service",
+    "PodDisruptionBudget",
+    "Deployment",
+    "RoleBinding",
+    "Role",
+    "RoleBinding",
+    "Role",
+    "ClusterRoleBinding",
+    "ClusterRoleBinding",
+    "ClusterRole",
+    "ServiceAccount",
+    "CustomResourceDefinition",
+    "CustomResourceDefinition",
+    "Namespace",
+  ]);
+});
+
+Deno.test("toYamlStream() round-trips every object and explains each RBAC rule in a comment", () => {
+  const objects = installManifests({ image });
+  const text = toYamlStream(objects);
+  const docs = parseAllDocuments(text);
+  assert.deepEqual(docs.map((d) => d.toJS()), JSON.parse(JSON.stringify(objects)));
+  for (const r of [...clusterRules, ...kubeSystemRules, ...namespaceRules()]) assert.ok(text.includes(`# ${r.why}\n`));
+  // YAML 1.1 readers (kubectl, the API server) must not see booleans where strings are meant.
+  assert.ok(text.includes(`- "True"`));
+});
+
+Deno.test("installManifests() names the Lease and flags the daemon actually uses", async () => {
+  // The Lease is granted by name; the daemon takes the same constant from lib/names.ts.
+  const daemonMain = await Deno.readTextFile(new URL("../daemon/main.ts", import.meta.url));
+  assert.ok(daemonMain.includes("name: leaderLease"), "daemon/main.ts must elect on names.ts' leaderLease");
+  const { parseDaemonOptions } = await import("../daemon/options.ts");
+  const c = (find(installManifests({ image }), "Deployment") as Any).spec.template.spec.containers[0];
+  const env = new Map([["POD_NAMESPACE", "irsa-manager-system"]]);
+  const argv = (c.args as string[]).slice(1).map((a) => a.replace("$(POD_NAMESPACE)", "irsa-manager-system"));
+  const options = parseDaemonOptions(argv, { get: (k) => env.get(k) });
+  assert.equal(options.namespace, "irsa-manager-system");
+  assert.equal(options.leaderElect, true);
+  assert.deepEqual(options.metricsAddress, { hostname: "0.0.0.0", port: 8080 });
+});
