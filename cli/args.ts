@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { type Distro, distros } from "../lib/distro.ts";
 import { isIrsaError } from "../lib/errors.ts";
 import { parseTag } from "../lib/validate.ts";
+import { parseDuration } from "../lib/rotation.ts";
 import { type CommandName, commandSummaries } from "./commands.ts";
 import { UsageError } from "./usage_error.ts";
 
@@ -106,6 +107,35 @@ export interface UninstallCommand {
   keepCrds: boolean;
 }
 
+/** `kubectl irsa doctor [sa NAME]`. */
+export interface DoctorCommand {
+  name: "doctor";
+  flags: GlobalFlags;
+  /** With `sa NAME`: also check that ServiceAccount's binding; its namespace is the first `-n` or the context's. */
+  serviceAccount?: string;
+  /** Also run a live AssumeRoleWithWebIdentity (needs `sa NAME`). */
+  sts: boolean;
+}
+
+/** The stages of `kubectl irsa rotate-key`. */
+export const rotateKeyStages = ["prepare", "verify", "retire", "status"] as const;
+
+/** `kubectl irsa rotate-key STAGE`. */
+export interface RotateKeyCommand {
+  name: "rotate-key";
+  flags: GlobalFlags;
+  stage: (typeof rotateKeyStages)[number];
+  /** prepare: start a new rotation or overwrite key files; retire: skip the wait (never the signing-key check). */
+  force: boolean;
+  /** prepare, generate mode: where to write the new key files. */
+  outDir?: string;
+  /** prepare, cluster mode: the new key when the apiserver serves several candidates. */
+  kid?: string;
+  distro?: Distro;
+  /** verify, retire, status: milliseconds between the switch and retiring the old keys. */
+  graceMs?: number;
+}
+
 /** Every command the CLI runs. */
 export type Command =
   | { name: "help"; topic?: string }
@@ -115,7 +145,9 @@ export type Command =
   | UnbindCommand
   | ListCommand
   | InstallCommand
-  | UninstallCommand;
+  | UninstallCommand
+  | DoctorCommand
+  | RotateKeyCommand;
 
 type OptionSpec = { type: "string" | "boolean"; short?: string; multiple?: boolean };
 
@@ -170,10 +202,20 @@ const commandOptions: Record<CommandName, Record<string, OptionSpec>> = {
   uninstall: {
     "keep-crds": { type: "boolean" },
   },
+  doctor: {
+    sts: { type: "boolean" },
+  },
+  "rotate-key": {
+    "out-dir": { type: "string" },
+    force: { type: "boolean" },
+    grace: { type: "string" },
+    kid: { type: "string" },
+    distro: { type: "string" },
+  },
 };
 
 /** Commands that take positional arguments (`sa NAME`); every other command rejects them. */
-const takesPositionals: ReadonlySet<CommandName> = new Set(["bind", "unbind"]);
+const takesPositionals: ReadonlySet<CommandName> = new Set(["bind", "unbind", "doctor", "rotate-key"]);
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
@@ -211,6 +253,10 @@ export function parseCommand(argv: string[]): Command {
       return parseInstall(values, flags);
     case "uninstall":
       return parseUninstall(values, flags);
+    case "doctor":
+      return parseDoctor(values, positionals, flags);
+    case "rotate-key":
+      return parseRotateKey(values, positionals, flags);
   }
 }
 
@@ -487,5 +533,73 @@ function parseUninstall(v: Values, flags: GlobalFlags): UninstallCommand {
   if (flags.output !== undefined) throw new UsageError(`uninstall does not take "-o"`, "uninstall");
   const cmd: UninstallCommand = { name: "uninstall", flags, keepCrds: v["keep-crds"] === true };
   if (namespace !== undefined) cmd.namespace = namespace;
+  return cmd;
+}
+
+function parseDoctor(v: Values, positionals: string[], flags: GlobalFlags): DoctorCommand {
+  if (flags.allNamespaces) throw new UsageError(`doctor does not take "-A"; name the namespace with "-n"`, "doctor");
+  if (flags.namespaces.length > 1) throw new UsageError(`doctor takes at most one "-n"`, "doctor");
+  if (flags.output !== undefined && flags.output !== "json") {
+    throw new UsageError(`doctor supports "-o json" only`, "doctor");
+  }
+  if (flags.dryRun) throw new UsageError(`doctor changes nothing and does not take "--dry-run"`, "doctor");
+  const sts = v.sts === true;
+  const cmd: DoctorCommand = { name: "doctor", flags, sts };
+  if (positionals.length > 0) cmd.serviceAccount = serviceAccountName(positionals, "doctor");
+  else if (sts) throw new UsageError(`"--sts" needs a ServiceAccount: doctor sa NAME -n NS --sts`, "doctor");
+  else if (flags.namespaces.length > 0) {
+    throw new UsageError(`"-n" needs a ServiceAccount: doctor sa NAME -n NS`, "doctor");
+  }
+  return cmd;
+}
+
+function parseRotateKey(v: Values, positionals: string[], flags: GlobalFlags): RotateKeyCommand {
+  const c = "rotate-key";
+  const [stage, ...rest] = positionals;
+  if (stage === undefined || !(rotateKeyStages as readonly string[]).includes(stage)) {
+    const got = stage === undefined ? "nothing" : `"${stage}"`;
+    throw new UsageError(`expected a stage (${rotateKeyStages.join(", ")}), got ${got}`, c);
+  }
+  if (rest.length > 0) throw new UsageError(`unexpected argument "${rest.join(" ")}"`, c);
+  if (flags.allNamespaces || flags.namespaces.length > 0) {
+    throw new UsageError(`rotate-key does not take "-n" or "-A"`, c);
+  }
+  requireJsonOrYaml(flags, c);
+  const only = (flag: string, stages: string[]) => {
+    if (v[flag] !== undefined && !stages.includes(stage)) {
+      throw new UsageError(`"--${flag}" only applies to rotate-key ${stages.join(" and ")}`, c);
+    }
+  };
+  only("out-dir", ["prepare"]);
+  only("kid", ["prepare"]);
+  only("distro", ["prepare"]);
+  only("force", ["prepare", "retire"]);
+  only("grace", ["verify", "retire", "status"]);
+  if (flags.dryRun && stage === "status") {
+    throw new UsageError(`status changes nothing and does not take "--dry-run"`, c);
+  }
+  const cmd: RotateKeyCommand = {
+    name: c,
+    flags,
+    stage: stage as RotateKeyCommand["stage"],
+    force: v.force === true,
+  };
+  const outDir = stringFlag(v, "out-dir", c);
+  if (outDir !== undefined) cmd.outDir = outDir;
+  const kid = stringFlag(v, "kid", c);
+  if (kid !== undefined) cmd.kid = kid;
+  const distro = stringFlag(v, "distro", c);
+  if (distro !== undefined) {
+    if (!(distros as readonly string[]).includes(distro)) {
+      throw new UsageError(`"--distro" must be one of ${distros.join(", ")}; got "${distro}"`, c);
+    }
+    cmd.distro = distro as Distro;
+  }
+  const grace = stringFlag(v, "grace", c);
+  if (grace !== undefined) {
+    const ms = parseDuration(grace);
+    if (ms === undefined) throw new UsageError(`"--grace" must be a duration like 25h, 90m or 0s, got "${grace}"`, c);
+    cmd.graceMs = ms;
+  }
   return cmd;
 }

@@ -703,6 +703,181 @@ const cases: Case[] = [
     error: `unknown output format "table"; use one of json, yaml, wide, name`,
     command: "list",
   },
+  // Install
+  { name: "parses install with defaults", argv: ["install"], want: { name: "install", flags: flags() } },
+  {
+    name: "parses install --dry-run -o yaml",
+    argv: ["install", "--dry-run", "-o", "yaml"],
+    want: { name: "install", flags: flags({ dryRun: true, output: "yaml" }) },
+  },
+  {
+    name: "parses every install flag, with -n as the daemon's namespace",
+    argv: ["install", "-n", "irsa", "--image", "reg.example/irsa:1", "--replicas", "3", "--failure-policy", "Fail"],
+    want: {
+      name: "install",
+      flags: flags({ namespaces: ["irsa"] }),
+      namespace: "irsa",
+      image: "reg.example/irsa:1",
+      replicas: 3,
+      failurePolicy: "Fail",
+    },
+  },
+  {
+    name: "rejects install -o yaml without --dry-run",
+    argv: ["install", "-o", "yaml"],
+    error: `"-o yaml" prints the manifests and needs "--dry-run"`,
+    command: "install",
+  },
+  {
+    name: "rejects install -o wide",
+    argv: ["install", "--dry-run", "-o", "wide"],
+    error: `install supports "-o json" and "-o yaml" only`,
+    command: "install",
+  },
+  {
+    name: "rejects install with two -n",
+    argv: ["install", "-n", "a", "-n", "b"],
+    error: `install takes at most one "-n"`,
+    command: "install",
+  },
+  { name: "rejects install -A", argv: ["install", "-A"], error: `install does not take "-A"`, command: "install" },
+  {
+    name: "rejects --replicas 0",
+    argv: ["install", "--replicas", "0"],
+    error: `"--replicas" must be a whole number of at least 1, got "0"`,
+    command: "install",
+  },
+  {
+    name: "rejects --replicas two",
+    argv: ["install", "--replicas", "two"],
+    error: `"--replicas" must be a whole number of at least 1, got "two"`,
+    command: "install",
+  },
+  {
+    name: "rejects a lower-case --failure-policy",
+    argv: ["install", "--failure-policy", "ignore"],
+    error: `"--failure-policy" must be "Ignore" or "Fail", got "ignore"`,
+    command: "install",
+  },
+  {
+    name: "rejects an empty --image",
+    argv: ["install", "--image="],
+    error: `flag "--image" needs a value`,
+    command: "install",
+  },
+  {
+    name: "rejects install with a positional argument",
+    argv: ["install", "now"],
+    error: `unexpected argument "now"`,
+    command: "install",
+  },
+  {
+    name: "rejects --keep-crds on install",
+    argv: ["install", "--keep-crds"],
+    error: `unknown flag "--keep-crds"`,
+    command: "install",
+  },
+
+  // Uninstall
+  {
+    name: "parses uninstall",
+    argv: ["uninstall"],
+    want: { name: "uninstall", flags: flags(), keepCrds: false },
+  },
+  {
+    name: "parses uninstall --dry-run --keep-crds -n irsa",
+    argv: ["uninstall", "--dry-run", "--keep-crds", "-n", "irsa"],
+    want: {
+      name: "uninstall",
+      flags: flags({ dryRun: true, namespaces: ["irsa"] }),
+      namespace: "irsa",
+      keepCrds: true,
+    },
+  },
+  {
+    name: "rejects uninstall -o yaml",
+    argv: ["uninstall", "-o", "yaml"],
+    error: `uninstall does not take "-o"`,
+    command: "uninstall",
+  },
+  {
+    name: "rejects uninstall -A",
+    argv: ["uninstall", "-A"],
+    error: `uninstall does not take "-A"`,
+    command: "uninstall",
+  },
+  {
+    name: "rejects --replicas on uninstall",
+    argv: ["uninstall", "--replicas", "2"],
+    error: `unknown flag "--replicas"`,
+    command: "uninstall",
+  },
+
+  // Doctor
+  { name: "parses doctor", argv: ["doctor"], want: { name: "doctor", flags: flags(), sts: false } },
+  {
+    name: "parses doctor sa NAME -n NS --sts -o json",
+    argv: ["doctor", "sa", "app", "-n", "demo", "--sts", "-o", "json"],
+    want: {
+      name: "doctor",
+      flags: flags({ namespaces: ["demo"], output: "json" }),
+      serviceAccount: "app",
+      sts: true,
+    },
+  },
+  {
+    name: "parses doctor serviceaccount NAME in the context's namespace",
+    argv: ["doctor", "serviceaccount", "app"],
+    want: { name: "doctor", flags: flags(), serviceAccount: "app", sts: false },
+  },
+  {
+    name: "rejects doctor --sts without a ServiceAccount",
+    argv: ["doctor", "--sts"],
+    error: `"--sts" needs a ServiceAccount: doctor sa NAME -n NS --sts`,
+    command: "doctor",
+  },
+  {
+    name: "rejects doctor -n without a ServiceAccount",
+    argv: ["doctor", "-n", "demo"],
+    error: `"-n" needs a ServiceAccount: doctor sa NAME -n NS`,
+    command: "doctor",
+  },
+  {
+    name: "rejects doctor -A",
+    argv: ["doctor", "-A"],
+    error: `doctor does not take "-A"; name the namespace with "-n"`,
+    command: "doctor",
+  },
+  {
+    name: "rejects doctor with two namespaces",
+    argv: ["doctor", "sa", "app", "-n", "a", "-n", "b"],
+    error: `doctor takes at most one "-n"`,
+    command: "doctor",
+  },
+  {
+    name: "rejects doctor -o yaml",
+    argv: ["doctor", "-o", "yaml"],
+    error: `doctor supports "-o json" only`,
+    command: "doctor",
+  },
+  {
+    name: "rejects doctor --dry-run",
+    argv: ["doctor", "--dry-run"],
+    error: `doctor changes nothing and does not take "--dry-run"`,
+    command: "doctor",
+  },
+  {
+    name: "rejects doctor with something other than sa NAME",
+    argv: ["doctor", "pod", "app"],
+    error: `expected "sa NAME", got "pod app"`,
+    command: "doctor",
+  },
+  {
+    name: "rejects --policy on doctor",
+    argv: ["doctor", "--policy", "P"],
+    error: `unknown flag "--policy"`,
+    command: "doctor",
+  },
 ];
 
 Deno.test("parseCommand() turns argv into a typed command or a UsageError", async (t) => {
@@ -733,4 +908,103 @@ Deno.test("parseCommand() does not modify its argv", () => {
   const copy = [...argv];
   parseCommand(argv);
   assert.deepStrictEqual(argv, copy);
+});
+
+Deno.test("parseCommand() reads rotate-key stages and keeps each flag to its stages", async (t) => {
+  const rotate: Case[] = [
+    {
+      name: "prepare with --out-dir and --force",
+      argv: ["rotate-key", "prepare", "--out-dir", "/k", "--force"],
+      want: { name: "rotate-key", flags: flags(), stage: "prepare", force: true, outDir: "/k" },
+    },
+    {
+      name: "prepare in cluster mode with --kid, --distro, --dry-run -o json",
+      argv: ["rotate-key", "prepare", "--kid", "abc", "--distro", "kubeadm", "--dry-run", "-o", "json"],
+      want: {
+        name: "rotate-key",
+        flags: flags({ dryRun: true, output: "json" }),
+        stage: "prepare",
+        force: false,
+        kid: "abc",
+        distro: "kubeadm",
+      },
+    },
+    {
+      name: "verify with --grace",
+      argv: ["rotate-key", "verify", "--grace", "1h30m"],
+      want: { name: "rotate-key", flags: flags(), stage: "verify", force: false, graceMs: 5_400_000 },
+    },
+    {
+      name: "retire --grace 0s --force",
+      argv: ["rotate-key", "retire", "--grace", "0s", "--force"],
+      want: { name: "rotate-key", flags: flags(), stage: "retire", force: true, graceMs: 0 },
+    },
+    {
+      name: "status -o yaml",
+      argv: ["rotate-key", "status", "-o", "yaml"],
+      want: { name: "rotate-key", flags: flags({ output: "yaml" }), stage: "status", force: false },
+    },
+    { name: "no stage", argv: ["rotate-key"], error: "expected a stage", command: "rotate-key" },
+    { name: "unknown stage", argv: ["rotate-key", "rollback"], error: `got "rollback"`, command: "rotate-key" },
+    {
+      name: "two stages",
+      argv: ["rotate-key", "verify", "retire"],
+      error: "unexpected argument",
+      command: "rotate-key",
+    },
+    {
+      name: "--out-dir on retire",
+      argv: ["rotate-key", "retire", "--out-dir", "/k"],
+      error: `"--out-dir" only applies to rotate-key prepare`,
+      command: "rotate-key",
+    },
+    {
+      name: "--force on verify",
+      argv: ["rotate-key", "verify", "--force"],
+      error: `"--force" only applies to rotate-key prepare and retire`,
+      command: "rotate-key",
+    },
+    {
+      name: "--grace on prepare",
+      argv: ["rotate-key", "prepare", "--grace", "1h"],
+      error: `"--grace" only applies`,
+      command: "rotate-key",
+    },
+    {
+      name: "a malformed --grace",
+      argv: ["rotate-key", "retire", "--grace", "1 day"],
+      error: `"--grace" must be a duration`,
+      command: "rotate-key",
+    },
+    {
+      name: "an unknown --distro",
+      argv: ["rotate-key", "prepare", "--distro", "minikube"],
+      error: `"--distro" must be one of`,
+      command: "rotate-key",
+    },
+    {
+      name: "-o wide",
+      argv: ["rotate-key", "status", "-o", "wide"],
+      error: `"-o json" and "-o yaml" only`,
+      command: "rotate-key",
+    },
+    { name: "-n", argv: ["rotate-key", "status", "-n", "x"], error: `does not take "-n"`, command: "rotate-key" },
+    {
+      name: "status --dry-run",
+      argv: ["rotate-key", "status", "--dry-run"],
+      error: "does not take",
+      command: "rotate-key",
+    },
+  ];
+  for (const c of rotate) {
+    await t.step(c.name, () => {
+      if ("want" in c) return assert.deepStrictEqual(parseCommand(c.argv), c.want);
+      assert.throws(() => parseCommand(c.argv), (e: unknown) => {
+        assert.ok(e instanceof UsageError, `expected a UsageError, got ${String(e)}`);
+        assert.ok(e.message.includes(c.error), `message ${JSON.stringify(e.message)} lacks ${JSON.stringify(c.error)}`);
+        assert.equal(e.command, c.command);
+        return true;
+      });
+    });
+  }
 });

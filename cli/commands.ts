@@ -1,7 +1,16 @@
 // The command names and summaries, kept free of the argument parser so `--help` loads almost nothing.
 
 /** Every subcommand the plugin runs (besides help). */
-export type CommandName = "init" | "bind" | "unbind" | "list" | "install" | "uninstall" | "version";
+export type CommandName =
+  | "init"
+  | "bind"
+  | "unbind"
+  | "list"
+  | "install"
+  | "uninstall"
+  | "doctor"
+  | "rotate-key"
+  | "version";
 
 /** Subcommands with their one-line summaries, in help order. */
 export const commandSummaries: Record<CommandName, string> = {
@@ -11,6 +20,8 @@ export const commandSummaries: Record<CommandName, string> = {
   list: "List ServiceAccounts bound to IAM roles",
   install: "Install the in-cluster daemon: CRDs, RBAC, the Deployment and the pod identity webhook",
   uninstall: "Remove the in-cluster daemon, its webhook and (unless --keep-crds) the CRDs",
+  doctor: "Check every link of the IRSA chain (issuer, keys, OIDC provider, role, webhook) and explain failures",
+  "rotate-key": "Rotate the service-account signing key in stages (prepare, verify, retire) with no token rejected",
   version: "Print the plugin version",
 };
 

@@ -14,6 +14,7 @@ Deno.test("helpRequest() recognises help without loading the parser", async (t) 
     { name: "bind sa NAME --help", argv: ["bind", "sa", "api", "--policy", "P", "--help"], want: { topic: "bind" } },
     { name: "unbind -h", argv: ["unbind", "sa", "api", "-h"], want: { topic: "unbind" } },
     { name: "list --help", argv: ["list", "-A", "--help"], want: { topic: "list" } },
+    { name: "doctor sa NAME -h", argv: ["doctor", "sa", "api", "--sts", "-h"], want: { topic: "doctor" } },
     { name: "a plain bind is not help", argv: ["bind", "sa", "api", "--policy", "P"], want: null },
     { name: "unknown topic goes to the parser", argv: ["help", "bogus"], want: null },
     { name: "unknown command with --help goes to the parser", argv: ["bogus", "--help"], want: null },

@@ -29,6 +29,9 @@ Examples:
   # See every AWS and Kubernetes change first, without making any
   kubectl irsa bind sa api -n shop --policy AmazonS3ReadOnlyAccess --dry-run
 
+  # Run the daemon in the cluster: the seed's CRDs (IRSASetup, IRSA) and the pod identity webhook
+  kubectl irsa install
+
 Commands:
 ${commands.join("\n")}
 
@@ -141,6 +144,130 @@ Flags:
 
 ${globalFlagsHelp}
 `,
+  install: `Install the in-cluster daemon that reconciles IRSASetup and IRSA objects and serves the pod identity
+webhook. Running it again upgrades in place.
+
+Examples:
+  # Install into irsa-manager-system
+  kubectl irsa install
+
+  # Print the manifests for GitOps and change nothing
+  kubectl irsa install --dry-run -o yaml > kubectl-irsa.yaml
+
+  # Ask the API server what would change (server-side dry run) and change nothing
+  kubectl irsa install --dry-run
+
+  # Three replicas of a mirrored image; refuse pods while the webhook is down
+  kubectl irsa install --replicas 3 --image registry.example.com/kubectl-irsa:0.1.0 --failure-policy Fail
+
+Installs the namespace, both CRDs (the seed's irsa-manager.kkb0318.github.io/v1alpha1, so irsa-manager objects
+keep working), least-privilege RBAC, the Deployment, a PodDisruptionBudget, a Service and the
+MutatingWebhookConfiguration, each with server-side apply (field manager kubectl-irsa). AWS credentials come
+from the optional Secret <namespace>/aws-secret (the seed's keys) or the default AWS credential chain.
+
+Flags:
+  -n, --namespace NS          Namespace of the daemon (default: irsa-manager-system, not the context's namespace)
+      --image REF             Daemon image (default: the release of this plugin's version)
+      --replicas N            Daemon replicas (default: 2)
+      --failure-policy POLICY Ignore (default): pods start without credentials while the webhook is down;
+                              Fail: pods are refused until it answers
+      --dry-run               With -o yaml|json: print the manifests; alone: server-side dry run of every object
+  -o, --output FORMAT         yaml|json, with --dry-run
+
+${globalFlagsHelp}
+`,
+  uninstall: `Remove what 'kubectl irsa install' created, webhook first and the CRDs just before the namespace.
+
+Examples:
+  # Delete the custom resources while the daemon runs, then remove everything
+  kubectl delete irsa,irsasetup --all -A
+  kubectl irsa uninstall
+
+  # Remove the daemon but keep the CRDs and every IRSA and IRSASetup
+  kubectl irsa uninstall --keep-crds
+
+  # Show what would be deleted and change nothing
+  kubectl irsa uninstall --dry-run
+
+Deletes, in order: the webhook (so no pod creation waits for a daemon that is going away), the Deployment, RBAC,
+the CRDs and the daemon's namespace with its aws-secret. Deleting the CRDs deletes every IRSA and IRSASetup
+without AWS cleanup, so uninstall stops while any exist: delete them first while the daemon still runs (those
+with cleanup: true then remove their AWS resources), or keep them with --keep-crds. The setup record and key in
+kube-system stay.
+
+Flags:
+  -n, --namespace NS    Namespace of the daemon (default: irsa-manager-system)
+      --keep-crds       Leave both CRDs and their objects in place
+      --dry-run         Show what would be deleted (server-side dry run) and change nothing
+
+${globalFlagsHelp}
+`,
+  doctor: `Check every link of the IRSA chain against live data, in the order STS walks it, and print a fix for each
+broken one: the setup record, the discovery document (anonymous HTTPS, trusted certificate), the exact issuer,
+the JWKS and the apiserver's signing key, the IAM OIDC provider (URL, client ID, thumbprint) and the apiserver's
+audiences. With 'sa NAME' also the ServiceAccount's annotation, role, trust policy, policies, its pods and the
+pod identity webhook. Changes nothing. Exits 1 when a check fails; warnings do not fail.
+
+Examples:
+  # Check the cluster-wide chain
+  kubectl irsa doctor
+
+  # Also check the binding of ServiceAccount shop/api, its pods and the webhook
+  kubectl irsa doctor sa api -n shop
+
+  # Also ask STS for credentials with a freshly minted token, and decode any error
+  kubectl irsa doctor sa api -n shop --sts
+
+  # Every check as JSON, for scripts
+  kubectl irsa doctor sa api -n shop -o json
+
+Flags:
+  -n, --namespace NS    Namespace of the ServiceAccount (default: the context's namespace)
+      --sts             Run a live sts:AssumeRoleWithWebIdentity as the ServiceAccount (needs 'sa NAME')
+  -o, --output FORMAT   json: {"checks":[...],"ok":...}
+
+${globalFlagsHelp}
+`,
+  "rotate-key":
+    `Rotate the key the kube-apiserver signs ServiceAccount tokens with, in stages that can be resumed, so no
+token that verifies today stops verifying before it expires:
+  prepare   Obtain the new key and publish old and new keys together; print the kube-apiserver change
+            (sign with the new key, verify with both). Generate mode (init --key-source generate) creates a
+            new key pair: kube-system/irsa-manager-key then holds the new key and irsa-manager-key-previous the
+            old one. Cluster mode reads the new key the admin added as another --service-account-key-file.
+  verify    Mint a token: it must carry the new key's kid and verify like STS. Records the switch time.
+  retire    Remove the old keys from the published JWKS once the longest token lifetime has passed since the
+            switch (default grace 25h). Never removes the key the apiserver signs with, even with --force.
+  status    Print the stage, the keys and when retiring is allowed.
+The state is kept in ConfigMap kube-system/kubectl-irsa-setup (key rotation.json).
+
+Examples:
+  # Generate mode: new key pair, key files written for the control plane, JWKS with both keys
+  kubectl irsa rotate-key prepare --out-dir /etc/kubernetes/pki
+
+  # After restarting the kube-apiserver with the printed flags
+  kubectl irsa rotate-key verify
+
+  # A day later: drop the old keys from the JWKS (see the plan first)
+  kubectl irsa rotate-key retire --dry-run
+  kubectl irsa rotate-key retire
+
+  # Where the rotation stands, as JSON
+  kubectl irsa rotate-key status -o json
+
+Flags:
+      --out-dir DIR        prepare, generate mode: write irsa-manager-<kid>.key (0600) and .pub there
+      --kid KID            prepare, cluster mode: the new key, when the apiserver serves several new ones
+      --distro NAME        prepare: render the change for kubeadm|static-pod|k3s|rke2|kind|raw (default: detected)
+      --force              prepare: start a new rotation, overwrite key files; retire: do not wait for the grace
+                           period (the apiserver's signing key is still never retired)
+      --grace DURATION     verify, retire, status: time from the switch until retiring, like 25h or 0s
+                           (default 25h: the 24h pod token lifetime plus 1h)
+      --dry-run            Print the plan and change nothing
+  -o, --output FORMAT      json|yaml
+
+${globalFlagsHelp}
+`,
   version: `Print the plugin version.
 
 Examples:
@@ -154,6 +281,8 @@ ${globalFlagsHelp}
 const usage: Partial<Record<CommandName, string>> = {
   bind: "bind sa NAME [flags]",
   unbind: "unbind sa NAME [flags]",
+  doctor: "doctor [sa NAME] [flags]",
+  "rotate-key": "rotate-key prepare|verify|retire|status [flags]",
 };
 
 /** The help text for the top level or one command. */

@@ -23,7 +23,8 @@ import type { Io } from "./main.ts";
 import { renderPlan } from "./dry_run.ts";
 import { openAws, openKube, reportAwsCalls } from "./session.ts";
 
-const localFiles: FilePort = {
+/** Local files for the CLI: reads tolerate a missing file, writes create the directory and force the mode. */
+export const localFiles: FilePort = {
   async read(path) {
     try {
       return await Deno.readTextFile(path);

@@ -61,6 +61,22 @@ export async function runCli(argv: string[], io: Io = processIo): Promise<number
         const { runList } = await import("./list.ts");
         return await runList(command, io);
       }
+      case "install": {
+        const { runInstall } = await import("./install.ts");
+        return await runInstall(command, io);
+      }
+      case "uninstall": {
+        const { runUninstall } = await import("./uninstall.ts");
+        return await runUninstall(command, io);
+      }
+      case "doctor": {
+        const { runDoctor } = await import("./doctor.ts");
+        return await runDoctor(command, io);
+      }
+      case "rotate-key": {
+        const { runRotateKey } = await import("./rotate_key.ts");
+        return await runRotateKey(command, io);
+      }
     }
   } catch (e) {
     const { message, exitCode } = describeError(e, { verbose });

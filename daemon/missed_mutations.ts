@@ -1,36 +1,10 @@
 // Finds pods that run as a role-annotated ServiceAccount but lack the injected credentials (the webhook was
 // down, skipped by failurePolicy Ignore, or the pod predates the annotation). Without this the AWS SDK silently
 // falls back to node credentials; here every miss becomes a Warning Event on the pod's owner and a metric.
-import { identityFromAnnotations, mutatePod, type Pod, type WebhookConfig } from "../lib/pod_mutation.ts";
-import { podAnnotation } from "../lib/names.ts";
+import { type ListedPod, missesCredentials, type WebhookConfig } from "../lib/pod_mutation.ts";
 import type { KubeClient } from "../lib/kube/client.ts";
 
-/** A pod as listed, with what the scanner needs. */
-export interface ListedPod extends Pod {
-  metadata: Pod["metadata"] & {
-    name: string;
-    namespace: string;
-    uid: string;
-    labels?: Record<string, string>;
-    ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
-  };
-}
-
-/** True when the pod should carry credentials for its ServiceAccount but does not. Pure. */
-export function missesCredentials(
-  pod: ListedPod,
-  serviceAccount: Record<string, string> | undefined,
-  config: WebhookConfig,
-) {
-  if (!serviceAccount || pod.metadata.labels?.[podAnnotation.skipLabel] !== undefined) return false;
-  const identity = identityFromAnnotations(serviceAccount, config);
-  if (!identity.roleArn) return false;
-  // The webhook's own patch says what is missing: a mutated pod needs no volume and no credential env.
-  const patch = mutatePod(pod, identity, config);
-  const addsVolume = patch.some((op) => op.path.startsWith("/spec/volumes"));
-  return addsVolume || JSON.stringify(patch.find((op) => op.path === "/spec/containers")?.value) !==
-      JSON.stringify(pod.spec.containers);
-}
+export type { ListedPod };
 
 /** Scans all pods once; reports each missed pod once (by UID). Returns the number of new misses. */
 export async function scanMissedMutations(

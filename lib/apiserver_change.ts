@@ -90,6 +90,11 @@ const defaultKeyFiles: Record<Distro, string[]> = {
   "raw": [],
 };
 
+/** The distribution's well-known `--service-account-key-file` values (empty for raw). */
+export function defaultServiceAccountKeyFiles(distro: Distro): string[] {
+  return [...defaultKeyFiles[distro]];
+}
+
 // Directories the apiserver already sees, so key files inside them need no extra mount.
 const mountedDirs: Partial<Record<Distro, string>> = {
   "kubeadm": "/etc/kubernetes/pki",

@@ -35,6 +35,18 @@ export const keySecret = {
   publicKey: "ssh-publickey",
 } as const;
 
+/**
+ * During a key rotation (generate mode) the key the apiserver signed with before; same type and data keys as
+ * {@linkcode keySecret}, which always holds the current signing key.
+ */
+export const previousKeySecret = { namespace: "kube-system", name: "irsa-manager-key-previous" } as const;
+
+/**
+ * Key of the setup ConfigMap holding the state of `rotate-key`. It is written with a merge patch, not with
+ * server-side apply, so `init` applying `setup.json` never removes it.
+ */
+export const rotationStateKey = "rotation.json";
+
 /** ConfigMap in which `init` records the setup that `bind`, `doctor` and the daemon read. */
 export const setupRecord = { namespace: "kube-system", name: "kubectl-irsa-setup", key: "setup.json" } as const;
 

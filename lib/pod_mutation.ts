@@ -6,6 +6,7 @@
 import {
   awsEnv,
   osNodeSelector,
+  podAnnotation,
   saAnnotation,
   stsAudience,
   stsRegionalEndpointsValue,
@@ -370,4 +371,31 @@ export function applyJsonPatch<T>(doc: T, ops: readonly JsonPatchOp[]): T {
     } else throw new Error(`Path ${path} does not exist`);
   }
   return root as T;
+}
+
+/** A pod as listed, with what the scanner needs. */
+export interface ListedPod extends Pod {
+  metadata: Pod["metadata"] & {
+    name: string;
+    namespace: string;
+    uid: string;
+    labels?: Record<string, string>;
+    ownerReferences?: { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean }[];
+  };
+}
+
+/** True when the pod should carry credentials for its ServiceAccount but does not. Pure. */
+export function missesCredentials(
+  pod: ListedPod,
+  serviceAccount: Record<string, string> | undefined,
+  config: WebhookConfig,
+) {
+  if (!serviceAccount || pod.metadata.labels?.[podAnnotation.skipLabel] !== undefined) return false;
+  const identity = identityFromAnnotations(serviceAccount, config);
+  if (!identity.roleArn) return false;
+  // The webhook's own patch says what is missing: a mutated pod needs no volume and no credential env.
+  const patch = mutatePod(pod, identity, config);
+  const addsVolume = patch.some((op) => op.path.startsWith("/spec/volumes"));
+  return addsVolume || JSON.stringify(patch.find((op) => op.path === "/spec/containers")?.value) !==
+      JSON.stringify(pod.spec.containers);
 }

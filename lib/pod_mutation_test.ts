@@ -53,6 +53,7 @@ import {
   type ServiceAccountIdentity,
   type WebhookConfig,
 } from "./pod_mutation.ts";
+import { type ListedPod, missesCredentials } from "./pod_mutation.ts";
 import { tokenMount } from "./names.ts";
 
 const role = "arn:aws:iam::111122223333:role/s3-reader";
@@ -695,5 +696,33 @@ Deno.test("applyJsonPatch() applies add and replace like RFC 6902", async (t) =>
       else deepStrictEqual(applyJsonPatch(doc, c.ops), c.want);
       deepStrictEqual(doc, before, "the input document must not be modified");
     });
+  }
+});
+
+const annotatedSa = { "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/app" };
+const listedPod = (labels: Record<string, string> = {}): ListedPod => ({
+  metadata: { name: "p", namespace: "ns", uid: "u", labels },
+  spec: { serviceAccountName: "app", containers: [{ name: "c", image: "busybox" }] },
+} as ListedPod);
+const mutatedListedPod = applyJsonPatch(
+  listedPod(),
+  mutatePod(listedPod(), identityFromAnnotations(annotatedSa, defaultWebhookConfig), defaultWebhookConfig),
+);
+
+Deno.test("missesCredentials() flags only annotated, unmutated, not opted-out pods", async (t) => {
+  const cases: { name: string; pod: ListedPod; sa: Record<string, string> | undefined; want: boolean }[] = [
+    { name: "unmutated pod of an annotated SA", pod: listedPod(), sa: annotatedSa, want: true },
+    { name: "mutated pod", pod: mutatedListedPod, sa: annotatedSa, want: false },
+    { name: "SA without a role", pod: listedPod(), sa: {}, want: false },
+    { name: "unknown SA", pod: listedPod(), sa: undefined, want: false },
+    {
+      name: "opted-out pod",
+      pod: listedPod({ "eks.amazonaws.com/skip-pod-identity-webhook": "true" }),
+      sa: annotatedSa,
+      want: false,
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => equal(missesCredentials(c.pod, c.sa, defaultWebhookConfig), c.want));
   }
 });

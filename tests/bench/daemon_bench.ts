@@ -14,7 +14,7 @@ async function peakRssMiB(pid: number): Promise<number> {
 }
 
 /** Runs the benchmark and returns its printed lines. */
-export async function benchDaemon(count = 1000): Promise<string[]> {
+export async function benchDaemon(count = 1000, v8Flags?: string): Promise<string[]> {
   return await withSandbox(async (sandbox) => {
     const kube = await sandboxClient(sandbox);
     try {
@@ -35,7 +35,7 @@ export async function benchDaemon(count = 1000): Promise<string[]> {
         "8",
         "--resync-period",
         `${resync / 1000}s`,
-      ]);
+      ], v8Flags ? { v8Flags } : {});
       try {
         const started = performance.now();
         await createIrsaObjects(kube, {
@@ -72,5 +72,5 @@ export async function benchDaemon(count = 1000): Promise<string[]> {
 
 if (import.meta.main) {
   const count = Number(Deno.args[0] ?? "1000");
-  for (const line of await benchDaemon(count)) console.log(line);
+  for (const line of await benchDaemon(count, Deno.args[1])) console.log(line);
 }

@@ -5,6 +5,7 @@ import { flagsFromInit } from "../support/apiserver_flags.ts";
 import { runPlugin } from "../support/cli.ts";
 import { startSandbox } from "../support/sandbox.ts";
 import { benchWebhooks } from "./webhook_bench.ts";
+import { benchDaemon } from "./daemon_bench.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 
@@ -92,3 +93,8 @@ console.log(`\n${initFigures}`);
 // 3. The pod identity webhook against upstream's, in its own sandbox.
 console.log("");
 for (const line of await benchWebhooks()) console.log(line);
+
+// 4. The daemon at scale (BENCH_DAEMON_OBJECTS, default 1000, in its own sandbox).
+console.log("");
+const daemonObjects = Number(Deno.env.get("BENCH_DAEMON_OBJECTS") ?? "1000");
+for (const line of await benchDaemon(daemonObjects, Deno.env.get("BENCH_DAEMON_V8_FLAGS"))) console.log(line);

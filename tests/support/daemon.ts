@@ -20,7 +20,7 @@ let started = 0;
 export async function startDaemon(
   sandbox: Sandbox,
   args: string[] = [],
-  options: { env?: Record<string, string>; kubeconfig?: string; webhookPort?: number } = {},
+  options: { env?: Record<string, string>; kubeconfig?: string; webhookPort?: number; v8Flags?: string } = {},
 ): Promise<DaemonProcess> {
   const webhookPort = options.webhookPort ?? freePort();
   const metricsPort = freePort();
@@ -31,6 +31,7 @@ export async function startDaemon(
     "--config",
     configPath,
     "--allow-all",
+    ...(options.v8Flags ? [`--v8-flags=${options.v8Flags}`] : []),
     modPath,
     "daemon",
     "--kubeconfig",

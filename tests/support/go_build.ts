@@ -1,6 +1,6 @@
 // Builds the real servers the tests run against (kube-apiserver, etcd), the upstream
-// amazon-eks-pod-identity-webhook peer, and the distribution tools (krew, validate-krew-manifest, actionlint) from
-// Go modules, and caches them per version, so only the first run pays for the build.
+// amazon-eks-pod-identity-webhook peer, and the distribution tools (krew, validate-krew-manifest, actionlint,
+// helm) from Go modules, and caches them per version, so only the first run pays for the build.
 import { cacheDir, runChecked } from "./proc.ts";
 
 /** Versions of the Go-built test servers. Change one here and the next run rebuilds it. */
@@ -19,6 +19,8 @@ export const serverVersions = {
   krew: "v0.4.3",
   /** github.com/rhysd/actionlint, the linter for .github/workflows. */
   actionlint: "v1.7.12",
+  /** helm.sh/helm/v3, for linting and rendering charts/kubectl-irsa. */
+  helm: "v3.22.0",
 } as const;
 
 const goRoot = new URL("../go/", import.meta.url).pathname;
@@ -95,6 +97,23 @@ function tools(): GoTool[] {
       pkg: "github.com/rhysd/actionlint/cmd/actionlint",
       ldflags: `-s -w -X github.com/rhysd/actionlint.version=${serverVersions.actionlint}`,
     },
+    {
+      name: "helm",
+      version: serverVersions.helm,
+      moduleDir: `${goRoot}helm`,
+      pkg: "helm.sh/helm/v3/cmd/helm",
+      // Stamped like upstream's Makefile, whose Kubernetes version is that of its client-go (v0.37 -> 1.37): it is
+      // what `helm template` and `helm lint` assume for .Capabilities.KubeVersion and API deprecations.
+      ldflags: [
+        "-s -w",
+        `-X helm.sh/helm/v3/internal/version.version=${serverVersions.helm}`,
+        "-X helm.sh/helm/v3/internal/version.gitTreeState=clean",
+        ...["pkg/lint/rules", "pkg/chartutil"].flatMap((p) => [
+          `-X helm.sh/helm/v3/${p}.k8sVersionMajor=1`,
+          `-X helm.sh/helm/v3/${p}.k8sVersionMinor=37`,
+        ]),
+      ].join(" "),
+    },
   ];
 }
 
@@ -106,7 +125,8 @@ export type GoToolName =
   | "pod-identity-webhook"
   | "krew"
   | "validate-krew-manifest"
-  | "actionlint";
+  | "actionlint"
+  | "helm";
 
 /** Path of the cached binary for a tool, built on first use. */
 export async function ensureBinary(
@@ -168,14 +188,20 @@ export function stagingModules(goMod: string): string[] {
 }
 
 if (import.meta.main) {
-  const [cmd, arg] = Deno.args;
-  if (cmd === "generate") await generateKubeApiserverModule(arg ?? serverVersions.kubernetes);
-  else if (cmd === "kubectl") console.log(await ensureBinary("kubectl"));
-  else if (cmd === "pod-identity-webhook") console.log(await ensureBinary("pod-identity-webhook"));
-  else if (cmd === "krew" || cmd === "validate-krew-manifest" || cmd === "actionlint") {
-    console.log(await ensureBinary(cmd));
-  }
+  // `go_build.ts` builds the servers, `go_build.ts all` every test tool (kubectl only when asked by name),
+  // `go_build.ts NAME...` the named ones, `go_build.ts generate [VERSION]` regenerates the kube-apiserver module.
+  const [cmd, ...rest] = Deno.args;
+  if (cmd === "generate") await generateKubeApiserverModule(rest[0] ?? serverVersions.kubernetes);
   else {
-    for (const name of ["etcd", "kube-apiserver"] as const) console.log(await ensureBinary(name));
+    const known = tools().map((t) => t.name);
+    const names = cmd === undefined
+      ? ["etcd", "kube-apiserver"]
+      : cmd === "all"
+      ? known.filter((n) => n !== "kubectl")
+      : [cmd, ...rest];
+    for (const name of names) {
+      if (!known.includes(name)) throw new Error(`unknown tool "${name}"; known: ${known.join(", ")}`);
+      console.log(await ensureBinary(name as Parameters<typeof ensureBinary>[0]));
+    }
   }
 }

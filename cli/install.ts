@@ -1,0 +1,162 @@
+// `kubectl irsa install`: applies the daemon's manifests (lib/install_manifests.ts) with server-side apply, or
+// prints them, or asks the API server what would change.
+import { IrsaError } from "../lib/errors.ts";
+import type { KubeClient } from "../lib/kube/client.ts";
+import {
+  defaultImage,
+  installManifests,
+  type InstallOptions,
+  type Manifest,
+  reservedNamespaces,
+  resourceRefOf,
+  toYamlStream,
+} from "../lib/install_manifests.ts";
+import { awsSecret, systemNamespace } from "../lib/names.ts";
+import type { InstallCommand } from "./args.ts";
+import type { Io } from "./main.ts";
+import { openKube } from "./session.ts";
+import { UsageError } from "./usage_error.ts";
+import { version } from "./version.ts";
+
+/** The daemon namespace of install/uninstall; a namespace uninstall must never delete is a usage error. */
+export function daemonNamespace(namespace: string | undefined, command: "install" | "uninstall"): string {
+  const ns = namespace ?? systemNamespace;
+  if (reservedNamespaces.includes(ns)) {
+    throw new UsageError(
+      `"${ns}" cannot hold the daemon: uninstall deletes the daemon's namespace; use a namespace of its own`,
+      command,
+    );
+  }
+  return ns;
+}
+
+/** `kind/name` as printed. */
+export function objectLabel(m: Manifest): string {
+  return `${m.kind}/${m.metadata.name}`;
+}
+
+/** Runs `kubectl irsa install`. */
+export async function runInstall(cmd: InstallCommand, io: Io): Promise<number> {
+  const namespace = daemonNamespace(cmd.namespace, "install");
+  const options: InstallOptions = { namespace, image: cmd.image ?? defaultImage(version) };
+  if (cmd.replicas !== undefined) options.replicas = cmd.replicas;
+  if (cmd.failurePolicy !== undefined) options.failurePolicy = cmd.failurePolicy;
+  const objects = installManifests(options);
+
+  if (cmd.flags.dryRun && cmd.flags.output !== undefined) {
+    io.out(
+      cmd.flags.output === "json"
+        ? JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }, null, 2) + "\n"
+        : toYamlStream(objects),
+    );
+    return 0;
+  }
+
+  const kube = await openKube(cmd.flags);
+  try {
+    if (cmd.flags.dryRun) {
+      await serverDryRun(kube, objects, namespace, io);
+      return 0;
+    }
+    for (const o of objects) {
+      await kube.apply(resourceRefOf(o), o, { force: true });
+      io.err(`applied ${objectLabel(o)}\n`);
+    }
+    io.err(`Installed ${options.image} in namespace ${namespace} (${objects.length} objects)\n`);
+    const secret = await kube.get({ resource: "secrets", namespace, name: awsSecret.name }).catch(() => undefined);
+    if (secret === undefined) {
+      io.err(
+        `note: Secret ${namespace}/${awsSecret.name} was not found (or cannot be read), so the daemon uses the default ` +
+          `AWS credential chain; create it with keys ${awsSecret.accessKeyId}, ${awsSecret.secretAccessKey}, ` +
+          `${awsSecret.region} and optionally ${awsSecret.roleArn}, then restart the Deployment\n`,
+      );
+    }
+    return 0;
+  } finally {
+    kube.close();
+  }
+}
+
+/** What a server-side dry run found for one object. */
+export interface DryRunOutcome {
+  object: Manifest;
+  result: "created" | "configured" | "unchanged";
+  /** `path: before -> after` lines of what would change. */
+  changes: string[];
+  /** Why the server was not asked, when it could not be. */
+  note?: string;
+}
+
+async function serverDryRun(kube: KubeClient, objects: Manifest[], namespace: string, io: Io): Promise<void> {
+  const namespaceExists = (await kube.get({ resource: "namespaces", name: namespace })) !== undefined;
+  const outcomes: DryRunOutcome[] = [];
+  for (const o of objects) {
+    const ref = resourceRefOf(o);
+    if (!namespaceExists && ref.namespace === namespace) {
+      // The API server cannot dry-run an object in a namespace that only the same (dry) run would create.
+      outcomes.push({ object: o, result: "created", changes: [], note: `namespace ${namespace} is created first` });
+      continue;
+    }
+    const live = await kube.get<Record<string, unknown>>(ref);
+    let after: Record<string, unknown>;
+    try {
+      after = await kube.apply<Record<string, unknown>>(ref, o, { force: true, dryRun: true });
+    } catch (e) {
+      if (e instanceof IrsaError) {
+        throw new IrsaError(e.kind, e.reason, `${objectLabel(o)} would be refused: ${e.message}`, { cause: e });
+      }
+      throw e;
+    }
+    if (live === undefined) outcomes.push({ object: o, result: "created", changes: [] });
+    else {
+      const changes = changedPaths(comparable(live), comparable(after));
+      outcomes.push({ object: o, result: changes.length === 0 ? "unchanged" : "configured", changes });
+    }
+  }
+  for (const o of outcomes) {
+    io.out(`${objectLabel(o.object)} ${o.result} (server dry run${o.note ? `; not checked: ${o.note}` : ""})\n`);
+    for (const c of o.changes) io.out(`    ${c}\n`);
+  }
+  const changed = outcomes.filter((o) => o.result !== "unchanged").length;
+  io.err(changed === 0 ? "Everything is up to date; nothing would change\n" : `${changed} objects would change\n`);
+}
+
+/** An object without the fields the server owns, so a live object and an apply result compare by content. */
+export function comparable(o: Record<string, unknown>): Record<string, unknown> {
+  const { status: _status, metadata, ...rest } = o;
+  const {
+    managedFields: _managedFields,
+    resourceVersion: _resourceVersion,
+    generation: _generation,
+    uid: _uid,
+    creationTimestamp: _creationTimestamp,
+    ...meta
+  } = (metadata ?? {}) as Record<string, unknown>;
+  return { ...rest, metadata: meta };
+}
+
+/** Leaf paths whose values differ, as `path: before -> after` (at most `limit` lines). Pure. */
+export function changedPaths(before: unknown, after: unknown, limit = 20): string[] {
+  const a = new Map<string, string>();
+  const b = new Map<string, string>();
+  flatten(before, "", a);
+  flatten(after, "", b);
+  const out: string[] = [];
+  for (const key of [...new Set([...a.keys(), ...b.keys()])].sort()) {
+    const x = a.get(key);
+    const y = b.get(key);
+    if (x !== y) out.push(`${key}: ${x ?? "(absent)"} -> ${y ?? "(absent)"}`);
+  }
+  return out.length > limit ? [...out.slice(0, limit), `… and ${out.length - limit} more`] : out;
+}
+
+function flatten(value: unknown, path: string, into: Map<string, string>): void {
+  if (Array.isArray(value)) {
+    if (value.length === 0) into.set(path, "[]");
+    value.forEach((v, i) => flatten(v, `${path}[${i}]`, into));
+  } else if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value);
+    if (entries.length === 0) into.set(path, "{}");
+    for (const [k, v] of entries) flatten(v, path === "" ? k : `${path}.${k}`, into);
+  } else into.set(path, JSON.stringify(value));
+}

@@ -1,0 +1,665 @@
+import { deepStrictEqual, equal, ok } from "node:assert/strict";
+import { exportJWK, generateKeyPair, type JSONWebKeySet, SignJWT } from "jose";
+import type { ObservedOidcProvider, ObservedRole } from "./aws/iam_port.ts";
+import {
+  checkAnnotation,
+  checkApiAudiences,
+  checkClientId,
+  checkDiscovery,
+  checkIssuer,
+  checkJwks,
+  checkPods,
+  checkPolicies,
+  checkProvider,
+  type CheckResult,
+  checkRole,
+  checkSetup,
+  checkSigningKey,
+  checkSts,
+  checkThumbprint,
+  checkTrust,
+  checkWebhook,
+  doctorOk,
+  type DoctorPorts,
+  runDoctor,
+  translateStsError,
+  verifySignature,
+  type WebhookObservation,
+} from "./doctor.ts";
+import type { DoctorPod, WebhookConfiguration } from "./kube/doctor_port.ts";
+import { createRootCa } from "./pki.ts";
+import { serializeSetupRecord, type SetupRecord } from "./setup_record.ts";
+import { buildTrustPolicy } from "./trust_policy.ts";
+
+const issuer = "https://s3.eu-west-1.amazonaws.com/b";
+const hostPath = "s3.eu-west-1.amazonaws.com/b";
+const providerArn = `arn:aws:iam::123456789012:oidc-provider/${hostPath}`;
+const roleArn = "arn:aws:iam::123456789012:role/irsa-c-demo_app";
+const setup: SetupRecord = {
+  issuer,
+  jwksUri: `${issuer}/keys.json`,
+  providerArn,
+  bucket: "b",
+  region: "eu-west-1",
+  account: "123456789012",
+  partition: "aws",
+  keySource: "cluster",
+  clusterName: "c",
+  previousIssuers: [],
+};
+const ref = { namespace: "demo", name: "app" };
+const sub = "system:serviceaccount:demo:app";
+
+/** The verdict in one word, for table assertions. */
+const verdict = (r: CheckResult) => r.ok ? "ok" : r.warning ? "warn" : "fail";
+
+const provider = (over: Partial<ObservedOidcProvider> = {}): ObservedOidcProvider => ({
+  arn: providerArn,
+  url: hostPath,
+  clientIds: ["sts.amazonaws.com"],
+  thumbprints: ["a".repeat(40)],
+  tags: {},
+  ...over,
+});
+
+const trust = buildTrustPolicy({
+  providerArn,
+  issuerHostPath: hostPath,
+  subjects: [{ namespace: "demo", serviceAccount: "app" }],
+});
+const role = (over: Partial<ObservedRole> = {}): ObservedRole => ({
+  arn: roleArn,
+  name: "irsa-c-demo_app",
+  path: "/",
+  trustPolicy: encodeURIComponent(JSON.stringify(trust)),
+  tags: {},
+  maxSessionDuration: 3600,
+  permissionsBoundaryArn: undefined,
+  attachedPolicyArns: ["arn:aws:iam::aws:policy/AmazonS3FullAccess"],
+  inlinePolicies: {},
+  ...over,
+});
+
+Deno.test("translateStsError() names the broken link of every STS failure", async (t) => {
+  const cases: { name: string; text: string; link: string | undefined }[] = [
+    {
+      name: "no provider",
+      text:
+        "InvalidIdentityToken: No OpenIDConnect provider found in your account for https://s3.eu-west-1.amazonaws.com/b",
+      link: "provider",
+    },
+    {
+      name: "verification key",
+      text: "InvalidIdentityToken: Couldn't retrieve verification key from your identity provider,  please reference " +
+        "AssumeRoleWithWebIdentity documentation for requirements",
+      link: "jwks",
+    },
+    { name: "audience", text: "InvalidIdentityToken: Incorrect token audience", link: "client-id" },
+    {
+      name: "trust mismatch",
+      text: "AccessDenied: Not authorized to perform sts:AssumeRoleWithWebIdentity",
+      link: "trust",
+    },
+    { name: "bad role ARN", text: "ValidationError: Request ARN is invalid", link: "annotation" },
+    { name: "expired token text", text: "ExpiredTokenException: Token is expired", link: "token" },
+    {
+      name: "expired token code only",
+      text: "sts:AssumeRoleWithWebIdentity failed: ExpiredTokenException",
+      link: "token",
+    },
+    { name: "invalid token", text: "InvalidIdentityToken: the token signature is invalid", link: "token" },
+    { name: "matches regardless of case", text: "incorrect TOKEN audience", link: "client-id" },
+    { name: "unknown error", text: "Throttling: Rate exceeded", link: undefined },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const d = translateStsError(c.text);
+      equal(d?.link, c.link);
+      if (d) ok(d.cause.length > 0 && d.fix.length > 0, "a cause and a fix");
+    });
+  }
+});
+
+Deno.test("checkSts() passes on success and decodes a failure into its link and fix", () => {
+  equal(verdict(checkSts(roleArn, undefined)), "ok");
+  const failed = checkSts(roleArn, "InvalidIdentityToken: Incorrect token audience");
+  equal(verdict(failed), "fail");
+  ok(failed.detail.includes("broken link: client-id"));
+  ok(failed.fix?.includes("client IDs"));
+  equal(verdict(checkSts(roleArn, "Throttling")), "fail");
+});
+
+Deno.test("checkSetup() fails without a record or with a damaged one", async (t) => {
+  await t.step("missing", () => {
+    const { result, setup: s } = checkSetup(undefined);
+    equal(verdict(result), "fail");
+    equal(s, undefined);
+    ok(result.fix?.includes("kubectl irsa init"));
+  });
+  await t.step("damaged", () => equal(verdict(checkSetup("{").result), "fail"));
+  await t.step("present", () => {
+    const { result, setup: s } = checkSetup(serializeSetupRecord(setup));
+    equal(verdict(result), "ok");
+    deepStrictEqual(s, setup);
+  });
+});
+
+Deno.test("checkDiscovery() wants an anonymous HTTPS 200 with a JSON object", async (t) => {
+  const url = `${issuer}/.well-known/openid-configuration`;
+  const cases: { name: string; issuer?: string; fetched: Parameters<typeof checkDiscovery>[1]; want: string }[] = [
+    { name: "ok", fetched: { url, status: 200, body: `{"issuer":"${issuer}"}` }, want: "ok" },
+    { name: "http issuer", issuer: "http://x/b", fetched: { url, status: 200, body: "{}" }, want: "fail" },
+    { name: "untrusted certificate", fetched: { url, error: "invalid peer certificate: UnknownIssuer" }, want: "fail" },
+    { name: "unreachable", fetched: { url, error: "connection refused" }, want: "fail" },
+    { name: "403 (not public)", fetched: { url, status: 403, body: "AccessDenied" }, want: "fail" },
+    { name: "404", fetched: { url, status: 404, body: "" }, want: "fail" },
+    { name: "not JSON", fetched: { url, status: 200, body: "<html>" }, want: "fail" },
+    { name: "JSON array", fetched: { url, status: 200, body: "[]" }, want: "fail" },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => equal(verdict(checkDiscovery(c.issuer ?? issuer, c.fetched).result), c.want));
+  }
+  await t.step("an untrusted certificate is named as such", () => {
+    const r = checkDiscovery(issuer, { url, error: "invalid peer certificate: UnknownIssuer" }).result;
+    ok(r.detail.includes("not trusted"), r.detail);
+  });
+  await t.step("403 says the object must be public", () => {
+    const r = checkDiscovery(issuer, { url, status: 403 }).result;
+    ok(r.fix?.includes("bucket policy"), r.fix);
+  });
+});
+
+Deno.test("checkIssuer() compares document, apiserver and record byte for byte", async (t) => {
+  const cases: { name: string; doc: unknown; api: string | undefined; want: string; hint?: string }[] = [
+    { name: "all equal", doc: issuer, api: issuer, want: "ok" },
+    { name: "trailing slash in the document", doc: `${issuer}/`, api: issuer, want: "fail", hint: "trailing slash" },
+    {
+      name: "http in the document",
+      doc: issuer.replace("https", "http"),
+      api: issuer,
+      want: "fail",
+      hint: "http/https",
+    },
+    { name: "apiserver still on the old issuer", doc: issuer, api: "https://kubernetes.default.svc", want: "fail" },
+    { name: "apiserver with trailing slash", doc: issuer, api: `${issuer}/`, want: "fail", hint: "trailing slash" },
+    { name: "no issuer field", doc: undefined, api: issuer, want: "fail" },
+    { name: "apiserver issuer unknown", doc: issuer, api: undefined, want: "warn" },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const r = checkIssuer(c.doc, c.api, issuer);
+      equal(verdict(r), c.want, r.detail);
+      if (c.hint) ok(r.detail.includes(c.hint), r.detail);
+    });
+  }
+});
+
+Deno.test("checkJwks() wants jwks_uri to answer a non-empty key set", async (t) => {
+  const uri = `${issuer}/keys.json`;
+  const cases: { name: string; uri: unknown; fetched: Parameters<typeof checkJwks>[1]; want: string }[] = [
+    { name: "ok", uri, fetched: { url: uri, status: 200, body: `{"keys":[{"kid":"a"}]}` }, want: "ok" },
+    { name: "no jwks_uri", uri: undefined, fetched: undefined, want: "fail" },
+    { name: "deleted (S3 answers 403/404)", uri, fetched: { url: uri, status: 404, body: "" }, want: "fail" },
+    { name: "network error", uri, fetched: { url: uri, error: "refused" }, want: "fail" },
+    { name: "not JSON", uri, fetched: { url: uri, status: 200, body: "x" }, want: "fail" },
+    { name: "empty keys", uri, fetched: { url: uri, status: 200, body: `{"keys":[]}` }, want: "fail" },
+  ];
+  for (const c of cases) await t.step(c.name, () => equal(verdict(checkJwks(c.uri, c.fetched).result), c.want));
+});
+
+Deno.test("checkSigningKey() needs the token's kid in the JWKS and a verifying signature", async (t) => {
+  const { privateKey, publicKey } = await generateKeyPair("RS256", { extractable: true });
+  const other = await generateKeyPair("RS256", { extractable: true });
+  const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "RS256", use: "sig" };
+  const token = await new SignJWT({ sub }).setProtectedHeader({ alg: "RS256", kid: "k1" }).setIssuer(issuer)
+    .setAudience("sts.amazonaws.com").setIssuedAt().setExpirationTime("10m").sign(privateKey);
+  const published: JSONWebKeySet = { keys: [jwk] };
+  await t.step("published and verifying", async () => {
+    equal(verdict(checkSigningKey("k1", published, await verifySignature(token, published))), "ok");
+  });
+  await t.step("kid missing", async () => {
+    const wrong: JSONWebKeySet = { keys: [{ ...jwk, kid: "k2" }] };
+    const r = checkSigningKey("k1", wrong, await verifySignature(token, wrong));
+    equal(verdict(r), "fail");
+    ok(r.detail.includes(`"k1"`) && r.detail.includes("k2"), r.detail);
+  });
+  await t.step("same kid, other key material", async () => {
+    const swapped: JSONWebKeySet = { keys: [{ ...(await exportJWK(other.publicKey)), kid: "k1", alg: "RS256" }] };
+    const error = await verifySignature(token, swapped);
+    ok(error !== undefined);
+    equal(verdict(checkSigningKey("k1", swapped, error)), "fail");
+  });
+});
+
+Deno.test("checkProvider(), checkClientId() and checkThumbprint() judge the IAM OIDC provider", async (t) => {
+  const cases: { name: string; result: () => CheckResult; want: string }[] = [
+    { name: "provider present", result: () => checkProvider(setup, provider()), want: "ok" },
+    { name: "provider missing", result: () => checkProvider(setup, undefined), want: "fail" },
+    {
+      name: "provider with another URL",
+      result: () => checkProvider(setup, provider({ url: `${hostPath}/` })),
+      want: "fail",
+    },
+    { name: "client ID present", result: () => checkClientId(provider(), "sts.amazonaws.com"), want: "ok" },
+    {
+      name: "client ID missing",
+      result: () => checkClientId(provider({ clientIds: ["other"] }), "sts.amazonaws.com"),
+      want: "fail",
+    },
+    {
+      name: "custom audience missing",
+      result: () => checkClientId(provider(), "my-audience"),
+      want: "fail",
+    },
+    { name: "thumbprint 40 hex", result: () => checkThumbprint(provider(), undefined), want: "ok" },
+    {
+      name: "no thumbprint (optional)",
+      result: () => checkThumbprint(provider({ thumbprints: [] }), undefined),
+      want: "ok",
+    },
+    {
+      name: "placeholder thumbprint",
+      result: () => checkThumbprint(provider({ thumbprints: ["0000"] }), undefined),
+      want: "fail",
+    },
+    {
+      name: "thumbprint matches the live chain (case-insensitive)",
+      result: () => checkThumbprint(provider(), "A".repeat(40)),
+      want: "ok",
+    },
+    {
+      name: "thumbprint differs from the live chain",
+      result: () => checkThumbprint(provider(), "b".repeat(40)),
+      want: "warn",
+    },
+  ];
+  for (const c of cases) await t.step(c.name, () => equal(verdict(c.result()), c.want));
+});
+
+Deno.test("checkApiAudiences() warns when an STS token authenticates to the apiserver", async (t) => {
+  const cases: { name: string; review: Parameters<typeof checkApiAudiences>[0]; want: string }[] = [
+    { name: "not authenticated", review: { authenticated: false }, want: "ok" },
+    { name: "authenticated", review: { authenticated: true }, want: "warn" },
+    { name: "review failed", review: { authenticated: false, error: "forbidden" }, want: "warn" },
+    { name: "no token", review: undefined, want: "warn" },
+  ];
+  for (const c of cases) await t.step(c.name, () => equal(verdict(checkApiAudiences(c.review)), c.want));
+});
+
+Deno.test("checkAnnotation() wants an existing ServiceAccount with a well-formed role ARN", async (t) => {
+  const cases: { name: string; annotations: Record<string, string> | undefined; want: string; role?: string }[] = [
+    { name: "ok", annotations: { "eks.amazonaws.com/role-arn": roleArn }, want: "ok", role: "irsa-c-demo_app" },
+    { name: "no ServiceAccount", annotations: undefined, want: "fail" },
+    { name: "no annotation", annotations: {}, want: "fail" },
+    { name: "malformed ARN", annotations: { "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/x" }, want: "fail" },
+    { name: "not a role", annotations: { "eks.amazonaws.com/role-arn": "arn:aws:s3:::bucket" }, want: "fail" },
+    {
+      name: "role in another account",
+      annotations: { "eks.amazonaws.com/role-arn": "arn:aws:iam::999999999999:role/x" },
+      want: "warn",
+      role: "x",
+    },
+    {
+      name: "role under a path",
+      annotations: { "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/k8s/app" },
+      want: "ok",
+      role: "app",
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const r = checkAnnotation(ref, c.annotations, setup);
+      equal(verdict(r.result), c.want, r.result.detail);
+      equal(r.roleName, c.role);
+    });
+  }
+  await t.step("a malformed ARN names STS's symptom", () => {
+    const r = checkAnnotation(ref, { "eks.amazonaws.com/role-arn": "nope" }, setup).result;
+    ok(r.detail.includes("Request ARN is invalid"), r.detail);
+  });
+});
+
+Deno.test("checkRole() and checkPolicies() judge the role", async (t) => {
+  const cases: { name: string; result: () => CheckResult; want: string }[] = [
+    { name: "role exists", result: () => checkRole("r", role(), ref), want: "ok" },
+    { name: "role missing", result: () => checkRole("r", undefined, ref), want: "fail" },
+    { name: "managed policy attached", result: () => checkPolicies(role(), ref), want: "ok" },
+    {
+      name: "only an inline policy",
+      result: () => checkPolicies(role({ attachedPolicyArns: [], inlinePolicies: { p: "{}" } }), ref),
+      want: "ok",
+    },
+    {
+      name: "no policy",
+      result: () => checkPolicies(role({ attachedPolicyArns: [], inlinePolicies: { p: " " } }), ref),
+      want: "fail",
+    },
+  ];
+  for (const c of cases) await t.step(c.name, () => equal(verdict(c.result()), c.want));
+});
+
+Deno.test("checkTrust() evaluates the trust policy against a real token's claims", async (t) => {
+  const withSub = (value: string, op = "StringEquals") =>
+    role({
+      trustPolicy: JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [{
+          Effect: "Allow",
+          Principal: { Federated: providerArn },
+          Action: "sts:AssumeRoleWithWebIdentity",
+          Condition: { [op]: { [`${hostPath}:sub`]: value, [`${hostPath}:aud`]: "sts.amazonaws.com" } },
+        }],
+      }),
+    });
+  const cases: { name: string; role: ObservedRole; aud?: string; want: string; detail?: string }[] = [
+    { name: "built policy allows", role: role(), want: "ok" },
+    { name: "another sub", role: withSub("system:serviceaccount:demo:other"), want: "fail", detail: "Not authorized" },
+    { name: "wrong audience", role: role(), aud: "other", want: "fail" },
+    {
+      name: "'*' in StringEquals never matches, and says so",
+      role: withSub("system:serviceaccount:demo:*"),
+      want: "fail",
+      detail: "StringLike",
+    },
+    { name: "StringLike wildcard allows", role: withSub("system:serviceaccount:demo:*", "StringLike"), want: "ok" },
+    {
+      name: "another provider",
+      role: role({
+        trustPolicy: JSON.stringify(
+          buildTrustPolicy({
+            providerArn: "arn:aws:iam::123456789012:oidc-provider/x.example/b",
+            issuerHostPath: "x.example/b",
+            subjects: [{ namespace: "demo", serviceAccount: "app" }],
+          }),
+        ),
+      }),
+      want: "fail",
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const r = checkTrust(c.role, setup, { sub, aud: c.aud ?? "sts.amazonaws.com" }, ref);
+      equal(verdict(r), c.want, r.detail);
+      if (c.detail) ok(r.detail.includes(c.detail), r.detail);
+    });
+  }
+  await t.step("'*' in StringEquals next to an allowing statement is a warning", () => {
+    const doc = JSON.parse(JSON.stringify(trust));
+    doc.Statement.push({
+      Effect: "Allow",
+      Principal: { Federated: providerArn },
+      Action: "sts:AssumeRoleWithWebIdentity",
+      Condition: { StringEquals: { [`${hostPath}:sub`]: "system:serviceaccount:*:app" } },
+    });
+    const r = checkTrust(role({ trustPolicy: JSON.stringify(doc) }), setup, { sub, aud: "sts.amazonaws.com" }, ref);
+    equal(verdict(r), "warn", r.detail);
+  });
+});
+
+const pod = (name: string, mutated: boolean, phase = "Pending"): DoctorPod => ({
+  metadata: { name, namespace: "demo", uid: name },
+  spec: {
+    serviceAccountName: "app",
+    containers: [{
+      name: "c",
+      ...(mutated
+        ? {
+          env: [
+            { name: "AWS_ROLE_ARN", value: roleArn },
+            { name: "AWS_WEB_IDENTITY_TOKEN_FILE", value: "/var/run/secrets/eks.amazonaws.com/serviceaccount/token" },
+          ],
+          volumeMounts: [{
+            name: "aws-iam-token",
+            mountPath: "/var/run/secrets/eks.amazonaws.com/serviceaccount",
+            readOnly: true,
+          }],
+        }
+        : {}),
+    }],
+    ...(mutated
+      ? {
+        volumes: [{
+          name: "aws-iam-token",
+          projected: {
+            sources: [{
+              serviceAccountToken: { audience: "sts.amazonaws.com", expirationSeconds: 86400, path: "token" },
+            }],
+          },
+        }],
+      }
+      : {}),
+  },
+  status: { phase },
+});
+
+Deno.test("checkPods() fails for live pods without the injected credentials", async (t) => {
+  const annotations = { "eks.amazonaws.com/role-arn": roleArn };
+  const cases: { name: string; pods: DoctorPod[]; want: string }[] = [
+    { name: "no pods", pods: [], want: "ok" },
+    { name: "mutated pod", pods: [pod("a", true)], want: "ok" },
+    { name: "unmutated pod", pods: [pod("a", true), pod("b", false)], want: "fail" },
+    { name: "finished unmutated pods do not count", pods: [pod("b", false, "Succeeded")], want: "ok" },
+    {
+      name: "opted-out pods do not count",
+      pods: [{
+        ...pod("b", false),
+        metadata: { ...pod("b", false).metadata, labels: { "eks.amazonaws.com/skip-pod-identity-webhook": "" } },
+      }],
+      want: "ok",
+    },
+  ];
+  for (const c of cases) await t.step(c.name, () => equal(verdict(checkPods(c.pods, annotations)), c.want));
+  await t.step("names the unmutated pods", () => {
+    ok(checkPods([pod("b", false)], annotations).detail.includes("b"));
+  });
+});
+
+type ClientConfig = NonNullable<WebhookConfiguration["webhooks"]>[number]["clientConfig"];
+
+Deno.test("checkWebhook() wants a reachable webhook whose caBundle holds the current CA", async (t) => {
+  const current = await createRootCa("current");
+  const old = await createRootCa("old");
+  const config = (clientConfig: ClientConfig): WebhookConfiguration => ({
+    metadata: { name: "kubectl-irsa" },
+    webhooks: [{ name: "pod-identity.kubectl-irsa.io", failurePolicy: "Ignore", clientConfig }],
+  });
+  const url = "https://127.0.0.1:9443/mutate";
+  const bundle = (pem: string) => btoa(pem);
+  const service = { namespace: "irsa-manager-system", name: "kubectl-irsa" };
+  const cases: { name: string; o: WebhookObservation; want: string; detail?: string }[] = [
+    { name: "not installed", o: { configuration: undefined }, want: "warn" },
+    {
+      name: "url, trusted, current CA",
+      o: {
+        configuration: config({ url, caBundle: bundle(current.certPem) }),
+        probe: { ok: true },
+        currentCaPem: current.certPem,
+      },
+      want: "ok",
+    },
+    {
+      name: "url, trusted, CA secret unreadable",
+      o: { configuration: config({ url, caBundle: bundle(current.certPem) }), probe: { ok: true } },
+      want: "ok",
+    },
+    {
+      name: "stale caBundle",
+      o: {
+        configuration: config({ url, caBundle: bundle(old.certPem) }),
+        probe: { ok: true },
+        currentCaPem: current.certPem,
+      },
+      want: "fail",
+      detail: "pods start without credentials",
+    },
+    {
+      name: "bundle with old and current CA",
+      o: {
+        configuration: config({ url, caBundle: bundle(old.certPem + current.certPem) }),
+        probe: { ok: true },
+        currentCaPem: current.certPem + old.certPem,
+      },
+      want: "ok",
+    },
+    {
+      name: "untrusted certificate",
+      o: {
+        configuration: config({ url, caBundle: bundle(current.certPem) }),
+        probe: { ok: false, untrusted: true, error: "UnknownIssuer" },
+      },
+      want: "fail",
+      detail: "does not verify",
+    },
+    {
+      name: "unreachable",
+      o: {
+        configuration: config({ url, caBundle: bundle(current.certPem) }),
+        probe: { ok: false, untrusted: false, error: "connection refused" },
+      },
+      want: "fail",
+      detail: "unreachable",
+    },
+    {
+      name: "service with ready endpoints cannot be probed from outside",
+      o: {
+        configuration: config({ service, caBundle: bundle(current.certPem) }),
+        service: { exists: true, readyAddresses: 2 },
+      },
+      want: "warn",
+    },
+    {
+      name: "service missing",
+      o: {
+        configuration: config({ service, caBundle: bundle(current.certPem) }),
+        service: { exists: false, readyAddresses: 0 },
+      },
+      want: "fail",
+    },
+    {
+      name: "service without endpoints",
+      o: {
+        configuration: config({ service, caBundle: bundle(current.certPem) }),
+        service: { exists: true, readyAddresses: 0 },
+      },
+      want: "fail",
+    },
+    {
+      name: "service without caBundle",
+      o: { configuration: config({ service }), service: { exists: true, readyAddresses: 1 } },
+      want: "fail",
+    },
+    { name: "no webhooks", o: { configuration: { metadata: { name: "kubectl-irsa" }, webhooks: [] } }, want: "fail" },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const r = checkWebhook(c.o);
+      equal(verdict(r), c.want, r.detail);
+      if (c.detail) ok(r.detail.includes(c.detail), r.detail);
+    });
+  }
+});
+
+Deno.test("doctorOk() fails on a failed check but not on warnings", () => {
+  const r = (ok: boolean, warning?: boolean): CheckResult => ({
+    id: "x",
+    title: "x",
+    ok,
+    detail: "",
+    ...(warning ? { warning } : {}),
+  });
+  equal(doctorOk([r(true), r(false, true)]), true);
+  equal(doctorOk([r(true), r(false)]), false);
+  equal(doctorOk([]), true);
+});
+
+/** Fake ports for a healthy cluster; `over` breaks what a test needs. */
+async function fakePorts(over: { setup?: string | undefined; jwksStatus?: number; withSa?: boolean } = {}) {
+  const { privateKey, publicKey } = await generateKeyPair("RS256", { extractable: true });
+  const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: "k1", alg: "RS256", use: "sig" }] };
+  const mint = (aud: string) =>
+    new SignJWT({ sub }).setProtectedHeader({ alg: "RS256", kid: "k1" }).setIssuer(issuer).setAudience(aud)
+      .setIssuedAt().setExpirationTime("10m").sign(privateKey);
+  const calls: string[] = [];
+  const ports: DoctorPorts = {
+    kube: {
+      setupRecord: () => Promise.resolve("setup" in over ? over.setup : serializeSetupRecord(setup)),
+      apiserverIssuer: () => Promise.resolve(issuer),
+      serviceAccount: () => Promise.resolve({ "eks.amazonaws.com/role-arn": roleArn }),
+      anyServiceAccount: () => Promise.resolve(ref),
+      mintToken: (_sa, aud) => mint(aud),
+      reviewToken: () => Promise.resolve({ authenticated: false }),
+      podsOf: () => Promise.resolve([pod("p", true)]),
+      webhookConfiguration: () => Promise.resolve(undefined),
+      serviceEndpoints: () => Promise.resolve({ exists: true, readyAddresses: 1 }),
+      webhookCa: () => Promise.resolve(undefined),
+    },
+    aws: () =>
+      Promise.resolve({
+        iam: {
+          getOidcProvider: () => Promise.resolve(provider()),
+          getRole: () => Promise.resolve(role()),
+        },
+        sts: {
+          assumeRoleWithWebIdentity: () => {
+            calls.push("sts");
+            return Promise.reject(new Error("InvalidIdentityToken: Incorrect token audience"));
+          },
+        },
+      }),
+    probeWebhook: () => Promise.resolve({ ok: true }),
+  };
+  const fetcher = (url: string) => {
+    if (url.endsWith("openid-configuration")) {
+      return Promise.resolve(new Response(JSON.stringify({ issuer, jwks_uri: `${issuer}/keys.json` })));
+    }
+    return Promise.resolve(new Response(JSON.stringify(jwks), { status: over.jwksStatus ?? 200 }));
+  };
+  return { ports, fetcher, calls };
+}
+
+Deno.test("runDoctor() runs the checks in chain order and only the broken link fails", async (t) => {
+  await t.step("a healthy cluster without a ServiceAccount", async () => {
+    const { ports, fetcher } = await fakePorts();
+    const checks = await runDoctor(ports, { sts: false, fetcher });
+    deepStrictEqual(checks.map((c) => `${c.id}:${verdict(c)}`), [
+      "setup:ok",
+      "discovery:ok",
+      "issuer:ok",
+      "jwks:ok",
+      "kid:ok",
+      "provider:ok",
+      "client-id:ok",
+      "thumbprint:ok",
+      "api-audiences:ok",
+    ]);
+  });
+  await t.step("with a ServiceAccount and --sts, a refused exchange is decoded", async () => {
+    const { ports, fetcher, calls } = await fakePorts();
+    const checks = await runDoctor(ports, { serviceAccount: ref, sts: true, fetcher });
+    deepStrictEqual(checks.slice(9).map((c) => `${c.id}:${verdict(c)}`), [
+      "annotation:ok",
+      "role:ok",
+      "trust:ok",
+      "policies:ok",
+      "pods:ok",
+      "webhook:warn",
+      "sts:fail",
+    ]);
+    deepStrictEqual(calls, ["sts"]);
+    ok(checks.at(-1)!.detail.includes("client-id"));
+  });
+  await t.step("without a setup record every later check is skipped, not failed", async () => {
+    const { ports, fetcher } = await fakePorts({ setup: undefined });
+    const checks = await runDoctor(ports, { serviceAccount: ref, sts: true, fetcher });
+    equal(checks.length, 16);
+    deepStrictEqual(checks.filter((c) => verdict(c) === "fail").map((c) => c.id), ["setup"]);
+  });
+  await t.step("a missing JWKS fails jwks and skips kid", async () => {
+    const { ports, fetcher } = await fakePorts({ jwksStatus: 404 });
+    const checks = await runDoctor(ports, { sts: false, fetcher });
+    deepStrictEqual(checks.filter((c) => verdict(c) !== "ok").map((c) => `${c.id}:${verdict(c)}`), [
+      "jwks:fail",
+      "kid:warn",
+    ]);
+  });
+});

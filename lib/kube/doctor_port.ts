@@ -1,0 +1,123 @@
+// What `doctor` reads from Kubernetes: the setup record, a freshly minted token and its review, the
+// ServiceAccount and its pods, and the webhook's configuration, Service and CA. Reads only.
+import type { ListedPod } from "../pod_mutation.ts";
+import { webhookObjects } from "../names.ts";
+import type { KubeClient } from "./client.ts";
+import { clusterPort } from "./kube_port.ts";
+
+/** A pod as the doctor sees it. */
+export type DoctorPod = ListedPod & { status?: { phase?: string } };
+
+/** The parts of a MutatingWebhookConfiguration the doctor reads. */
+export interface WebhookConfiguration {
+  metadata: { name: string };
+  webhooks?: {
+    name: string;
+    failurePolicy?: string;
+    clientConfig: {
+      url?: string;
+      caBundle?: string;
+      service?: { namespace: string; name: string; path?: string; port?: number };
+    };
+  }[];
+}
+
+/** Thin read-only port over the Kubernetes API for `doctor`. */
+export interface DoctorKubePort {
+  /** The raw setup record text, or undefined when `init` never ran. */
+  setupRecord(): Promise<string | undefined>;
+  apiserverIssuer(): Promise<string | undefined>;
+  /** The ServiceAccount's annotations; undefined when it does not exist. */
+  serviceAccount(namespace: string, name: string): Promise<Record<string, string> | undefined>;
+  /** Some ServiceAccount to mint a token for: kube-system/default, else any in kube-system, else any at all. */
+  anyServiceAccount(): Promise<{ namespace: string; name: string } | undefined>;
+  /** A TokenRequest token for `audience`, valid 10 minutes. */
+  mintToken(sa: { namespace: string; name: string }, audience: string): Promise<string>;
+  /** A TokenReview with the apiserver's default audiences. */
+  reviewToken(token: string): Promise<{ authenticated: boolean; error?: string }>;
+  podsOf(namespace: string, serviceAccount: string): Promise<DoctorPod[]>;
+  webhookConfiguration(): Promise<WebhookConfiguration | undefined>;
+  serviceEndpoints(namespace: string, name: string): Promise<{ exists: boolean; readyAddresses: number }>;
+  /** ca.crt of the webhook's TLS Secret (first one found in any namespace), when readable. */
+  webhookCa(): Promise<string | undefined>;
+}
+
+/** The implementation over KubeClient. */
+export function doctorKubePort(kube: KubeClient): DoctorKubePort {
+  const cluster = clusterPort(kube);
+  return {
+    setupRecord: () => cluster.getSetupRecord(),
+    apiserverIssuer: () => cluster.apiserverIssuer(),
+    async serviceAccount(namespace, name) {
+      const sa = await kube.get<{ metadata: { annotations?: Record<string, string> } }>({
+        resource: "serviceaccounts",
+        namespace,
+        name,
+      });
+      return sa === undefined ? undefined : sa.metadata.annotations ?? {};
+    },
+    async anyServiceAccount() {
+      const preferred = await kube.get({ resource: "serviceaccounts", namespace: "kube-system", name: "default" });
+      if (preferred) return { namespace: "kube-system", name: "default" };
+      for (const namespace of ["kube-system", undefined]) {
+        const items = await kube.list<{ metadata: { name: string; namespace: string } }>({
+          resource: "serviceaccounts",
+          ...(namespace ? { namespace } : {}),
+        });
+        const first = items[0];
+        if (first) return { namespace: first.metadata.namespace, name: first.metadata.name };
+      }
+      return undefined;
+    },
+    async mintToken(sa, audience) {
+      const out = await kube.create<{ status: { token: string } }>(
+        { resource: "serviceaccounts", namespace: sa.namespace, name: sa.name, subresource: "token" },
+        {
+          apiVersion: "authentication.k8s.io/v1",
+          kind: "TokenRequest",
+          spec: { audiences: [audience], expirationSeconds: 600 },
+        },
+      );
+      return out.status.token;
+    },
+    async reviewToken(token) {
+      const out = await kube.create<{ status?: { authenticated?: boolean; error?: string } }>(
+        { group: "authentication.k8s.io", resource: "tokenreviews" },
+        { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token } },
+      );
+      return { authenticated: out.status?.authenticated === true };
+    },
+    async podsOf(namespace, serviceAccount) {
+      return await kube.list<DoctorPod>(
+        { resource: "pods", namespace },
+        { fieldSelector: `spec.serviceAccountName=${serviceAccount}` },
+      );
+    },
+    async webhookConfiguration() {
+      return await kube.get<WebhookConfiguration>({
+        group: "admissionregistration.k8s.io",
+        resource: "mutatingwebhookconfigurations",
+        name: webhookObjects.configuration,
+      });
+    },
+    async serviceEndpoints(namespace, name) {
+      const service = await kube.get({ resource: "services", namespace, name });
+      if (!service) return { exists: false, readyAddresses: 0 };
+      const endpoints = await kube.get<{ subsets?: { addresses?: unknown[] }[] }>({
+        resource: "endpoints",
+        namespace,
+        name,
+      });
+      const ready = (endpoints?.subsets ?? []).reduce((n, s) => n + (s.addresses?.length ?? 0), 0);
+      return { exists: true, readyAddresses: ready };
+    },
+    async webhookCa() {
+      const secrets = await kube.list<{ data?: Record<string, string> }>(
+        { resource: "secrets" },
+        { fieldSelector: `metadata.name=${webhookObjects.tlsSecret}` },
+      );
+      const ca = secrets[0]?.data?.["ca.crt"];
+      return ca === undefined ? undefined : new TextDecoder().decode(Uint8Array.from(atob(ca), (c) => c.charCodeAt(0)));
+    },
+  };
+}
