@@ -25,13 +25,20 @@ export const commandSummaries: Record<CommandName, string> = {
   version: "Print the plugin version",
 };
 
+/** The daemon is started by mod.ts, not parsed here, but it has help like every command. */
+export const daemonSummary = "Run the in-cluster reconciler and pod identity webhook (what install deploys)";
+
+/** What help can be asked for. */
+export type HelpTopic = CommandName | "daemon";
+
 /** Whether argv only asks for help, so the parser need not load; returns the topic, or null when it does not. */
-export function helpRequest(argv: string[]): { topic?: CommandName } | null {
+export function helpRequest(argv: string[]): { topic?: HelpTopic } | null {
   const first = argv[0];
   if (first === undefined || first === "--help" || first === "-h") return {};
   if (first === "help" && argv.length === 1) return {};
   const topic = first === "help" ? argv[1] : first;
   const asksHelp = first === "help" ? argv.length === 2 : argv.slice(1).some((a) => a === "--help" || a === "-h");
+  if (asksHelp && topic === "daemon") return { topic };
   if (asksHelp && topic !== undefined && Object.hasOwn(commandSummaries, topic)) return { topic: topic as CommandName };
   return null;
 }

@@ -17,6 +17,8 @@ Deno.test("helpRequest() recognises help without loading the parser", async (t) 
     { name: "doctor sa NAME -h", argv: ["doctor", "sa", "api", "--sts", "-h"], want: { topic: "doctor" } },
     { name: "a plain bind is not help", argv: ["bind", "sa", "api", "--policy", "P"], want: null },
     { name: "unknown topic goes to the parser", argv: ["help", "bogus"], want: null },
+    { name: "daemon --help", argv: ["daemon", "--help"], want: { topic: "daemon" } },
+    { name: "help daemon", argv: ["help", "daemon"], want: { topic: "daemon" } },
     { name: "unknown command with --help goes to the parser", argv: ["bogus", "--help"], want: null },
     { name: "a plain command is not help", argv: ["init", "--bucket", "b"], want: null },
     { name: "help with extra words goes to the parser", argv: ["help", "init", "x"], want: null },

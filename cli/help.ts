@@ -1,5 +1,5 @@
 // Help texts. Kept as plain strings so `--help` loads nothing heavy; help_test.ts pins them as golden files.
-import { type CommandName, commandSummaries } from "./commands.ts";
+import { type CommandName, commandSummaries, daemonSummary, type HelpTopic } from "./commands.ts";
 
 const globalFlagsHelp = `Global flags:
       --kubeconfig PATH   Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
@@ -15,8 +15,9 @@ const globalFlagsHelp = `Global flags:
   -h, --help              Show help`;
 
 const topLevel = () => {
-  const width = Math.max(...Object.keys(commandSummaries).map((c) => c.length));
-  const commands = Object.entries(commandSummaries).map(([name, summary]) => `  ${name.padEnd(width)}  ${summary}`);
+  const all = { ...commandSummaries, daemon: daemonSummary };
+  const width = Math.max(...Object.keys(all).map((c) => c.length));
+  const commands = Object.entries(all).map(([name, summary]) => `  ${name.padEnd(width)}  ${summary}`);
   return `kubectl irsa gives AWS IAM Roles for Service Accounts (IRSA) to any Kubernetes cluster that is not EKS.
 
 Examples:
@@ -40,6 +41,42 @@ ${globalFlagsHelp}
 Use "kubectl irsa <command> --help" for more information about a command.
 `;
 };
+
+const daemonHelp = `Usage: kubectl irsa daemon [flags]
+
+Run the in-cluster process that \`kubectl irsa install\` deploys: it reconciles IRSASetup and IRSA objects (with leader
+election) and serves the pod identity webhook with a self-managed certificate. It logs one JSON object per line.
+
+Examples:
+  # In the Deployment (install renders this)
+  kubectl irsa daemon --namespace=irsa-manager-system
+
+  # Outside the cluster, for development, webhook off
+  kubectl irsa daemon --kubeconfig ~/.kube/config --no-webhook --leader-elect=false
+
+Flags:
+      --kubeconfig PATH, --context NAME   Outside a pod; inside, the mounted ServiceAccount token is used
+      --namespace NS                      Namespace of the daemon's objects (default $POD_NAMESPACE, then
+                                          irsa-manager-system)
+      --metrics-bind-address HOST:PORT    /healthz, /readyz and /metrics (default :8080)
+      --no-controllers                    Only serve the webhook
+      --leader-elect true|false           Elect one leader on a Lease (default true)
+      --lease-duration D                  Lease duration (default 15s)
+      --resync-period D                   Reconcile every object again this often, repairing drift (default 5m)
+      --concurrency N                     IRSA reconcile workers (default 4)
+      --aws-request-timeout D             Timeout of one AWS request (default 30s)
+      --no-webhook                        Do not serve the pod identity webhook
+      --webhook-bind-address HOST:PORT    Webhook HTTPS address (default :9443)
+      --webhook-dns-name NAME             Names in the serving certificate (repeatable; default the Service's)
+      --webhook-ip-address IP             IP addresses in the serving certificate (repeatable)
+      --webhook-cert-days N               Lifetime of the serving certificate (default 30, renewed with a third left)
+      --webhook-cert-check-ms N           How often the certificate Secret is re-read (default 60000)
+      --missed-mutation-scan-ms N         How often pods are checked for missed mutations (default 60000)
+      --serviceaccount-lookup-timeout-ms N  API lookup deadline on a cache miss (default 2000)
+      --annotation-prefix, --token-audience, --token-mount-path, --token-expiration, --aws-default-region,
+      --sts-regional-endpoint             As amazon-eks-pod-identity-webhook's flags of the same names
+      --log-level debug|info|warn|error   (default info)
+`;
 
 const commandHelp: Record<keyof typeof commandSummaries, string> = {
   init: `Publish the cluster's OIDC issuer (discovery document and JWKS) to S3, register the IAM OIDC provider,
@@ -286,7 +323,8 @@ const usage: Partial<Record<CommandName, string>> = {
 };
 
 /** The help text for the top level or one command. */
-export function helpText(command?: CommandName): string {
+export function helpText(command?: HelpTopic): string {
   if (command === undefined) return topLevel();
+  if (command === "daemon") return daemonHelp;
   return `Usage: kubectl irsa ${usage[command] ?? `${command} [flags]`}\n\n${commandHelp[command]}`;
 }
