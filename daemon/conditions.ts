@@ -1,15 +1,9 @@
+import type { Condition } from "../lib/crds.ts";
+
 // Status conditions as controller-runtime keeps them: one per type, lastTransitionTime changes only when the
 // status does. Pure; the caller passes the clock.
 
-/** A status condition. */
-export interface Condition {
-  type: string;
-  status: "True" | "False" | "Unknown";
-  reason: string;
-  message: string;
-  observedGeneration?: number;
-  lastTransitionTime: string;
-}
+export type { Condition };
 
 /** Returns `conditions` with `next` set, keeping lastTransitionTime when the status did not change. */
 export function setCondition(

@@ -38,15 +38,17 @@ export interface ReconcileResult {
 
 /** The BindRequest an IRSA spec stands for. Pure. */
 export function bindRequestOf(spec: IrsaObject["spec"]): BindRequest {
+  // Missing names are left empty for resolveBinding to refuse with a clear message.
   const req: BindRequest = {
-    serviceAccount: spec.serviceAccount.name,
-    namespaces: spec.serviceAccount.namespaces ?? [],
+    serviceAccount: spec.serviceAccount?.name ?? "",
+    namespaces: spec.serviceAccount?.namespaces ?? [],
     policies: spec.iamPolicies ?? [],
-    roleName: spec.iamRole.name,
     tags: spec.tags ?? {},
     adopt: spec.adopt ?? false,
   };
-  if (spec.iamRole.path !== undefined) req.rolePath = spec.iamRole.path;
+  if (spec.iamRole?.name !== undefined) req.roleName = spec.iamRole.name;
+  if (spec.iamRole?.path !== undefined) req.rolePath = spec.iamRole.path;
+  if (spec.iamRole?.maxSessionDuration !== undefined) req.maxSessionDuration = spec.iamRole.maxSessionDuration;
   if (spec.inlinePolicy !== undefined) req.inlinePolicy = spec.inlinePolicy;
   if (spec.permissionsBoundary !== undefined) req.permissionsBoundary = spec.permissionsBoundary;
   if (spec.audience !== undefined) req.audience = spec.audience;
@@ -74,15 +76,18 @@ export async function reconcileIrsa(key: string, ctx: ReconcileContext): Promise
   if (meta.deletionTimestamp) {
     if (!meta.finalizers?.includes(seedFinalizer)) return {};
     if (object.spec.cleanup) {
-      // Cleanup tolerates a bind that never ran: every step reads first and skips what is absent.
+      // Cleanup tolerates a bind that never ran: every step reads first and skips what is absent. A spec that
+      // never resolved never reached AWS, so there is nothing to remove.
       const setup = await loadSetup({ setupRecord: () => cluster.getSetupRecord() }).catch(() => undefined);
-      if (setup) {
+      let binding;
+      try {
+        binding = setup ? resolveBinding(setup, bindRequestOf(object.spec)) : undefined;
+      } catch {
+        binding = undefined;
+      }
+      if (setup && binding) {
         const p = await ports();
-        const binding = {
-          serviceAccount: object.spec.serviceAccount.name,
-          namespaces: object.spec.serviceAccount.namespaces ?? [],
-        };
-        const role = await p.iam.getRole(object.spec.iamRole.name);
+        const role = await p.iam.getRole(binding.roleName);
         const serviceAccounts: Record<string, Awaited<ReturnType<typeof p.serviceAccounts.get>>> = {};
         for (const ns of binding.namespaces) {
           serviceAccounts[ns] = await p.serviceAccounts.get(ns, binding.serviceAccount);

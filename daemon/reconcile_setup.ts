@@ -91,7 +91,7 @@ export async function reconcileSetup(
   const aws = await ctx.aws();
   try {
     if (object.spec.mode === "eks") {
-      const given = object.spec.iamOIDCProvider ?? "";
+      const given = object.spec.iamOIDCProvider ?? object.spec.provider ?? "";
       const identity = await stsPort(aws).callerIdentity();
       const arn = given.startsWith("arn:")
         ? given

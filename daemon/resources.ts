@@ -1,6 +1,6 @@
-// The IRSA and IRSASetup objects as the reconcilers read them (seed fields plus kubectl-irsa's optional ones).
+// The IRSA and IRSASetup objects as the reconcilers read them; spec and status types come from lib/crds.ts.
 import { crdGroup, crdVersion } from "../lib/names.ts";
-import type { Condition } from "./conditions.ts";
+import type { IrsaSetupSpec, IrsaSetupStatus, IrsaSpec, IrsaStatus } from "../lib/crds.ts";
 import type { ResourceRef } from "../lib/kube/client.ts";
 
 /** Metadata the reconcilers use. */
@@ -18,35 +18,15 @@ export interface ObjectMetadata {
 /** An IRSA object. */
 export interface IrsaObject {
   metadata: ObjectMetadata;
-  spec: {
-    cleanup?: boolean;
-    serviceAccount: { name: string; namespaces: string[] };
-    iamRole: { name: string; path?: string };
-    iamPolicies?: string[];
-    audience?: string;
-    permissionsBoundary?: string;
-    tags?: Record<string, string>;
-    inlinePolicy?: string;
-    stsRegionalEndpoints?: boolean;
-    tokenExpiration?: number;
-    adopt?: boolean;
-  };
-  status?: { conditions?: Condition[]; serviceAccounts?: { name: string; namespace: string }[]; roleArn?: string };
+  spec: IrsaSpec;
+  status?: IrsaStatus;
 }
 
 /** An IRSASetup object. */
 export interface IrsaSetupObject {
   metadata: ObjectMetadata;
-  spec: {
-    cleanup: boolean;
-    mode?: "selfhosted" | "eks";
-    discovery?: { s3?: { region: string; bucketName: string } };
-    iamOIDCProvider?: string;
-    keySource?: "cluster" | "generate";
-    issuerUrl?: string;
-    clusterName?: string;
-  };
-  status?: { conditions?: Condition[]; issuer?: string; providerArn?: string; apiserverFlags?: string[] };
+  spec: IrsaSetupSpec;
+  status?: IrsaSetupStatus;
 }
 
 /** Collection references for the two kinds (all namespaces). */

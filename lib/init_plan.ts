@@ -75,6 +75,41 @@ export type InitAction =
   | { kind: "WriteKeyFile"; path: string; mode: number; content: string; secret: boolean }
   | { kind: "ApplySetupRecord"; record: SetupRecord; before: string | undefined };
 
+/** A key file that must hold `content`; `have` is what the file holds now (undefined when absent). */
+export interface KeyFileWant {
+  path: string;
+  content: string;
+  have: string | undefined;
+  /** A private key: written 0600. */
+  secret: boolean;
+}
+
+/** Writes for key files that differ; an existing file with other content is refused unless `force`. Pure. */
+export function planKeyFileWrites(
+  files: KeyFileWant[],
+  options: { force: boolean },
+): Extract<InitAction, { kind: "WriteKeyFile" }>[] {
+  const writes: Extract<InitAction, { kind: "WriteKeyFile" }>[] = [];
+  for (const f of files) {
+    if (f.have === f.content) continue;
+    if (f.have !== undefined && !options.force) {
+      throw new IrsaError(
+        "conflict",
+        "KeyFileExists",
+        `${f.path} already exists with another key; pass --force to overwrite it`,
+      );
+    }
+    writes.push({
+      kind: "WriteKeyFile",
+      path: f.path,
+      mode: f.secret ? 0o600 : 0o644,
+      content: f.content,
+      secret: f.secret,
+    });
+  }
+  return writes;
+}
+
 /** The outcome of planning. */
 export interface InitPlan {
   actions: InitAction[];
@@ -138,23 +173,7 @@ export function planInit(desired: InitDesired, observed: InitObserved): InitPlan
           secret: false,
         },
       ];
-      for (const f of files) {
-        if (f.have === f.content) continue;
-        if (f.have !== undefined && !desired.force) {
-          throw new IrsaError(
-            "conflict",
-            "KeyFileExists",
-            `${f.path} already exists with another key; pass --force to overwrite it`,
-          );
-        }
-        actions.push({
-          kind: "WriteKeyFile",
-          path: f.path,
-          mode: f.secret ? 0o600 : 0o644,
-          content: f.content,
-          secret: f.secret,
-        });
-      }
+      actions.push(...planKeyFileWrites(files, { force: desired.force }));
     }
   }
 

@@ -6,7 +6,7 @@
 // when no unexpired token can carry it (or the user says so), and never the key the apiserver signs with.
 import { mergeJwks, serializeDocument } from "./discovery.ts";
 import { IrsaError } from "./errors.ts";
-import type { InitAction, KeyPair } from "./init_plan.ts";
+import { type InitAction, type KeyPair, planKeyFileWrites } from "./init_plan.ts";
 import type { Jwk, Jwks } from "./keys.ts";
 import { discoveryKeys, keySecret, previousKeySecret, tokenExpirationSeconds } from "./names.ts";
 
@@ -279,24 +279,9 @@ function planPrepareGenerate(o: PrepareObserved, req: PrepareRequest): RotationP
       { path: state.keyFiles.privatePath, content: newKey.pair.privatePem, secret: true },
       { path: state.keyFiles.publicPath, content: newKey.pair.publicPem, secret: false },
     ];
-    for (const f of files) {
-      const have = o.files?.[f.path];
-      if (have === f.content) continue;
-      if (have !== undefined && !req.force) {
-        throw new IrsaError(
-          "conflict",
-          "KeyFileExists",
-          `${f.path} already exists with another key; pass --force to overwrite it`,
-        );
-      }
-      actions.push({
-        kind: "WriteKeyFile",
-        path: f.path,
-        mode: f.secret ? 0o600 : 0o644,
-        content: f.content,
-        secret: f.secret,
-      });
-    }
+    actions.push(
+      ...planKeyFileWrites(files.map((f) => ({ ...f, have: o.files?.[f.path] })), { force: req.force ?? false }),
+    );
   } else if (resumed && s?.keyFiles) {
     state.keyFiles = s.keyFiles;
   }

@@ -4,6 +4,7 @@ import type { ListedPod } from "../pod_mutation.ts";
 import { webhookObjects } from "../names.ts";
 import type { KubeClient } from "./client.ts";
 import { clusterPort } from "./kube_port.ts";
+import { anyServiceAccount, mintServiceAccountToken } from "./tokens.ts";
 
 /** A pod as the doctor sees it. */
 export type DoctorPod = ListedPod & { status?: { phase?: string } };
@@ -56,30 +57,8 @@ export function doctorKubePort(kube: KubeClient): DoctorKubePort {
       });
       return sa === undefined ? undefined : sa.metadata.annotations ?? {};
     },
-    async anyServiceAccount() {
-      const preferred = await kube.get({ resource: "serviceaccounts", namespace: "kube-system", name: "default" });
-      if (preferred) return { namespace: "kube-system", name: "default" };
-      for (const namespace of ["kube-system", undefined]) {
-        const items = await kube.list<{ metadata: { name: string; namespace: string } }>({
-          resource: "serviceaccounts",
-          ...(namespace ? { namespace } : {}),
-        });
-        const first = items[0];
-        if (first) return { namespace: first.metadata.namespace, name: first.metadata.name };
-      }
-      return undefined;
-    },
-    async mintToken(sa, audience) {
-      const out = await kube.create<{ status: { token: string } }>(
-        { resource: "serviceaccounts", namespace: sa.namespace, name: sa.name, subresource: "token" },
-        {
-          apiVersion: "authentication.k8s.io/v1",
-          kind: "TokenRequest",
-          spec: { audiences: [audience], expirationSeconds: 600 },
-        },
-      );
-      return out.status.token;
-    },
+    anyServiceAccount: () => anyServiceAccount(kube),
+    mintToken: (sa, audience) => mintServiceAccountToken(kube, sa, { audience }),
     async reviewToken(token) {
       const out = await kube.create<{ status?: { authenticated?: boolean; error?: string } }>(
         { group: "authentication.k8s.io", resource: "tokenreviews" },

@@ -8,6 +8,7 @@ import { parseJwks } from "../discovery.ts";
 import { keySecret, label, managedByValue, setupRecord } from "../names.ts";
 import type { KeyPair } from "../init_plan.ts";
 import type { KubeClient } from "./client.ts";
+import { anyServiceAccount, mintServiceAccountToken } from "./tokens.ts";
 
 /** Thin port over the Kubernetes API for cluster-level setup. */
 export interface ClusterPort {
@@ -42,18 +43,16 @@ export function clusterPort(kube: KubeClient): ClusterPort {
     async apiserverIssuer() {
       const discovery = await kube.get<{ issuer?: string }>("/.well-known/openid-configuration");
       if (discovery?.issuer) return discovery.issuer;
-      // Without an https issuer the apiserver serves no discovery document; a minted token still names it.
-      const accounts = await kube.list<{ metadata: { name: string } }>({
-        resource: "serviceaccounts",
-        namespace: "kube-system",
-      });
-      const account = accounts[0]?.metadata.name;
-      if (!account) return undefined;
-      const out = await kube.create<{ status: { token: string } }>(
-        { resource: "serviceaccounts", namespace: "kube-system", name: account, subresource: "token" },
-        { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest", spec: { expirationSeconds: 600 } },
-      );
-      return decodeJwt(out.status.token).iss;
+      // Without an https issuer the apiserver serves no discovery document; a token still names it. In a pod the
+      // daemon's own token does (it may mint none); elsewhere a freshly minted one.
+      // (Only in a pod: a kubeconfig token may come from an unrelated OIDC provider.)
+      const own = kube.connection.contextName === "in-cluster" ? await kube.connection.token?.() : undefined;
+      if (own && own.split(".").length === 3) {
+        const iss = decodeJwt(own).iss;
+        if (iss) return iss;
+      }
+      const sa = await anyServiceAccount(kube);
+      return sa ? decodeJwt(await mintServiceAccountToken(kube, sa)).iss : undefined;
     },
     async distroFacts() {
       const version = await kube.request<{ gitVersion: string }>("GET", "/version");

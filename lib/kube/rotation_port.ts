@@ -4,6 +4,7 @@ import { IrsaError } from "../errors.ts";
 import type { KeyPair } from "../init_plan.ts";
 import { keySecret, label, managedByValue, previousKeySecret, rotationStateKey, setupRecord } from "../names.ts";
 import type { KubeClient } from "./client.ts";
+import { anyServiceAccount, mintServiceAccountToken } from "./tokens.ts";
 
 /** Thin port over the Kubernetes API for `rotate-key`. */
 export interface RotationKubePort {
@@ -56,32 +57,9 @@ export function rotationKubePort(kube: KubeClient): RotationKubePort {
           "no ServiceAccount exists to mint a token for, so the apiserver's signing key cannot be checked",
         );
       }
-      const out = await kube.create<{ status: { token: string } }>(
-        { resource: "serviceaccounts", namespace: sa.namespace, name: sa.name, subresource: "token" },
-        {
-          apiVersion: "authentication.k8s.io/v1",
-          kind: "TokenRequest",
-          spec: { audiences: [audience], expirationSeconds: 600 },
-        },
-      );
-      return out.status.token;
+      return await mintServiceAccountToken(kube, sa, { audience });
     },
   };
-}
-
-async function anyServiceAccount(kube: KubeClient): Promise<{ namespace: string; name: string } | undefined> {
-  if (await kube.get({ resource: "serviceaccounts", namespace: "kube-system", name: "default" })) {
-    return { namespace: "kube-system", name: "default" };
-  }
-  for (const namespace of ["kube-system", undefined]) {
-    const items = await kube.list<{ metadata: { name: string; namespace: string } }>({
-      resource: "serviceaccounts",
-      ...(namespace ? { namespace } : {}),
-    });
-    const first = items[0];
-    if (first) return { namespace: first.metadata.namespace, name: first.metadata.name };
-  }
-  return undefined;
 }
 
 function atobUtf8(b64: string): string {
