@@ -31,7 +31,8 @@ export async function startDaemon(
     "--config",
     configPath,
     "--allow-all",
-    ...(options.v8Flags ? [`--v8-flags=${options.v8Flags}`] : []),
+    // The heap limit the image's compiled binary carries (Dockerfile, deno task compile).
+    `--v8-flags=${options.v8Flags ?? "--max-old-space-size=160"}`,
     modPath,
     "daemon",
     "--kubeconfig",
