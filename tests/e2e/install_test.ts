@@ -4,7 +4,7 @@
 // the apiserver's own authorizer), and uninstall removes everything, refusing to drop CRDs that still hold objects.
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
-import { crdManifests } from "../../lib/crds.ts";
+import { waitForCrds } from "../support/crds.ts";
 import { defaultImage, installManifests, type Manifest, resourceRefOf } from "../../lib/install_manifests.ts";
 import { type KubeClient, resourcePath } from "../../lib/kube/client.ts";
 import { crdGroup, crdVersion, systemNamespace } from "../../lib/names.ts";
@@ -83,23 +83,6 @@ async function waitGone(kube: KubeClient, m: Manifest): Promise<void> {
   }
 }
 
-async function waitEstablished(kube: KubeClient): Promise<void> {
-  for (const crd of crdManifests()) {
-    const ref = {
-      group: "apiextensions.k8s.io",
-      resource: "customresourcedefinitions",
-      name: (crd.metadata as { name: string }).name,
-    };
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const got = await kube.get<{ status?: { conditions?: { type: string; status: string }[] } }>(ref);
-      if (got?.status?.conditions?.some((c) => c.type === "Established" && c.status === "True")) break;
-      if (Date.now() > deadline) throw new Error(`CRD ${ref.name} not established`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
 Deno.test({
   name: "install e2e",
   sanitizeResources: false,
@@ -162,7 +145,7 @@ Deno.test({
             resourceRefOf(objects.find((o) => o.kind === "Deployment")!),
           );
           ok(d!.metadata.managedFields.some((f) => f.manager === "kubectl-irsa" && f.operation === "Apply"));
-          await waitEstablished(kube);
+          await waitForCrds(kube);
         });
 
         await t.step("a second install --dry-run finds nothing to change, and install is idempotent", async () => {

@@ -7,6 +7,7 @@ import { installManifests, resourceRefOf } from "../../lib/install_manifests.ts"
 import { crdGroup, crdVersion, systemNamespace } from "../../lib/names.ts";
 import { KubeClient } from "../../lib/kube/client.ts";
 import { loadKubeConnection, processKubeconfigSources } from "../../lib/kube/kubeconfig.ts";
+import { waitForCrds } from "../support/crds.ts";
 import { startDaemon } from "../support/daemon.ts";
 import { sandboxClient } from "../support/kube.ts";
 import { withSandbox } from "../support/sandbox.ts";
@@ -76,9 +77,7 @@ Deno.test({
           if (skipped.has(m.kind)) continue;
           await admin.apply(resourceRefOf(m), m);
         }
-        for (let i = 0; i < 100 && !(await admin.get("/apis/irsa-manager.kkb0318.github.io/v1alpha1/irsas")); i++) {
-          await new Promise((r) => setTimeout(r, 100));
-        }
+        await waitForCrds(admin);
         const webhookPort = freePort();
         await registerWebhook(admin, { port: webhookPort });
 

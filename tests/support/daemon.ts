@@ -32,7 +32,7 @@ export async function startDaemon(
     configPath,
     "--allow-all",
     // The heap limit the image's compiled binary carries (Dockerfile, deno task compile).
-    `--v8-flags=${options.v8Flags ?? "--max-old-space-size=160"}`,
+    `--v8-flags=${options.v8Flags ?? "--max-old-space-size=160,--max-semi-space-size=2"}`,
     modPath,
     "daemon",
     "--kubeconfig",
