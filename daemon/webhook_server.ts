@@ -1,6 +1,7 @@
 // The pod identity webhook's HTTPS server. Certificates are swapped in place (setSecureContext), so a renewal
 // needs no restart and drops no request. ServiceAccounts come from an informer cache, with a direct, bounded API
 // lookup on a miss, so a pod created right after its ServiceAccount is still mutated.
+import { Buffer } from "node:buffer";
 import https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { KubeClient } from "../lib/kube/client.ts";
@@ -45,6 +46,7 @@ export interface WebhookServer {
 }
 
 const maxBody = 4 * 1024 * 1024;
+const decoder = new TextDecoder();
 
 /** Starts the HTTPS server on `hostname:port` (port 0 picks a free one). */
 export async function startWebhookServer(
@@ -70,26 +72,35 @@ export async function startWebhookServer(
       return;
     }
     const started = performance.now();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Uint8Array).length;
-      if (size > maxBody) {
-        res.writeHead(413, { "content-type": "application/json" }).end(JSON.stringify({ error: "request too large" }));
-        metrics?.webhookRequests.inc({ result: "error" });
-        return;
-      }
-      chunks.push(chunk as Uint8Array);
+    // Events rather than async iteration: fewer promise turns per request on the single event loop.
+    const body = await new Promise<Uint8Array | undefined>((resolve, reject) => {
+      const chunks: Uint8Array[] = [];
+      let size = 0;
+      req.on("data", (chunk: Uint8Array) => {
+        size += chunk.length;
+        if (size <= maxBody) chunks.push(chunk);
+      });
+      req.on("end", () => resolve(size > maxBody ? undefined : concat(chunks)));
+      req.on("error", reject);
+    });
+    if (!body) {
+      res.writeHead(413, { "content-type": "application/json" }).end(JSON.stringify({ error: "request too large" }));
+      metrics?.webhookRequests.inc({ result: "error" });
+      return;
     }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(new TextDecoder().decode(concat(chunks)));
+      parsed = JSON.parse(decoder.decode(body));
     } catch {
       parsed = null;
     }
     try {
       const outcome = await reviewAdmission(parsed, { lookup: options.lookup, config: options.config });
-      res.writeHead(outcome.status, { "content-type": "application/json" }).end(JSON.stringify(outcome.body));
+      const text = JSON.stringify(outcome.body);
+      res.writeHead(outcome.status, {
+        "content-type": "application/json",
+        "content-length": String(Buffer.byteLength(text)),
+      }).end(text);
       metrics?.webhookRequests.inc({ result: outcome.result });
       if (outcome.result === "mutated") metrics?.webhookMutations.inc();
       if (outcome.status !== 200) log.warn("Rejected a malformed admission request", { status: outcome.status });
