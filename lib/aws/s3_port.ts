@@ -55,6 +55,31 @@ export function regionOfLocation(location: string | undefined | null): string {
   return location === "EU" ? "eu-west-1" : location;
 }
 
+/**
+ * What a failed HeadBucket (with ExpectedBucketOwner) means: 403 is a bucket of another account (or a denied
+ * s3:ListBucket), 301 a bucket in another region. Pure.
+ */
+export function headBucketError(e: unknown, target: { bucket: string; account: string; region: string }): IrsaError {
+  const { status } = sdkErrorCode(e);
+  if (status === 403) {
+    return new IrsaError(
+      "conflict",
+      "BucketNotOwned",
+      `bucket "${target.bucket}" exists but is not owned by account ${target.account} (or s3:ListBucket is denied); choose another --bucket`,
+      { cause: e },
+    );
+  }
+  if (status === 301) {
+    return new IrsaError(
+      "invalid",
+      "BucketRegionMismatch",
+      `bucket "${target.bucket}" is not in ${target.region}; pass its region with --region`,
+      { cause: e },
+    );
+  }
+  return awsError(e, "s3:HeadBucket", target.bucket);
+}
+
 /** The SDK implementation. */
 export function s3Port(clients: AwsClients): S3Port {
   const sdk = () => import("@aws-sdk/client-s3");
@@ -78,25 +103,8 @@ export function s3Port(clients: AwsClients): S3Port {
       try {
         await c.send(new s3.HeadBucketCommand(owner));
       } catch (e) {
-        const { status } = sdkErrorCode(e);
-        if (status === 404) return { exists: false };
-        if (status === 403) {
-          throw new IrsaError(
-            "conflict",
-            "BucketNotOwned",
-            `bucket "${bucket}" exists but is not owned by account ${account} (or s3:ListBucket is denied); choose another --bucket`,
-            { cause: e },
-          );
-        }
-        if (status === 301) {
-          throw new IrsaError(
-            "invalid",
-            "BucketRegionMismatch",
-            `bucket "${bucket}" is not in ${region}; pass its region with --region`,
-            { cause: e },
-          );
-        }
-        throw awsError(e, "s3:HeadBucket", bucket);
+        if (sdkErrorCode(e).status === 404) return { exists: false };
+        throw headBucketError(e, { bucket, account, region });
       }
       const wrap = async <T>(operation: string, fn: () => Promise<T>, missing: string[]): Promise<T | undefined> => {
         try {

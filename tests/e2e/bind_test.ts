@@ -415,6 +415,27 @@ Deno.test({
           equal(role, "NoSuchEntityException");
         });
 
+        await t.step("pods already running as the ServiceAccount are named on stderr", async () => {
+          await kube.create({ resource: "serviceaccounts", namespace: ns }, {
+            apiVersion: "v1",
+            kind: "ServiceAccount",
+            metadata: { name: "busy" },
+          });
+          await kube.create({ resource: "pods", namespace: ns }, {
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name: "busy-pod" },
+            spec: { serviceAccountName: "busy", containers: [{ name: "c", image: "busybox" }] },
+          });
+          const run = await runPlugin(["bind", "sa", "busy", "-n", ns, "--policy", "AmazonS3ReadOnlyAccess"], { env });
+          equal(run.code, 0, run.stderr);
+          ok(
+            /warning: pods running as .*\/busy get credentials only after a restart: busy-pod/.test(run.stderr),
+            run.stderr,
+          );
+          equal(run.stdout.includes("busy-pod"), false, "the warning goes to stderr only");
+        });
+
         await t.step("a foreign role is refused and never changed", async () => {
           await aws.iam.send(
             new CreateRoleCommand({

@@ -10,7 +10,7 @@ import {
   ListAttachedRolePoliciesCommand,
   UpdateAssumeRolePolicyCommand,
 } from "@aws-sdk/client-iam";
-import { HeadBucketCommand } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, HeadBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { crdGroup, crdVersion, keySecret, systemNamespace } from "../../lib/names.ts";
 import { parsePolicyDocument } from "../../lib/trust_policy.ts";
 import type { KubeClient } from "../../lib/kube/client.ts";
@@ -236,6 +236,29 @@ Deno.test({
                 sa?.metadata.annotations?.["eks.amazonaws.com/role-arn"] !== undefined;
             }, "drift repair");
           });
+
+          await t.step(
+            "a discovery object deleted or changed behind the daemon's back is restored within one resync",
+            async () => {
+              const setupObject = await kube.get<{ status: { issuer: string } }>(`${api}/irsasetups/irsa-init`);
+              const keysUrl = `/seed-oidc-bucket/keys.json`;
+              const original = await (await sandbox.moto!.fetch(keysUrl)).text();
+              await aws.s3.send(new DeleteObjectCommand({ Bucket: "seed-oidc-bucket", Key: "keys.json" }));
+              await aws.s3.send(
+                new PutObjectCommand({
+                  Bucket: "seed-oidc-bucket",
+                  Key: ".well-known/openid-configuration",
+                  Body: JSON.stringify({ issuer: `${setupObject!.status.issuer}/` }),
+                }),
+              );
+              await eventually(async () => {
+                const keys = await (await sandbox.moto!.fetch(keysUrl)).text();
+                const discovery =
+                  await (await sandbox.moto!.fetch("/seed-oidc-bucket/.well-known/openid-configuration")).json();
+                return keys === original && discovery.issuer === setupObject!.status.issuer;
+              }, "keys.json and the discovery document to be restored");
+            },
+          );
 
           await t.step("editing the spec converges", async () => {
             await kube.patch({
