@@ -104,9 +104,10 @@ export async function runBind(cmd: BindCommand, io: Io): Promise<number> {
         for (const sa of result.serviceAccounts) io.out(`serviceaccount/${sa.name} in ${sa.namespace} -> ${roleArn}\n`);
         io.out(`policies: ${binding.policyArns.join(", ") || "none"}${binding.inlinePolicy ? " + inline" : ""}\n`);
       }
-      await reportAwsCalls(aws, io, cmd.flags);
       return 0;
     } finally {
+      // Also on failure: tests assert that bad input made no AWS write.
+      await reportAwsCalls(aws, io, cmd.flags);
       aws.clients.destroy();
     }
   } finally {

@@ -92,9 +92,10 @@ export async function runList(cmd: ListCommand, io: Io): Promise<number> {
         });
       }
       io.out(renderRows(rows, cmd.flags.output, cmd.flags.allNamespaces));
-      await reportAwsCalls(aws, io, cmd.flags);
       return 0;
     } finally {
+      // Also on failure: tests assert that bad input made no AWS write.
+      await reportAwsCalls(aws, io, cmd.flags);
       aws.clients.destroy();
     }
   } finally {

@@ -51,9 +51,10 @@ export async function runUnbind(cmd: UnbindCommand, io: Io): Promise<number> {
       else if (cmd.flags.output === "yaml") io.out(toYaml(result));
       else if (dryRun) io.out(renderPlan(actions, describeBindAction, bindActionDiff));
       else io.out(`serviceaccount/${cmd.serviceAccount} in ${namespace} unbound (${actions.length} changes)\n`);
-      await reportAwsCalls(aws, io, cmd.flags);
       return 0;
     } finally {
+      // Also on failure: tests assert that bad input made no AWS write.
+      await reportAwsCalls(aws, io, cmd.flags);
       aws.clients.destroy();
     }
   } finally {
