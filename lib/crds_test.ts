@@ -1,3 +1,4 @@
+import { seedEksYaml, seedIrsaYaml, seedSetupYaml } from "./testdata/seed_manifests.ts";
 import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import { type CrdKindName, crdKinds, crdManifests, crdName, objectSchema, patterns, type Schema } from "./crds.ts";
@@ -66,47 +67,9 @@ function validateManifest(manifest: Record<string, unknown>): string[] {
   return validate(objectSchema(kindOf(manifest)), manifest);
 }
 
-// The two manifests of the seed README (https://github.com/kkb0318/irsa-manager), placeholders filled in.
-const seedSetup = `apiVersion: irsa-manager.kkb0318.github.io/v1alpha1
-kind: IRSASetup
-metadata:
-  name: irsa-init
-  namespace: irsa-manager-system
-spec:
-  cleanup: false
-  discovery:
-    s3:
-      region: eu-west-1
-      bucketName: my-cluster-oidc
-`;
-const seedIrsa = `apiVersion: irsa-manager.kkb0318.github.io/v1alpha1
-kind: IRSA
-metadata:
-  name: irsa-sample
-  namespace: irsa-manager-system
-spec:
-  cleanup: true
-  serviceAccount:
-    name: irsa1-sa
-    namespaces:
-      - kube-system
-      - default
-  iamRole:
-    name: irsa1-role
-  iamPolicies:
-    - AmazonS3FullAccess
-`;
-// The seed's examples/eks.yaml, placeholders filled in.
-const seedEks = `apiVersion: irsa-manager.kkb0318.github.io/v1alpha1
-kind: IRSASetup
-metadata:
-  name: irsa-init
-  namespace: irsa-manager-system
-spec:
-  mode: eks
-  cleanup: true
-  iamOIDCProvider: "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF"
-`;
+const seedSetup = seedSetupYaml({ region: "eu-west-1", bucket: "my-cluster-oidc" });
+const seedIrsa = seedIrsaYaml;
+const seedEks = seedEksYaml({ provider: "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF" });
 
 const parse = (text: string) => parseYaml(text) as Record<string, unknown>;
 

@@ -1,6 +1,7 @@
 // `kubectl irsa daemon` reconciling the seed's IRSASetup and IRSA objects against the real apiserver and moto:
 // the seed README manifests applied verbatim reach Ready, drift made behind the daemon's back is repaired within
 // one resync, edits converge, deletion honours cleanup, and a second IRSASetup is refused.
+import { seedIrsaYaml, seedSetupYaml } from "../../lib/testdata/seed_manifests.ts";
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import {
@@ -20,38 +21,9 @@ import { startDaemon } from "../support/daemon.ts";
 import { sandboxClient } from "../support/kube.ts";
 import { motoAccount, withSandbox } from "../support/sandbox.ts";
 
-// The seed README's manifests, verbatim but for the placeholders <region> and <S3 bucket name>.
-const seedSetup = `
-apiVersion: irsa-manager.kkb0318.github.io/v1alpha1
-kind: IRSASetup
-metadata:
-  name: irsa-init
-  namespace: irsa-manager-system
-spec:
-  cleanup: false
-  discovery:
-    s3:
-      region: eu-west-1
-      bucketName: seed-oidc-bucket
-`;
-const seedIrsa = `
-apiVersion: irsa-manager.kkb0318.github.io/v1alpha1
-kind: IRSA
-metadata:
-  name: irsa-sample
-  namespace: irsa-manager-system
-spec:
-  cleanup: true
-  serviceAccount:
-    name: irsa1-sa
-    namespaces:
-      - kube-system
-      - default
-  iamRole:
-    name: irsa1-role
-  iamPolicies:
-    - AmazonS3FullAccess
-`;
+// The seed README's manifests, verbatim but for the placeholders.
+const seedSetup = seedSetupYaml({ region: "eu-west-1", bucket: "seed-oidc-bucket" });
+const seedIrsa = seedIrsaYaml;
 
 type Ready = { status: string; reason: string; message: string };
 const api = `/apis/${crdGroup}/${crdVersion}/namespaces/${systemNamespace}`;

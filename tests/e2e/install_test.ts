@@ -2,6 +2,7 @@
 // dry-run apply, the real install creates every object, the seed README's manifests are accepted verbatim, bad
 // objects are refused by the schema and its CEL rules, the daemon's RBAC grants exactly what it needs (asked of
 // the apiserver's own authorizer), and uninstall removes everything, refusing to drop CRDs that still hold objects.
+import { seedEksYaml, seedIrsaYaml, seedSetupYaml } from "../../lib/testdata/seed_manifests.ts";
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
 import { waitForCrds } from "../support/crds.ts";
@@ -13,47 +14,11 @@ import { runPlugin } from "../support/cli.ts";
 import { sandboxClient } from "../support/kube.ts";
 import { type Sandbox, withSandbox } from "../support/sandbox.ts";
 
-// The seed README's manifests, verbatim but for the placeholders <region> and <S3 bucket name>.
-const seedSetup = `apiVersion: irsa-manager.kkb0318.github.io/v1alpha1
-kind: IRSASetup
-metadata:
-  name: irsa-init
-  namespace: irsa-manager-system
-spec:
-  cleanup: false
-  discovery:
-    s3:
-      region: eu-west-1
-      bucketName: seed-oidc-bucket
-`;
-const seedIrsa = `apiVersion: irsa-manager.kkb0318.github.io/v1alpha1
-kind: IRSA
-metadata:
-  name: irsa-sample
-  namespace: irsa-manager-system
-spec:
-  cleanup: true
-  serviceAccount:
-    name: irsa1-sa
-    namespaces:
-      - kube-system
-      - default
-  iamRole:
-    name: irsa1-role
-  iamPolicies:
-    - AmazonS3FullAccess
-`;
-// The seed's examples/eks.yaml, the placeholder filled in.
-const seedEks = `apiVersion: irsa-manager.kkb0318.github.io/v1alpha1
-kind: IRSASetup
-metadata:
-  name: irsa-eks
-  namespace: irsa-manager-system
-spec:
-  mode: eks
-  cleanup: true
-  iamOIDCProvider: "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF"
-`;
+const seedSetup = seedSetupYaml({ region: "eu-west-1", bucket: "seed-oidc-bucket" });
+const seedIrsa = seedIrsaYaml;
+// A name of its own, so it can sit next to the self-hosted IRSASetup.
+const seedEks = seedEksYaml({ provider: "oidc.eks.eu-west-1.amazonaws.com/id/0123456789ABCDEF" })
+  .replace("name: irsa-init", "name: irsa-eks");
 
 const crApi = (namespace: string, plural: string) =>
   `/apis/${crdGroup}/${crdVersion}/namespaces/${namespace}/${plural}`;

@@ -1,6 +1,7 @@
 // RBAC proof: the daemon runs authenticated as its own ServiceAccount (a TokenRequest token), bound only to the
 // ClusterRole and Roles that `kubectl irsa install` renders. The seed's manifests still reach Ready and the webhook
 // still mutates pods; actions outside its needs are denied by the apiserver.
+import { seedIrsaYaml, seedSetupYaml } from "../../lib/testdata/seed_manifests.ts";
 import { equal, ok } from "node:assert/strict";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { installManifests, resourceRefOf } from "../../lib/install_manifests.ts";
@@ -14,36 +15,9 @@ import { withSandbox } from "../support/sandbox.ts";
 import { freePort } from "../support/server_process.ts";
 import { registerWebhook, waitForWebhook } from "../support/webhook.ts";
 
-const setupYaml = `
-apiVersion: irsa-manager.kkb0318.github.io/v1alpha1
-kind: IRSASetup
-metadata:
-  name: irsa-init
-  namespace: irsa-manager-system
-spec:
-  cleanup: false
-  discovery:
-    s3:
-      region: eu-west-1
-      bucketName: rbac-oidc-bucket
-`;
-const irsaYaml = `
-apiVersion: irsa-manager.kkb0318.github.io/v1alpha1
-kind: IRSA
-metadata:
-  name: irsa-sample
-  namespace: irsa-manager-system
-spec:
-  cleanup: true
-  serviceAccount:
-    name: irsa1-sa
-    namespaces:
-      - default
-  iamRole:
-    name: irsa1-role
-  iamPolicies:
-    - AmazonS3FullAccess
-`;
+const setupYaml = seedSetupYaml({ region: "eu-west-1", bucket: "rbac-oidc-bucket" });
+// The seed's IRSA, bound in default only: the webhook excludes kube-system.
+const irsaYaml = seedIrsaYaml.replace("      - kube-system\n", "");
 
 async function waitReady(kube: KubeClient, plural: string, name: string): Promise<void> {
   const deadline = Date.now() + 45_000;
