@@ -1,26 +1,9 @@
 // Proves the real kubectl finds and runs the plugin through krew/kubectl-irsa, linked onto PATH the way krew
 // links it. CI installs kubectl, so a missing kubectl fails the test instead of skipping it.
+import { findKubectl } from "../tests/support/kubectl.ts";
 import assert from "node:assert/strict";
 
 const launcher = new URL("../krew/kubectl-irsa", import.meta.url).pathname;
-
-/** $KUBECTL, else the first executable `kubectl` on PATH. */
-async function findKubectl(path: string): Promise<string> {
-  const explicit = Deno.env.get("KUBECTL");
-  const candidates = explicit ? [explicit] : path.split(":").filter((d) => d !== "").map((d) => `${d}/kubectl`);
-  for (const candidate of candidates) {
-    try {
-      const info = await Deno.stat(candidate);
-      if (info.isFile && ((info.mode ?? 0) & 0o111) !== 0) return candidate;
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied)) throw e;
-    }
-  }
-  return assert.fail(
-    `kubectl is not installed (looked for ${explicit ? `$KUBECTL=${explicit}` : "kubectl on PATH"}); ` +
-      "install kubectl (CI does) or set KUBECTL to its path",
-  );
-}
 
 interface Run {
   code: number;

@@ -4,6 +4,7 @@
 // KREW_ROOT, after which kubectl runs it as `kubectl irsa`. Also renders the five-platform release manifest the way
 // .github/workflows/release.yml does and validates its structure. krew is built from its Go module; kubectl must be
 // installed (CI does), so a missing tool fails the test instead of skipping it.
+import { findKubectl } from "../support/kubectl.ts";
 import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { hostPlatform, packageLocal } from "../../krew/package.ts";
@@ -12,25 +13,6 @@ import { ensureBinary } from "../support/go_build.ts";
 
 const repo = new URL("../../", import.meta.url).pathname;
 const version = `v${(JSON.parse(await Deno.readTextFile(`${repo}deno.json`)) as { version: string }).version}`;
-
-/** $KUBECTL, else the first executable `kubectl` on PATH. */
-async function findKubectl(): Promise<string> {
-  const explicit = Deno.env.get("KUBECTL");
-  const path = Deno.env.get("PATH") ?? "";
-  const candidates = explicit ? [explicit] : path.split(":").filter((d) => d !== "").map((d) => `${d}/kubectl`);
-  for (const candidate of candidates) {
-    try {
-      const info = await Deno.stat(candidate);
-      if (info.isFile && ((info.mode ?? 0) & 0o111) !== 0) return candidate;
-    } catch (e) {
-      if (!(e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied)) throw e;
-    }
-  }
-  return assert.fail(
-    `kubectl is not installed (looked for ${explicit ? `$KUBECTL=${explicit}` : "kubectl on PATH"}); ` +
-      "install kubectl (CI does) or set KUBECTL to its path",
-  );
-}
 
 /** Deno's cache folder, so the installed plugin reuses the npm packages already fetched for this checkout. */
 async function denoDir(): Promise<string> {
