@@ -39,26 +39,31 @@ export function daemonAws(
     requestTimeoutMs?: number;
   },
 ): { clients(): Promise<AwsClients>; close(): void } {
-  let current: { key: string; clients: AwsClients } | undefined;
+  let current: { key: string; clients: AwsClients; checkedAt: number } | undefined;
   const caPath = options.env.get("AWS_CA_BUNDLE");
+  let caBundlePem: Promise<string> | undefined;
   const calls = new CallLog({ retain: false });
   calls.onCall((c) => options.metrics.awsCalls.inc({ operation: `${c.service}:${c.operation}`, outcome: c.outcome }));
   return {
     async clients() {
+      // Every reconcile asks for clients; the Secret is read again at most every 30 s, which still picks up
+      // rotated credentials quickly without a GET per object.
+      if (current && Date.now() - current.checkedAt < 30_000) return current.clients;
       const secret = await kube.get<{ data?: Record<string, string> }>({
         resource: "secrets",
         namespace: options.namespace,
         name: awsSecret.name,
       });
       const decoded = Object.fromEntries(Object.entries(secret?.data ?? {}).map(([k, v]) => [k, atob(v)]));
-      const caBundlePem = caPath ? await Deno.readTextFile(caPath) : undefined;
-      const config = daemonAwsConfig(options.env, decoded, caBundlePem);
+      if (caPath) caBundlePem ??= Deno.readTextFile(caPath);
+      const config = daemonAwsConfig(options.env, decoded, caBundlePem ? await caBundlePem : undefined);
       if (options.requestTimeoutMs !== undefined) config.requestTimeoutMs = options.requestTimeoutMs;
       const key = JSON.stringify(config);
       if (current?.key !== key) {
         current?.clients.destroy();
-        current = { key, clients: await createAwsClients(config, calls) };
+        current = { key, clients: await createAwsClients(config, calls), checkedAt: Date.now() };
       }
+      current.checkedAt = Date.now();
       return current.clients;
     },
     close() {
