@@ -1,5 +1,6 @@
 // Answers an AdmissionReview (admission.k8s.io/v1) for a pod: looks up its ServiceAccount and returns the
 // JSON Patch that lib/pod_mutation.ts decides. Malformed reviews get a 400 with a message, never a crash.
+import { Buffer } from "node:buffer";
 import {
   applyJsonPatch,
   identityFromAnnotations,
@@ -49,7 +50,9 @@ export async function reviewAdmission(
       response: {
         uid: request.uid,
         allowed: true,
-        ...(patch.length > 0 ? { patchType: "JSONPatch", patch: btoa(JSON.stringify(patch)) } : {}),
+        ...(patch.length > 0
+          ? { patchType: "JSONPatch", patch: Buffer.from(JSON.stringify(patch)).toString("base64") }
+          : {}),
       },
     },
     result: patch.length > 0 ? "mutated" : "unchanged",

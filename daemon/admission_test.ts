@@ -51,6 +51,16 @@ Deno.test("reviewAdmission() patches pods of annotated ServiceAccounts only, onc
     const patched = applyJsonPatch(pod("app"), JSON.parse(atob(response.patch)) as JsonPatchOp[]);
     equal(patched.spec.containers[0]!.env?.[0]?.value, roleArn);
   });
+  await t.step("text outside Latin-1 survives the base64 patch as UTF-8", async () => {
+    const text = "Grüße, 世界 🚀";
+    const unicodePod = pod("app");
+    unicodePod.spec.containers[0]!.env = [{ name: "GREETING", value: text }];
+    const out = await reviewAdmission(review(unicodePod), deps);
+    const encoded = (out.body as { response: { patch: string } }).response.patch;
+    const bytes = Uint8Array.from(atob(encoded), (ch) => ch.charCodeAt(0));
+    const patched = applyJsonPatch(unicodePod, JSON.parse(new TextDecoder().decode(bytes)) as JsonPatchOp[]);
+    equal(patched.spec.containers[0]!.env?.find((e) => e.name === "GREETING")?.value, text);
+  });
   await t.step("reinvocation on the mutated pod: allowed without a patch", async () => {
     const first = await reviewAdmission(review(pod("app")), deps);
     const mutated = applyJsonPatch(pod("app"), first.patch);

@@ -213,6 +213,16 @@ export const corpusCases: CorpusCase[] = [
       }),
     },
   },
+  {
+    // The patch rewrites whole containers, so their text must survive base64 as UTF-8 (btoa would throw).
+    name: "non-Latin-1 text in env, args and annotations",
+    pod: {
+      metadata: { annotations: { "description": "ジョブ 🚀" } },
+      spec: spec("app", {
+        containers: [c("app", { args: ["--greeting=こんにちは"], env: env({ GREETING: "Grüße, 世界 🚀" }) })],
+      }),
+    },
+  },
   { name: "empty env list", pod: { spec: spec("app", { containers: [c("app", { env: [] })] }) } },
   {
     name: "init containers",
