@@ -70,6 +70,9 @@ Flags:
       --webhook-dns-name NAME             Names in the serving certificate (repeatable; default the Service's)
       --webhook-ip-address IP             IP addresses in the serving certificate (repeatable)
       --webhook-cert-days N               Lifetime of the serving certificate (default 30, renewed with a third left)
+      --webhook-ca-days N                 Lifetime of the webhook CA (default 365; a successor is staged with a
+                                          third left and kept beside the old CA in the caBundle)
+      --webhook-ca-handover D             How long a new CA is in the caBundle before it signs (default 5m)
       --webhook-cert-check-ms N           How often the certificate Secret is re-read (default 60000)
       --missed-mutation-scan-ms N         How often pods are checked for missed mutations (default 60000)
       --serviceaccount-lookup-timeout-ms N  API lookup deadline on a cache miss (default 2000)

@@ -59,7 +59,12 @@ export async function runDaemon(argv: string[]): Promise<number> {
 
   const tasks: Promise<unknown>[] = [health.finished];
   if (options.webhook.enabled) {
-    const policy = { ...defaultCertPolicy, leafDays: options.webhook.certDays };
+    const policy = {
+      ...defaultCertPolicy,
+      leafDays: options.webhook.certDays,
+      caDays: options.webhook.caDays,
+      caHandoverMs: options.webhook.caHandoverMs,
+    };
     const tlsOptions = {
       namespace: options.namespace,
       dnsNames: options.webhook.dnsNames,
@@ -117,11 +122,12 @@ export async function runDaemon(argv: string[]): Promise<number> {
         if (stop.signal.aborted) break;
         try {
           const next = await reconcileWebhookTls(kube, tlsOptions);
+          // The bundle first: clients must trust a new CA before anything it signed is served.
+          if (await publishCaBundle(kube, next.caBundlePem)) log.info("Updated the webhook CA bundle");
           if (next.certPem !== material.certPem) {
             server.updateCertificate(next.certPem, next.keyPem);
             log.info("Rotated the webhook serving certificate");
           }
-          if (await publishCaBundle(kube, next.caBundlePem)) log.info("Updated the webhook CA bundle");
           material = next;
         } catch (e) {
           log.error("Webhook certificate renewal failed", { error: e });

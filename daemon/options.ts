@@ -32,6 +32,10 @@ export interface DaemonOptions {
     config: WebhookConfig;
     /** Lifetime of the serving certificate, in days (renewed with a third left). */
     certDays: number;
+    /** Lifetime of the webhook CA, in days (a successor is staged with a third left). */
+    caDays: number;
+    /** How long a new CA is published in the caBundle before it signs the serving certificate. */
+    caHandoverMs: number;
     /** How long to wait for a ServiceAccount that is not in the cache yet. */
     lookupTimeoutMs: number;
     /** How often the certificate Secret is re-read (another replica may have renewed it). */
@@ -84,6 +88,8 @@ export function parseDaemonOptions(argv: string[], env: { get(name: string): str
       "webhook-dns-name": { type: "string", multiple: true },
       "webhook-ip-address": { type: "string", multiple: true },
       "webhook-cert-days": { type: "string" },
+      "webhook-ca-days": { type: "string" },
+      "webhook-ca-handover": { type: "string" },
       "annotation-prefix": { type: "string" },
       "token-audience": { type: "string" },
       "token-mount-path": { type: "string" },
@@ -133,6 +139,8 @@ export function parseDaemonOptions(argv: string[], env: { get(name: string): str
       ipAddresses: values["webhook-ip-address"] ?? [],
       config,
       certDays: positive(values["webhook-cert-days"] ?? "30", "webhook-cert-days"),
+      caDays: positive(values["webhook-ca-days"] ?? "365", "webhook-ca-days"),
+      caHandoverMs: duration(values["webhook-ca-handover"] ?? "5m", "webhook-ca-handover"),
       lookupTimeoutMs: positive(
         values["serviceaccount-lookup-timeout-ms"] ?? "2000",
         "serviceaccount-lookup-timeout-ms",

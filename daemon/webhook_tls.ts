@@ -1,6 +1,7 @@
-// The webhook's TLS: a CA and serving certificate kept in a Secret, renewed before expiry (the CA with overlap),
-// and the CA bundle kept current in the MutatingWebhookConfiguration the daemon owns. Every replica runs this;
-// writes use resourceVersion preconditions, so two replicas never end up with different certificates.
+// The webhook's TLS: a CA and serving certificate kept in a Secret and renewed before expiry, and the CA bundle
+// kept current in the MutatingWebhookConfiguration the daemon owns. A new CA enters the bundle before it signs
+// anything, and old CAs stay until they expire. Every replica runs this; writes use resourceVersion
+// preconditions, so two replicas never end up with different certificates.
 import {
   certificatesFromPem,
   certificateSignedBy,
@@ -11,7 +12,7 @@ import {
 } from "../lib/pki.ts";
 import { IrsaError } from "../lib/errors.ts";
 import type { KubeClient } from "../lib/kube/client.ts";
-import { fieldManager, webhookObjects } from "../lib/names.ts";
+import { fieldManager, irsaAnnotation, webhookObjects } from "../lib/names.ts";
 import { type CertPolicy, decideCerts, defaultCertPolicy } from "./cert_rotation.ts";
 
 /** What the HTTPS server needs, and the bundle clients must trust. */
@@ -31,12 +32,31 @@ export interface WebhookTlsOptions {
 }
 
 interface TlsSecret {
-  metadata: { resourceVersion?: string };
+  metadata: { resourceVersion?: string; annotations?: Record<string, string> };
   data?: Record<string, string>;
 }
 
+/** Keys of the TLS Secret beyond the kubernetes.io/tls pair: the CA and the staged successor CA. */
+const secretKeys = {
+  caBundle: "ca.crt",
+  caKey: "ca.key",
+  cert: "tls.crt",
+  key: "tls.key",
+  stagedCa: "staged-ca.crt",
+  stagedCaKey: "staged-ca.key",
+} as const;
+
 const b64 = (s: string) => btoa(s);
 const unb64 = (s: string | undefined) => (s ? atob(s) : undefined);
+
+interface BundleCert {
+  pem: string;
+  info: ReturnType<typeof parseCertificate>;
+}
+
+function bundleCerts(pem: string | undefined): BundleCert[] {
+  return certificatesFromPem(pem ?? "").map((der) => ({ pem: pemOf(der), info: parseCertificate(der) }));
+}
 
 /** Loads, renews and publishes the webhook's certificates. */
 export async function reconcileWebhookTls(
@@ -49,19 +69,29 @@ export async function reconcileWebhookTls(
   for (let attempt = 0; attempt < 5; attempt++) {
     const secret = await kube.get<TlsSecret>(secretRef);
     const data = secret?.data ?? {};
-    const bundle = unb64(data["ca.crt"]) ?? "";
-    const caKey = unb64(data["ca.key"]);
-    const leafPem = unb64(data["tls.crt"]);
-    const leafKey = unb64(data["tls.key"]);
-    const caCerts = certificatesFromPem(bundle).map((der) => ({ der, info: parseCertificate(der) }));
-    const current = caCerts[0];
+    const bundle = unb64(data[secretKeys.caBundle]) ?? "";
+    const caKey = unb64(data[secretKeys.caKey]);
+    const leafPem = unb64(data[secretKeys.cert]);
+    const leafKey = unb64(data[secretKeys.key]);
+    const inBundle = bundleCerts(bundle);
+    const current = inBundle[0];
+    let ca = current && caKey ? await loadCertifiedKey(current.pem, caKey) : undefined;
+    const stagedCert = bundleCerts(unb64(data[secretKeys.stagedCa]))[0];
+    const stagedKey = unb64(data[secretKeys.stagedCaKey]);
+    const stagedAt = new Date(secret?.metadata.annotations?.[irsaAnnotation.caStagedAt] ?? NaN);
+    // A staged CA counts only if it is whole and already published; otherwise it is staged again.
+    const staged = stagedCert && stagedKey && !Number.isNaN(stagedAt.getTime()) &&
+        inBundle.some((c) => c.pem === stagedCert.pem)
+      ? { cert: stagedCert, key: stagedKey, stagedAt }
+      : undefined;
+    const retired = inBundle.slice(1).filter((c) => c.pem !== staged?.cert.pem);
     const leafInfo = leafPem ? parseCertificate(certificatesFromPem(leafPem)[0]!) : undefined;
-    let ca = current && caKey ? await loadCertifiedKey(pemOf(current.der), caKey) : undefined;
     const leafSigned = ca && leafPem ? await certificateSignedBy(leafPem, ca.certPem) : false;
-    const wantSans = [...options.dnsNames, ...options.ipAddresses];
+    const validity = (c: BundleCert) => ({ notBefore: c.info.notBefore, notAfter: c.info.notAfter });
     const decision = decideCerts(
       {
-        ...(ca && current ? { ca: { notBefore: current.info.notBefore, notAfter: current.info.notAfter } } : {}),
+        ...(ca && current ? { ca: validity(current) } : {}),
+        ...(staged ? { stagedCa: { ...validity(staged.cert), stagedAt: staged.stagedAt } } : {}),
         ...(leafInfo
           ? {
             leaf: {
@@ -72,22 +102,37 @@ export async function reconcileWebhookTls(
             },
           }
           : {}),
-        retiredCas: caCerts.slice(1).map((c) => ({ notAfter: c.info.notAfter })),
+        retiredCas: retired.map((c) => ({ notAfter: c.info.notAfter })),
       },
-      wantSans,
+      [...options.dnsNames, ...options.ipAddresses],
       now,
       policy,
     );
 
-    if (!decision.newCa && !decision.newLeaf && decision.dropRetired.length === 0) {
+    if (decision.ca === "keep" && !decision.newLeaf && decision.dropRetired.length === 0) {
       return { certPem: leafPem!, keyPem: leafKey!, caBundlePem: bundle, nextCheck: decision.nextCheck };
     }
-    if (decision.newCa) {
+    let next: { cert: BundleCert; key: string; stagedAt: Date } | undefined = staged;
+    let stillTrusted = retired;
+    if (decision.ca === "create") {
       ca = await createRootCa("kubectl-irsa webhook CA", { days: policy.caDays });
+      next = undefined;
+      stillTrusted = inBundle.filter((c) => c.pem !== staged?.cert.pem);
+    } else if (decision.ca === "stage") {
+      const successor = await createRootCa("kubectl-irsa webhook CA", { days: policy.caDays });
+      next = { cert: bundleCerts(successor.certPem)[0]!, key: successor.keyPem, stagedAt: now };
+    } else if (decision.ca === "promote") {
+      ca = await loadCertifiedKey(staged!.cert.pem, staged!.key);
+      next = undefined;
+      stillTrusted = [...(current ? [current] : []), ...retired];
     }
-    // An old CA stays in the bundle until it expires, so clients holding the old bundle keep working.
-    const keptRetired = caCerts.slice(decision.newCa ? 0 : 1).filter((c) => c.info.notAfter > now);
-    const caBundle = ca!.certPem + keptRetired.map((c) => pemOf(c.der)).join("");
+    // Old CAs stay in the bundle until they expire, so clients holding an older bundle keep working.
+    const signingPem = bundleCerts(ca!.certPem)[0]!.pem;
+    const caBundle = [
+      signingPem,
+      ...(next ? [next.cert.pem] : []),
+      ...stillTrusted.filter((c) => c.info.notAfter > now && c.pem !== signingPem).map((c) => c.pem),
+    ].join("");
     let certPem = leafPem!;
     let keyPem = leafKey!;
     if (decision.newLeaf) {
@@ -106,8 +151,15 @@ export async function reconcileWebhookTls(
         name: webhookObjects.tlsSecret,
         namespace: options.namespace,
         ...(secret?.metadata.resourceVersion ? { resourceVersion: secret.metadata.resourceVersion } : {}),
+        ...(next ? { annotations: { [irsaAnnotation.caStagedAt]: next.stagedAt.toISOString() } } : {}),
       },
-      data: { "ca.crt": b64(caBundle), "ca.key": b64(ca!.keyPem), "tls.crt": b64(certPem), "tls.key": b64(keyPem) },
+      data: {
+        [secretKeys.caBundle]: b64(caBundle),
+        [secretKeys.caKey]: b64(ca!.keyPem),
+        [secretKeys.cert]: b64(certPem),
+        [secretKeys.key]: b64(keyPem),
+        ...(next ? { [secretKeys.stagedCa]: b64(next.cert.pem), [secretKeys.stagedCaKey]: b64(next.key) } : {}),
+      },
     };
     try {
       if (secret) {

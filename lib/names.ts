@@ -75,6 +75,8 @@ export const label = {
 export const irsaAnnotation = {
   /** Set on a ServiceAccount that kubectl-irsa created, so unbind may delete it. */
   createdBy: "irsa.kubectl.io/created-by",
+  /** On the webhook's TLS Secret: when the staged successor CA entered the caBundle. */
+  caStagedAt: "irsa.kubectl.io/ca-staged-at",
 } as const;
 
 /** Tags kubectl-irsa puts on AWS resources it owns; a resource without them is never changed or deleted. */

@@ -1,8 +1,15 @@
 // The pod identity webhook served by `kubectl irsa daemon`, called by the real kube-apiserver over HTTPS with the
 // CA bundle the daemon publishes: pods come back mutated exactly as the contract says, also when their
-// ServiceAccount was created an instant before, and a certificate rotation during a stream of pods loses none.
+// ServiceAccount was created an instant before, and certificate rotations (serving certificate, then the CA with
+// a staged handover) during streams of pods lose none.
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
-import { issueCertificate, loadCertifiedKey } from "../../lib/pki.ts";
+import {
+  certificatesFromPem,
+  certificateSignedBy,
+  createRootCa,
+  issueCertificate,
+  loadCertifiedKey,
+} from "../../lib/pki.ts";
 import { systemNamespace, webhookObjects } from "../../lib/names.ts";
 import type { KubeClient } from "../../lib/kube/client.ts";
 import { startDaemon } from "../support/daemon.ts";
@@ -52,6 +59,24 @@ async function createSa(kube: KubeClient, namespace: string, name: string, annot
     kind: "ServiceAccount",
     metadata: { name, annotations },
   });
+}
+
+interface TlsSecret {
+  metadata: { annotations?: Record<string, string> };
+  data: Record<string, string>;
+}
+
+/** Each certificate of a PEM bundle as base64 DER, so bundles compare whatever their line layout. */
+const ders = (pem: string) => certificatesFromPem(pem).map((der) => btoa(String.fromCharCode(...der)));
+
+/** The caBundle of our MutatingWebhookConfiguration (base64, as stored). */
+async function publishedBundle(kube: KubeClient): Promise<string | undefined> {
+  const mwc = await kube.get<{ webhooks: { clientConfig: { caBundle?: string } }[] }>({
+    group: "admissionregistration.k8s.io",
+    resource: "mutatingwebhookconfigurations",
+    name: webhookObjects.configuration,
+  });
+  return mwc?.webhooks[0]?.clientConfig.caBundle;
 }
 
 const env = (spec: PodSpec, container = 0) =>
@@ -244,6 +269,89 @@ Deno.test({
             ok(misses >= 0);
             ok(/kubectl_irsa_webhook_request_duration_seconds_bucket/.test(text));
           });
+
+          await t.step(
+            "a CA due for renewal is in the caBundle before it signs, and no pod is lost across the handover",
+            async () => {
+              // Plant a CA with less than a third of its life left while no daemon runs, trusted by the apiserver.
+              await daemon.stop();
+              const secretRef = { resource: "secrets", namespace: systemNamespace, name: webhookObjects.tlsSecret };
+              const mwcRef = {
+                group: "admissionregistration.k8s.io",
+                resource: "mutatingwebhookconfigurations",
+                name: webhookObjects.configuration,
+              };
+              const day = 86_400_000;
+              const aging = await createRootCa("aging CA", { notBefore: new Date(Date.now() - 300 * day), days: 365 });
+              const agingLeaf = await issueCertificate(aging, "aging", {
+                usage: { kind: "server", ipAddresses: ["127.0.0.1"] },
+              });
+              const previous = atob((await kube.get<TlsSecret>(secretRef))!.data["ca.crt"]!);
+              const planted = aging.certPem + previous;
+              await kube.patch(secretRef, {
+                data: {
+                  "ca.crt": btoa(planted),
+                  "ca.key": btoa(aging.keyPem),
+                  "tls.crt": btoa(agingLeaf.certPem),
+                  "tls.key": btoa(agingLeaf.keyPem),
+                },
+              });
+              await kube.patch(mwcRef, [{
+                op: "replace",
+                path: "/webhooks/0/clientConfig/caBundle",
+                value: btoa(planted),
+              }], "json");
+              await new Promise((r) => setTimeout(r, 2000));
+
+              const successor = await startDaemon(sandbox, [
+                "--namespace",
+                systemNamespace,
+                "--webhook-cert-check-ms",
+                "200",
+                "--webhook-ca-handover",
+                "8s",
+              ], { webhookPort: port });
+              try {
+                const staged = (await kube.get<TlsSecret>(secretRef))!;
+                const stagedCa = atob(staged.data["staged-ca.crt"] ?? "");
+                ok(stagedCa, "a successor CA is staged");
+                ok(staged.metadata.annotations?.["irsa.kubectl.io/ca-staged-at"]);
+                deepStrictEqual(ders(atob(staged.data["ca.crt"]!)), [
+                  ...ders(aging.certPem),
+                  ...ders(stagedCa),
+                  ...ders(previous),
+                ]);
+                ok(await certificateSignedBy(atob(staged.data["tls.crt"]!), aging.certPem), "the aging CA still signs");
+                equal(await publishedBundle(kube), staged.data["ca.crt"]);
+
+                const results: string[] = [];
+                let promotedAt = -1;
+                for (let i = 0; promotedAt < 0 || i < promotedAt + 20; i++) {
+                  if (i > 400) throw new Error("the staged CA was never promoted");
+                  const spec = await createPod(kube, ns, { name: `handover-${i}`, serviceAccount: "app" });
+                  results.push(env(spec).AWS_ROLE_ARN ?? "missing");
+                  const secret = (await kube.get<TlsSecret>(secretRef))!;
+                  if (promotedAt < 0 && secret.data["staged-ca.crt"] === undefined) promotedAt = i;
+                  await new Promise((r) => setTimeout(r, 30));
+                }
+                deepStrictEqual(results.filter((r) => r !== roleArn), [], "every pod was mutated");
+                ok(promotedAt > 0, "pods were created while the CA was staged");
+
+                const promoted = (await kube.get<TlsSecret>(secretRef))!;
+                ok(await certificateSignedBy(atob(promoted.data["tls.crt"]!), stagedCa), "the new CA signs now");
+                equal(promoted.metadata.annotations?.["irsa.kubectl.io/ca-staged-at"], undefined);
+                // The old CAs stay trusted until they expire.
+                deepStrictEqual(ders(atob(promoted.data["ca.crt"]!)), [
+                  ...ders(stagedCa),
+                  ...ders(aging.certPem),
+                  ...ders(previous),
+                ]);
+                equal(await publishedBundle(kube), promoted.data["ca.crt"]);
+              } finally {
+                await successor.stop();
+              }
+            },
+          );
         } finally {
           await daemon.stop();
         }
