@@ -193,6 +193,7 @@ export async function startHttpsServer(options: HttpsServerOptions): Promise<Htt
         }
       } finally {
         busy = false;
+        if (socket.isPaused()) socket.resume();
       }
       if (!ended && queue.length > 0 && requestTimer === undefined) {
         requestTimer = setTimeout(
@@ -217,6 +218,8 @@ export async function startHttpsServer(options: HttpsServerOptions): Promise<Htt
       if (ended) return;
       queue.push(chunk);
       if (!busy) void pump();
+      // A client pipelining faster than we answer waits in TCP, not in our memory.
+      else if (queue.length > limits.maxHeadBytes + limits.maxBodyBytes) socket.pause();
     });
   };
 

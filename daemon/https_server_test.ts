@@ -142,6 +142,23 @@ Deno.test("https server: keep-alive, pipelining in order, bodies in pieces, 100-
         client.close();
       }
     });
+    await t.step("a pipelined flood behind a slow request is answered in full and in order", async () => {
+      const client = await Client.open(server.port, caPem);
+      try {
+        const padding = "x".repeat(1000);
+        const requests = [
+          post("/0", "sleep 100"),
+          ...Array.from({ length: 299 }, (_, i) => post(`/${i + 1}`, padding)),
+        ];
+        const sending = client.send(requests.join(""));
+        for (let i = 0; i < requests.length; i++) {
+          equal((await client.answer()).body, `POST /${i} ${i === 0 ? "sleep 100" : padding}`);
+        }
+        await sending;
+      } finally {
+        client.close();
+      }
+    });
     await t.step("a request arriving a byte at a time is answered once, when whole", async () => {
       const client = await Client.open(server.port, caPem);
       const before = seen.length;
