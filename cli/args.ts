@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 import { type Distro, distros } from "../lib/distro.ts";
 import { isIrsaError } from "../lib/errors.ts";
-import { parseTag } from "../lib/validate.ts";
+import { parseTag, validateDnsLabel } from "../lib/validate.ts";
 import { parseDuration } from "../lib/rotation.ts";
 import { type CommandName, commandSummaries } from "./commands.ts";
 import { UsageError } from "./usage_error.ts";
@@ -95,6 +95,8 @@ export interface InstallCommand {
   image?: string;
   replicas?: number;
   failurePolicy?: "Ignore" | "Fail";
+  /** Namespaces the webhook leaves alone besides the daemon's own; absent means kube-system. */
+  webhookSkipNamespaces?: string[];
 }
 
 /** `kubectl irsa uninstall`. */
@@ -198,6 +200,7 @@ const commandOptions: Record<CommandName, Record<string, OptionSpec>> = {
     image: { type: "string" },
     replicas: { type: "string" },
     "failure-policy": { type: "string" },
+    "webhook-skip-namespaces": { type: "string" },
   },
   uninstall: {
     "keep-crds": { type: "boolean" },
@@ -524,6 +527,20 @@ function parseInstall(v: Values, flags: GlobalFlags): InstallCommand {
       throw new UsageError(`"--failure-policy" must be "Ignore" or "Fail", got "${failurePolicy}"`, "install");
     }
     cmd.failurePolicy = failurePolicy;
+  }
+  // Not stringFlag: an empty list is a real choice (mutate kube-system too).
+  const skip = v["webhook-skip-namespaces"];
+  if (typeof skip === "string") {
+    const names = skip.split(",").map((n) => n.trim()).filter((n) => n !== "");
+    for (const name of names) {
+      try {
+        validateDnsLabel("namespace", name);
+      } catch (e) {
+        if (isIrsaError(e, "invalid")) throw new UsageError(`"--webhook-skip-namespaces": ${e.message}`, "install");
+        throw e;
+      }
+    }
+    cmd.webhookSkipNamespaces = [...new Set(names)];
   }
   return cmd;
 }

@@ -754,6 +754,23 @@ const cases: Case[] = [
     command: "install",
   },
   {
+    name: "parses --webhook-skip-namespaces as a list, trimmed and without repeats",
+    argv: ["install", "--webhook-skip-namespaces", "kube-system, monitoring,,kube-system"],
+    want: { name: "install", flags: flags(), webhookSkipNamespaces: ["kube-system", "monitoring"] },
+  },
+  {
+    name: "parses an empty --webhook-skip-namespaces: kube-system is mutated too",
+    argv: ["install", "--webhook-skip-namespaces="],
+    want: { name: "install", flags: flags(), webhookSkipNamespaces: [] },
+  },
+  {
+    name: "rejects a --webhook-skip-namespaces entry that is no namespace name",
+    argv: ["install", "--webhook-skip-namespaces", "kube-system,Team_A"],
+    error: `"--webhook-skip-namespaces": Invalid namespace "Team_A": must be a DNS-1123 label of 1-63 lower-case ` +
+      "letters, digits or '-', starting and ending with a letter or digit",
+    command: "install",
+  },
+  {
     name: "rejects a lower-case --failure-policy",
     argv: ["install", "--failure-policy", "ignore"],
     error: `"--failure-policy" must be "Ignore" or "Fail", got "ignore"`,

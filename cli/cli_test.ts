@@ -221,3 +221,18 @@ Deno.test("kubectl irsa's startup import graph leaves out the argument parser, t
   );
   assert.deepStrictEqual(heavy, [], "these must be imported lazily, inside the commands that need them");
 });
+
+Deno.test("kubectl irsa install --webhook-skip-namespaces reaches the rendered namespaceSelector", async () => {
+  const values = async (...extra: string[]) => {
+    const run = await runPlugin(["install", "--dry-run", "-o", "json", ...extra]);
+    assert.equal(run.code, 0, run.stderr);
+    const list = JSON.parse(run.stdout) as {
+      items: { kind: string; webhooks?: { namespaceSelector: { matchExpressions: { values: string[] }[] } }[] }[];
+    };
+    const mwc = list.items.find((o) => o.kind === "MutatingWebhookConfiguration")!;
+    return mwc.webhooks![0]!.namespaceSelector.matchExpressions[0]!.values;
+  };
+  assert.deepEqual(await values(), ["kube-system", "irsa-manager-system"]);
+  assert.deepEqual(await values("--webhook-skip-namespaces", ""), ["irsa-manager-system"]);
+  assert.deepEqual(await values("-n", "irsa", "--webhook-skip-namespaces=monitoring"), ["monitoring", "irsa"]);
+});

@@ -211,6 +211,10 @@ Flags:
       --replicas N            Daemon replicas (default: 2)
       --failure-policy POLICY Ignore (default): pods start without credentials while the webhook is down;
                               Fail: pods are refused until it answers
+      --webhook-skip-namespaces LIST
+                              Namespaces the webhook never mutates, comma-separated (default kube-system; the
+                              daemon's own is always skipped). Empty mutates kube-system too, for controllers
+                              such as cluster-autoscaler; keep --failure-policy Ignore then
       --dry-run               With -o yaml|json: print the manifests; alone: server-side dry run of every object
   -o, --output FORMAT         yaml|json, with --dry-run
 

@@ -41,6 +41,7 @@ export async function runInstall(cmd: InstallCommand, io: Io): Promise<number> {
   const options: InstallOptions = { namespace, image: cmd.image ?? defaultImage(version) };
   if (cmd.replicas !== undefined) options.replicas = cmd.replicas;
   if (cmd.failurePolicy !== undefined) options.failurePolicy = cmd.failurePolicy;
+  if (cmd.webhookSkipNamespaces !== undefined) options.webhookSkipNamespaces = cmd.webhookSkipNamespaces;
   const objects = installManifests(options);
 
   if (cmd.flags.dryRun && cmd.flags.output !== undefined) {

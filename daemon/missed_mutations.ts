@@ -1,10 +1,43 @@
 // Finds pods that run as a role-annotated ServiceAccount but lack the injected credentials (the webhook was
 // down, skipped by failurePolicy Ignore, or the pod predates the annotation). Without this the AWS SDK silently
 // falls back to node credentials; here every miss becomes a Warning Event on the pod's owner and a metric.
+import { type LabelSelector, matchesLabelSelector } from "../lib/label_selector.ts";
+import { webhookObjects } from "../lib/names.ts";
 import { type ListedPod, missesCredentials, type WebhookConfig } from "../lib/pod_mutation.ts";
 import type { KubeClient } from "../lib/kube/client.ts";
 
 export type { ListedPod };
+
+/** The Event text for a missed pod: a restart helps only if the webhook selects the pod's namespace. */
+export function missedMutationMessage(pod: ListedPod, namespaceSelected: boolean): string {
+  const who = `Pod ${pod.metadata.name} runs as ServiceAccount ${pod.spec.serviceAccountName}, which has an IAM role ` +
+    "annotation, but";
+  return namespaceSelected
+    ? `${who} was not mutated by the pod identity webhook; restart it to get credentials`
+    : `${who} namespace ${pod.metadata.namespace} is outside the pod identity webhook's namespaceSelector, so it ` +
+      "never gets credentials; run it in another namespace or reinstall with --webhook-skip-namespaces";
+}
+
+/** Whether our webhook's namespaceSelector selects a namespace; reads each object once per scan. */
+function namespaceSelection(kube: KubeClient): (namespace: string) => Promise<boolean> {
+  let selector: Promise<LabelSelector | undefined> | undefined;
+  const labels = new Map<string, Promise<Record<string, string>>>();
+  return async (namespace) => {
+    selector ??= kube.get<{ webhooks?: { name: string; namespaceSelector?: LabelSelector }[] }>({
+      group: "admissionregistration.k8s.io",
+      resource: "mutatingwebhookconfigurations",
+      name: webhookObjects.configuration,
+    }).then((c) => c?.webhooks?.find((w) => w.name === webhookObjects.webhookName)?.namespaceSelector);
+    if (!labels.has(namespace)) {
+      labels.set(
+        namespace,
+        kube.get<{ metadata: { labels?: Record<string, string> } }>({ resource: "namespaces", name: namespace })
+          .then((ns) => ns?.metadata.labels ?? {}),
+      );
+    }
+    return matchesLabelSelector(await selector, await labels.get(namespace)!);
+  };
+}
 
 /** Scans all pods once; reports each missed pod once (by UID). Returns the number of new misses. */
 export async function scanMissedMutations(
@@ -17,6 +50,7 @@ export async function scanMissedMutations(
   },
 ): Promise<number> {
   const pods = await kube.list<ListedPod>({ resource: "pods" });
+  const selected = namespaceSelection(kube);
   const seen = new Set<string>();
   let found = 0;
   for (const pod of pods) {
@@ -50,8 +84,7 @@ export async function scanMissedMutations(
           namespace: pod.metadata.namespace,
         },
       reason: "MissingAwsCredentials",
-      message: `Pod ${pod.metadata.name} runs as ServiceAccount ${pod.spec.serviceAccountName}, which has ` +
-        `an IAM role annotation, but was not mutated by the pod identity webhook; restart it to get credentials`,
+      message: missedMutationMessage(pod, await selected(pod.metadata.namespace).catch(() => true)),
       type: "Warning",
       source: { component: "kubectl-irsa" },
       firstTimestamp: now,

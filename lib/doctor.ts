@@ -7,12 +7,12 @@ import type { IamPort, ObservedOidcProvider, ObservedRole } from "./aws/iam_port
 import type { StsPort } from "./aws/sts_port.ts";
 import { isIrsaError } from "./errors.ts";
 import { issuerHostPath } from "./issuer.ts";
+import { matchesLabelSelector } from "./label_selector.ts";
 import { discoveryKeys, saAnnotation, setupRecord as setupRecordName, stsAudience, webhookObjects } from "./names.ts";
 import { certificatesFromPem } from "./pki.ts";
 import { evaluateTrust } from "./policy_eval.ts";
-import { defaultWebhookConfig } from "./pod_mutation.ts";
+import { defaultWebhookConfig, missesCredentials } from "./pod_mutation.ts";
 import { parseSetupRecord, type SetupRecord } from "./setup_record.ts";
-import { missesCredentials } from "./pod_mutation.ts";
 import type { DoctorKubePort, DoctorPod, WebhookConfiguration } from "./kube/doctor_port.ts";
 
 /** The verdict of one check. A warning (`ok: false, warning: true`) is reported but does not fail the run. */
@@ -459,6 +459,8 @@ export interface WebhookObservation {
   service?: { exists: boolean; readyAddresses: number };
   /** The CA the daemon currently signs its serving certificate with (ca.crt of its TLS Secret), when readable. */
   currentCaPem?: string;
+  /** The ServiceAccount's namespace and its labels, which the webhook's namespaceSelector must select. */
+  namespace?: { name: string; labels: Record<string, string> };
 }
 
 function sameCertificate(a: Uint8Array, b: Uint8Array): boolean {
@@ -479,6 +481,17 @@ export function checkWebhook(o: WebhookObservation): CheckResult {
     o.configuration.webhooks?.[0];
   if (hook === undefined) {
     return fail("webhook", `MutatingWebhookConfiguration ${name} has no webhook`, "run 'kubectl irsa install'");
+  }
+  if (o.namespace && !matchesLabelSelector(hook.namespaceSelector, o.namespace.labels)) {
+    const ns = o.namespace.name;
+    return fail(
+      "webhook",
+      `namespace ${ns} is outside the namespaceSelector of ${name}, so its pods are never mutated`,
+      hook.clientConfig.service?.namespace === ns
+        ? "the webhook never mutates its own namespace: run the workload in another one"
+        : `run the workload in another namespace, or reinstall with 'kubectl irsa install ` +
+          `--webhook-skip-namespaces LIST' where LIST leaves out ${ns}`,
+    );
   }
   const caBundlePem = hook.clientConfig.caBundle ? atobText(hook.clientConfig.caBundle) : "";
   const silently = hook.failurePolicy === "Fail" ? "pods are refused" : "pods start without credentials";
@@ -818,7 +831,9 @@ export async function runDoctor(ports: DoctorPorts, options: DoctorOptions): Pro
       results.push(warn("pods", `cannot list pods: ${errorText(e)}`));
     }
   }
-  results.push(await observeWebhook(ports).then(checkWebhook, (e) => warn("webhook", errorText(e))));
+  results.push(
+    await observeWebhook(ports, sa.namespace).then(checkWebhook, (e) => warn("webhook", errorText(e))),
+  );
 
   if (options.sts) {
     if (annotation.roleArn === undefined) results.push(skipped("sts", "no role ARN"));
@@ -834,13 +849,15 @@ export async function runDoctor(ports: DoctorPorts, options: DoctorOptions): Pro
   return results;
 }
 
-async function observeWebhook(ports: DoctorPorts): Promise<WebhookObservation> {
+async function observeWebhook(ports: DoctorPorts, namespace: string): Promise<WebhookObservation> {
   const configuration = await ports.kube.webhookConfiguration();
   const observation: WebhookObservation = { configuration };
   if (configuration === undefined) return observation;
   const hook = configuration.webhooks?.find((w) => w.name === webhookObjects.webhookName) ??
     configuration.webhooks?.[0];
   if (hook === undefined) return observation;
+  const labels = await ports.kube.namespaceLabels(namespace).catch(() => undefined);
+  if (labels !== undefined) observation.namespace = { name: namespace, labels };
   const current = await ports.kube.webhookCa().catch(() => undefined);
   if (current !== undefined) observation.currentCaPem = current;
   if (hook.clientConfig.url !== undefined) {

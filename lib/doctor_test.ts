@@ -465,6 +465,19 @@ Deno.test("checkWebhook() wants a reachable webhook whose caBundle holds the cur
   });
   const url = "https://127.0.0.1:9443/mutate";
   const bundle = (pem: string) => btoa(pem);
+  const selecting = (c: WebhookConfiguration): WebhookConfiguration => ({
+    ...c,
+    webhooks: c.webhooks!.map((w) => ({
+      ...w,
+      namespaceSelector: {
+        matchExpressions: [{
+          key: "kubernetes.io/metadata.name",
+          operator: "NotIn",
+          values: ["kube-system", "irsa-manager-system"],
+        }],
+      },
+    })),
+  });
   const service = { namespace: "irsa-manager-system", name: "kubectl-irsa" };
   const cases: { name: string; o: WebhookObservation; want: string; detail?: string }[] = [
     { name: "not installed", o: { configuration: undefined }, want: "warn" },
@@ -549,6 +562,25 @@ Deno.test("checkWebhook() wants a reachable webhook whose caBundle holds the cur
       want: "fail",
     },
     { name: "no webhooks", o: { configuration: { metadata: { name: "kubectl-irsa" }, webhooks: [] } }, want: "fail" },
+    {
+      name: "namespace outside the namespaceSelector (install's default skips kube-system)",
+      o: {
+        configuration: selecting(config({ url, caBundle: bundle(current.certPem) })),
+        probe: { ok: true },
+        namespace: { name: "kube-system", labels: { "kubernetes.io/metadata.name": "kube-system" } },
+      },
+      want: "fail",
+      detail: "namespace kube-system is outside the namespaceSelector",
+    },
+    {
+      name: "namespace inside the namespaceSelector",
+      o: {
+        configuration: selecting(config({ url, caBundle: bundle(current.certPem) })),
+        probe: { ok: true },
+        namespace: { name: "apps", labels: { "kubernetes.io/metadata.name": "apps" } },
+      },
+      want: "ok",
+    },
   ];
   for (const c of cases) {
     await t.step(c.name, () => {
@@ -590,6 +622,7 @@ async function fakePorts(over: { setup?: string | undefined; jwksStatus?: number
       reviewToken: () => Promise.resolve({ authenticated: false }),
       podsOf: () => Promise.resolve([pod("p", true)]),
       webhookConfiguration: () => Promise.resolve(undefined),
+      namespaceLabels: () => Promise.resolve({}),
       serviceEndpoints: () => Promise.resolve({ exists: true, readyAddresses: 1 }),
       webhookCa: () => Promise.resolve(undefined),
     },

@@ -39,12 +39,20 @@ export interface InstallOptions {
   replicas?: number;
   /** What the apiserver does when the webhook cannot answer (default Ignore: pods still start, without credentials). */
   failurePolicy?: "Ignore" | "Fail";
+  /**
+   * Namespaces whose pods the webhook never sees, besides the daemon's own (always skipped). Default kube-system:
+   * with failurePolicy Fail the control plane's pods would otherwise wait for the webhook.
+   */
+  webhookSkipNamespaces?: readonly string[];
   /** Webhook timeout in seconds, 1-30 (default 10). */
   webhookTimeoutSeconds?: number;
   resources?: Resources;
   /** Pass the seed's aws-secret keys to the daemon as environment variables, each optional (default true). */
   awsSecret?: boolean;
 }
+
+/** Namespaces the webhook skips by default, besides the daemon's own. */
+export const defaultWebhookSkipNamespaces: readonly string[] = ["kube-system"];
 
 /** Name of the daemon's ServiceAccount, Deployment, Service and RBAC objects. */
 export const daemonName = "kubectl-irsa";
@@ -119,7 +127,8 @@ export const clusterRules: readonly ExplainedRule[] = [
     apiGroups: [""],
     resources: ["namespaces"],
     verbs: ["get"],
-    why: "An IRSA reconcile checks that each namespace of spec.serviceAccount.namespaces exists",
+    why: "An IRSA reconcile checks that each namespace of spec.serviceAccount.namespaces exists; the " +
+      "missed-mutation scan reads a namespace's labels to tell whether the webhook selects it",
   },
   {
     apiGroups: [""],
@@ -440,7 +449,7 @@ export function installManifests(options: InstallOptions): Manifest[] {
           matchExpressions: [{
             key: "kubernetes.io/metadata.name",
             operator: "NotIn",
-            values: [...new Set(["kube-system", namespace])],
+            values: [...new Set([...(options.webhookSkipNamespaces ?? defaultWebhookSkipNamespaces), namespace])],
           }],
         },
         objectSelector: { matchExpressions: [{ key: podAnnotation.skipLabel, operator: "DoesNotExist" }] },

@@ -190,6 +190,14 @@ Deno.test("installManifests() applies the options everywhere they matter", () =>
   assert.deepEqual([hook.failurePolicy, hook.timeoutSeconds], ["Fail", 5]);
   assert.equal(hook.clientConfig.service.namespace, "irsa");
   assert.deepEqual(hook.namespaceSelector.matchExpressions[0].values, ["kube-system", "irsa"]);
+  const skipping = (skip: string[]) =>
+    (find(
+      installManifests({ image, namespace: "irsa", webhookSkipNamespaces: skip }),
+      "MutatingWebhookConfiguration",
+    ) as Any)
+      .webhooks[0].namespaceSelector.matchExpressions[0].values;
+  assert.deepEqual(skipping([]), ["irsa"], "kube-system mutated too, never the daemon's own namespace");
+  assert.deepEqual(skipping(["monitoring", "irsa"]), ["monitoring", "irsa"]);
   assert.equal(find(objects, "Namespace").metadata.name, "irsa");
   assert.equal(find(objects, "Role", "kube-system").metadata.name, "kubectl-irsa");
   assert.ok(find(objects, "Role", "irsa"));

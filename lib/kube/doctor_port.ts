@@ -1,5 +1,6 @@
 // What `doctor` reads from Kubernetes: the setup record, a freshly minted token and its review, the
 // ServiceAccount and its pods, and the webhook's configuration, Service and CA. Reads only.
+import type { LabelSelector } from "../label_selector.ts";
 import type { ListedPod } from "../pod_mutation.ts";
 import { webhookObjects } from "../names.ts";
 import type { KubeClient } from "./client.ts";
@@ -15,6 +16,7 @@ export interface WebhookConfiguration {
   webhooks?: {
     name: string;
     failurePolicy?: string;
+    namespaceSelector?: LabelSelector;
     clientConfig: {
       url?: string;
       caBundle?: string;
@@ -38,6 +40,8 @@ export interface DoctorKubePort {
   reviewToken(token: string): Promise<{ authenticated: boolean; error?: string }>;
   podsOf(namespace: string, serviceAccount: string): Promise<DoctorPod[]>;
   webhookConfiguration(): Promise<WebhookConfiguration | undefined>;
+  /** The namespace's labels; undefined when it does not exist. */
+  namespaceLabels(namespace: string): Promise<Record<string, string> | undefined>;
   serviceEndpoints(namespace: string, name: string): Promise<{ exists: boolean; readyAddresses: number }>;
   /** ca.crt of the webhook's TLS Secret (first one found in any namespace), when readable. */
   webhookCa(): Promise<string | undefined>;
@@ -78,6 +82,13 @@ export function doctorKubePort(kube: KubeClient): DoctorKubePort {
         resource: "mutatingwebhookconfigurations",
         name: webhookObjects.configuration,
       });
+    },
+    async namespaceLabels(namespace) {
+      const ns = await kube.get<{ metadata: { labels?: Record<string, string> } }>({
+        resource: "namespaces",
+        name: namespace,
+      });
+      return ns === undefined ? undefined : ns.metadata.labels ?? {};
     },
     async serviceEndpoints(namespace, name) {
       const service = await kube.get({ resource: "services", namespace, name });

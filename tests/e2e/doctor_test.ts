@@ -324,6 +324,35 @@ Deno.test({
               async () => void await patch(current),
             );
           });
+
+          await t.step(
+            "a namespaceSelector that leaves out the ServiceAccount's namespace fails the webhook check",
+            async () => {
+              const ref = {
+                group: "admissionregistration.k8s.io",
+                resource: "mutatingwebhookconfigurations",
+                name: webhookObjects.configuration,
+              };
+              const select = (selector: Record<string, unknown>) =>
+                kube.patch(ref, [{ op: "replace", path: "/webhooks/0/namespaceSelector", value: selector }], "json");
+              const skipping = {
+                matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "NotIn", values: [ns] }],
+              };
+              await select(skipping);
+              try {
+                const run = await doctor();
+                ok(
+                  run.checks.find((c) => c.id === "webhook")!.detail.includes(
+                    `namespace ${ns} is outside the namespaceSelector`,
+                  ),
+                  describe(run),
+                );
+              } finally {
+                await select({});
+              }
+              await breaks("webhook", async () => void await select(skipping), async () => void await select({}));
+            },
+          );
         } finally {
           await daemon.stop();
         }

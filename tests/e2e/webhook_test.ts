@@ -257,6 +257,11 @@ Deno.test({
             }
             equal(events.length, 1, "exactly one Event for the missed pod");
             equal(events[0]!.involvedObject.name, "unmutated");
+            ok(
+              events[0]!.message.includes(
+                `namespace ${hidden} is outside the pod identity webhook's namespaceSelector`,
+              ),
+            );
             ok(/^kubectl_irsa_webhook_missed_mutations_total 1$/m.test(await daemon.metrics()));
           });
 
