@@ -56,7 +56,7 @@ function percentile(sorted: number[], p: number): number {
 /**
  * A closed-loop load generator for one server: `concurrency` workers each send one request, read the whole answer
  * and send the next, cycling through the bodies. HTTP/1.1 keep-alive, because Go would otherwise negotiate HTTP/2
- * and node:https cannot; the connections stay open between windows.
+ * and ours speaks HTTP/1.1 only (the apiserver then uses HTTP/1.1 too); the connections stay open between windows.
  */
 export class ClosedLoop {
   readonly #target: Target;
