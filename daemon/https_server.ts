@@ -135,6 +135,7 @@ export async function startHttpsServer(options: HttpsServerOptions): Promise<Htt
       requestTimer = undefined;
     };
     const end = (last?: Uint8Array) => {
+      if (ended) return;
       ended = true;
       clearRequestTimer();
       // Like Go's server: half-close, then drop the connection if the client does not close its side soon.

@@ -79,7 +79,7 @@ export async function reconcileWebhookTls(
     const stagedCert = bundleCerts(unb64(data[secretKeys.stagedCa]))[0];
     const stagedKey = unb64(data[secretKeys.stagedCaKey]);
     const stagedAt = new Date(secret?.metadata.annotations?.[irsaAnnotation.caStagedAt] ?? NaN);
-    // A staged CA counts only if it is whole and already published; otherwise it is staged again.
+    // A staged CA counts only if it is whole and in the bundle; otherwise a new one is staged when due.
     const staged = stagedCert && stagedKey && !Number.isNaN(stagedAt.getTime()) &&
         inBundle.some((c) => c.pem === stagedCert.pem)
       ? { cert: stagedCert, key: stagedKey, stagedAt }
