@@ -85,7 +85,7 @@ export function startWebhookServer(
     handler,
     onRefused: (refused) => {
       metrics?.webhookRequests.inc({ result: "error" });
-      log.warn("Refused a malformed HTTP request", { status: refused.status, reason: refused.message });
+      log.warn("Refused an HTTP request", { status: refused.status, reason: refused.message });
     },
     onHandlerError: (error) => {
       metrics?.webhookRequests.inc({ result: "error" });
