@@ -61,7 +61,9 @@ export interface HttpsServer {
 
 const defaults = {
   limits: { maxHeadBytes: 16 * 1024, maxBodyBytes: 4 * 1024 * 1024 },
-  idleTimeoutMs: 90_000,
+  // Longer than the apiserver's 90 s idle timeout, so the client closes first: a POST sent on a connection the
+  // server is closing fails instead of being retried.
+  idleTimeoutMs: 300_000,
   requestTimeoutMs: 30_000,
   closeGraceMs: 5_000,
 };
