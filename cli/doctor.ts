@@ -7,7 +7,7 @@ import { doctorKubePort } from "../lib/kube/doctor_port.ts";
 import { fetchIssuerThumbprint } from "../lib/thumbprint.ts";
 import type { DoctorCommand } from "./args.ts";
 import type { Io } from "./main.ts";
-import { type AwsSession, openAws, openKube, reportAwsCalls } from "./session.ts";
+import { type AwsSession, closeAws, openAws, openKube } from "./session.ts";
 
 /** Renders the checks for a terminal: `✓ title`, `✗ title: detail` with `  fix: …`, `! title: detail`, a summary. */
 export function renderChecks(checks: readonly CheckResult[], options: { colour: boolean }): string {
@@ -83,10 +83,9 @@ export async function runDoctor(cmd: DoctorCommand, io: Io): Promise<number> {
       const colour = !io.env.get("NO_COLOR") && Deno.stdout.isTerminal();
       io.out(renderChecks(checks, { colour }));
     }
-    if (aws) await reportAwsCalls(aws, io, cmd.flags);
     return ok ? 0 : 1;
   } finally {
-    aws?.clients.destroy();
+    if (aws) await closeAws(aws, io, cmd.flags);
     issuerClient.close();
     for (const c of webhookClients) c.close();
     kube.close();

@@ -21,7 +21,7 @@ import { fetchIssuerThumbprint } from "../lib/thumbprint.ts";
 import type { InitCommand } from "./args.ts";
 import type { Io } from "./main.ts";
 import { renderPlan } from "./dry_run.ts";
-import { openAws, openKube, reportAwsCalls } from "./session.ts";
+import { closeAws, openAws, openKube } from "./session.ts";
 
 /** Local files for the CLI: reads tolerate a missing file, writes create the directory and force the mode. */
 export const localFiles: FilePort = {
@@ -130,9 +130,8 @@ export async function runInit(cmd: InitCommand, io: Io): Promise<number> {
     else io.out(renderText(result, plan.actions, dryRun));
     return 0;
   } finally {
-    await reportAwsCalls(aws, io, cmd.flags);
     kube.close();
-    aws.clients.destroy();
+    await closeAws(aws, io, cmd.flags);
   }
 }
 

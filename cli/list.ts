@@ -13,7 +13,7 @@ import type { SetupRecord } from "../lib/setup_record.ts";
 import { subjectOf } from "../lib/trust_policy.ts";
 import type { ListCommand } from "./args.ts";
 import type { Io } from "./main.ts";
-import { openAws, openKube, reportAwsCalls } from "./session.ts";
+import { closeAws, openAws, openKube } from "./session.ts";
 
 /** The state of one binding. */
 export type BindingState = "ok" | "drifted" | "missing role" | "invalid annotation";
@@ -95,8 +95,7 @@ export async function runList(cmd: ListCommand, io: Io): Promise<number> {
       return 0;
     } finally {
       // Also on failure: tests assert that bad input made no AWS write.
-      await reportAwsCalls(aws, io, cmd.flags);
-      aws.clients.destroy();
+      await closeAws(aws, io, cmd.flags);
     }
   } finally {
     kube.close();

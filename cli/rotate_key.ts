@@ -29,7 +29,7 @@ import type { RotateKeyCommand } from "./args.ts";
 import { renderPlan } from "./dry_run.ts";
 import { localFiles } from "./init.ts";
 import type { Io } from "./main.ts";
-import { type AwsSession, openAws, openKube, reportAwsCalls } from "./session.ts";
+import { type AwsSession, closeAws, openAws, openKube } from "./session.ts";
 
 /** Runs `kubectl irsa rotate-key <stage>`. */
 export async function runRotateKey(cmd: RotateKeyCommand, io: Io): Promise<number> {
@@ -109,10 +109,7 @@ export async function runRotateKey(cmd: RotateKeyCommand, io: Io): Promise<numbe
     throw new Error(`unknown rotate-key stage ${cmd.stage satisfies never}`);
   } finally {
     issuerClient.close();
-    if (aws) {
-      await reportAwsCalls(aws, io, cmd.flags);
-      aws.clients.destroy();
-    }
+    if (aws) await closeAws(aws, io, cmd.flags);
     kube.close();
   }
 }

@@ -58,14 +58,21 @@ export async function openKube(flags: GlobalFlags): Promise<KubeClient> {
   });
 }
 
-/** Writes the AWS call log where KUBECTL_IRSA_CALL_LOG points (tests count writes with it) and, with -v, a summary. */
-export async function reportAwsCalls(session: AwsSession, io: Io, flags: GlobalFlags): Promise<void> {
-  const calls = session.clients.calls;
-  const path = io.env.get("KUBECTL_IRSA_CALL_LOG");
-  if (path) {
-    await Deno.writeTextFile(path, calls.calls.map((c) => JSON.stringify(c) + "\n").join(""), { append: true });
-  }
-  if (flags.verbose) {
-    io.err(`AWS calls: ${calls.reads} reads, ${calls.writes} writes (${calls.summary().join(", ") || "none"})\n`);
+/**
+ * Closes the session. Before that, writes the AWS call log where KUBECTL_IRSA_CALL_LOG points (tests count writes
+ * with it, also after a failure) and, with -v, a summary.
+ */
+export async function closeAws(session: AwsSession, io: Io, flags: GlobalFlags): Promise<void> {
+  try {
+    const calls = session.clients.calls;
+    const path = io.env.get("KUBECTL_IRSA_CALL_LOG");
+    if (path) {
+      await Deno.writeTextFile(path, calls.calls.map((c) => JSON.stringify(c) + "\n").join(""), { append: true });
+    }
+    if (flags.verbose) {
+      io.err(`AWS calls: ${calls.reads} reads, ${calls.writes} writes (${calls.summary().join(", ") || "none"})\n`);
+    }
+  } finally {
+    session.clients.destroy();
   }
 }

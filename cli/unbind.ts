@@ -10,7 +10,7 @@ import { validateDnsLabel, validateDnsSubdomain } from "../lib/validate.ts";
 import type { UnbindCommand } from "./args.ts";
 import { renderPlan } from "./dry_run.ts";
 import type { Io } from "./main.ts";
-import { openAws, openKube, reportAwsCalls } from "./session.ts";
+import { closeAws, openAws, openKube } from "./session.ts";
 import { UsageError } from "./usage_error.ts";
 
 /** Runs `kubectl irsa unbind`. */
@@ -54,8 +54,7 @@ export async function runUnbind(cmd: UnbindCommand, io: Io): Promise<number> {
       return 0;
     } finally {
       // Also on failure: tests assert that bad input made no AWS write.
-      await reportAwsCalls(aws, io, cmd.flags);
-      aws.clients.destroy();
+      await closeAws(aws, io, cmd.flags);
     }
   } finally {
     kube.close();
