@@ -5,6 +5,7 @@ import { type LabelSelector, matchesLabelSelector } from "../lib/label_selector.
 import { webhookObjects } from "../lib/names.ts";
 import { type ListedPod, missesCredentials, type WebhookConfig } from "../lib/pod_mutation.ts";
 import type { KubeClient } from "../lib/kube/client.ts";
+import { readNamespaceLabels, readWebhookConfiguration } from "../lib/kube/webhook_reads.ts";
 
 export type { ListedPod };
 
@@ -21,21 +22,12 @@ export function missedMutationMessage(pod: ListedPod, namespaceSelected: boolean
 /** Whether our webhook's namespaceSelector selects a namespace; reads each object once per scan. */
 function namespaceSelection(kube: KubeClient): (namespace: string) => Promise<boolean> {
   let selector: Promise<LabelSelector | undefined> | undefined;
-  const labels = new Map<string, Promise<Record<string, string>>>();
+  const labels = new Map<string, Promise<Record<string, string> | undefined>>();
   return async (namespace) => {
-    selector ??= kube.get<{ webhooks?: { name: string; namespaceSelector?: LabelSelector }[] }>({
-      group: "admissionregistration.k8s.io",
-      resource: "mutatingwebhookconfigurations",
-      name: webhookObjects.configuration,
-    }).then((c) => c?.webhooks?.find((w) => w.name === webhookObjects.webhookName)?.namespaceSelector);
-    if (!labels.has(namespace)) {
-      labels.set(
-        namespace,
-        kube.get<{ metadata: { labels?: Record<string, string> } }>({ resource: "namespaces", name: namespace })
-          .then((ns) => ns?.metadata.labels ?? {}),
-      );
-    }
-    return matchesLabelSelector(await selector, await labels.get(namespace)!);
+    selector ??= readWebhookConfiguration(kube)
+      .then((c) => c?.webhooks?.find((w) => w.name === webhookObjects.webhookName)?.namespaceSelector);
+    if (!labels.has(namespace)) labels.set(namespace, readNamespaceLabels(kube, namespace));
+    return matchesLabelSelector(await selector, (await labels.get(namespace)) ?? {});
   };
 }
 

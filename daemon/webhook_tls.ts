@@ -3,6 +3,7 @@
 // anything, and old CAs stay until they expire. Every replica runs this; writes use resourceVersion
 // preconditions, so two replicas never end up with different certificates.
 import {
+  certificatePem,
   certificatesFromPem,
   certificateSignedBy,
   createRootCa,
@@ -12,7 +13,8 @@ import {
 } from "../lib/pki.ts";
 import { IrsaError } from "../lib/errors.ts";
 import type { KubeClient } from "../lib/kube/client.ts";
-import { fieldManager, irsaAnnotation, webhookObjects } from "../lib/names.ts";
+import { readWebhookConfiguration, webhookConfigurationRef } from "../lib/kube/webhook_reads.ts";
+import { fieldManager, irsaAnnotation, webhookObjects, webhookTlsKeys } from "../lib/names.ts";
 import { type CertPolicy, decideCerts, defaultCertPolicy } from "./cert_rotation.ts";
 
 /** What the HTTPS server needs, and the bundle clients must trust. */
@@ -36,16 +38,6 @@ interface TlsSecret {
   data?: Record<string, string>;
 }
 
-/** Keys of the TLS Secret beyond the kubernetes.io/tls pair: the CA and the staged successor CA. */
-const secretKeys = {
-  caBundle: "ca.crt",
-  caKey: "ca.key",
-  cert: "tls.crt",
-  key: "tls.key",
-  stagedCa: "staged-ca.crt",
-  stagedCaKey: "staged-ca.key",
-} as const;
-
 const b64 = (s: string) => btoa(s);
 const unb64 = (s: string | undefined) => (s ? atob(s) : undefined);
 
@@ -55,7 +47,7 @@ interface BundleCert {
 }
 
 function bundleCerts(pem: string | undefined): BundleCert[] {
-  return certificatesFromPem(pem ?? "").map((der) => ({ pem: pemOf(der), info: parseCertificate(der) }));
+  return certificatesFromPem(pem ?? "").map((der) => ({ pem: certificatePem(der), info: parseCertificate(der) }));
 }
 
 /** Loads, renews and publishes the webhook's certificates. */
@@ -69,15 +61,15 @@ export async function reconcileWebhookTls(
   for (let attempt = 0; attempt < 5; attempt++) {
     const secret = await kube.get<TlsSecret>(secretRef);
     const data = secret?.data ?? {};
-    const bundle = unb64(data[secretKeys.caBundle]) ?? "";
-    const caKey = unb64(data[secretKeys.caKey]);
-    const leafPem = unb64(data[secretKeys.cert]);
-    const leafKey = unb64(data[secretKeys.key]);
+    const bundle = unb64(data[webhookTlsKeys.caBundle]) ?? "";
+    const caKey = unb64(data[webhookTlsKeys.caKey]);
+    const leafPem = unb64(data[webhookTlsKeys.cert]);
+    const leafKey = unb64(data[webhookTlsKeys.key]);
     const inBundle = bundleCerts(bundle);
     const current = inBundle[0];
     let ca = current && caKey ? await loadCertifiedKey(current.pem, caKey) : undefined;
-    const stagedCert = bundleCerts(unb64(data[secretKeys.stagedCa]))[0];
-    const stagedKey = unb64(data[secretKeys.stagedCaKey]);
+    const stagedCert = bundleCerts(unb64(data[webhookTlsKeys.stagedCa]))[0];
+    const stagedKey = unb64(data[webhookTlsKeys.stagedCaKey]);
     const stagedAt = new Date(secret?.metadata.annotations?.[irsaAnnotation.caStagedAt] ?? NaN);
     // A staged CA counts only if it is whole and in the bundle; otherwise a new one is staged when due.
     const staged = stagedCert && stagedKey && !Number.isNaN(stagedAt.getTime()) &&
@@ -127,7 +119,8 @@ export async function reconcileWebhookTls(
       stillTrusted = [...(current ? [current] : []), ...retired];
     }
     // Old CAs stay in the bundle until they expire, so clients holding an older bundle keep working.
-    const signingPem = bundleCerts(ca!.certPem)[0]!.pem;
+    // Every PEM here has certificatePem's layout, so equal certificates compare equal as text.
+    const signingPem = ca!.certPem;
     const caBundle = [
       signingPem,
       ...(next ? [next.cert.pem] : []),
@@ -154,11 +147,11 @@ export async function reconcileWebhookTls(
         ...(next ? { annotations: { [irsaAnnotation.caStagedAt]: next.stagedAt.toISOString() } } : {}),
       },
       data: {
-        [secretKeys.caBundle]: b64(caBundle),
-        [secretKeys.caKey]: b64(ca!.keyPem),
-        [secretKeys.cert]: b64(certPem),
-        [secretKeys.key]: b64(keyPem),
-        ...(next ? { [secretKeys.stagedCa]: b64(next.cert.pem), [secretKeys.stagedCaKey]: b64(next.key) } : {}),
+        [webhookTlsKeys.caBundle]: b64(caBundle),
+        [webhookTlsKeys.caKey]: b64(ca!.keyPem),
+        [webhookTlsKeys.cert]: b64(certPem),
+        [webhookTlsKeys.key]: b64(keyPem),
+        ...(next ? { [webhookTlsKeys.stagedCa]: b64(next.cert.pem), [webhookTlsKeys.stagedCaKey]: b64(next.key) } : {}),
       },
     };
     try {
@@ -182,19 +175,9 @@ export async function reconcileWebhookTls(
   );
 }
 
-function pemOf(der: Uint8Array): string {
-  const b = btoa(String.fromCharCode(...der));
-  return `-----BEGIN CERTIFICATE-----\n${b.match(/.{1,64}/g)!.join("\n")}\n-----END CERTIFICATE-----\n`;
-}
-
 /** Writes `caBundlePem` into every webhook of our MutatingWebhookConfiguration whose bundle differs. */
 export async function publishCaBundle(kube: KubeClient, caBundlePem: string): Promise<boolean> {
-  const ref = {
-    group: "admissionregistration.k8s.io",
-    resource: "mutatingwebhookconfigurations",
-    name: webhookObjects.configuration,
-  };
-  const mwc = await kube.get<{ webhooks?: { name: string; clientConfig: { caBundle?: string } }[] }>(ref);
+  const mwc = await readWebhookConfiguration(kube);
   if (!mwc) return false;
   const want = b64(caBundlePem);
   const ops = (mwc.webhooks ?? []).flatMap((w, i) =>
@@ -204,6 +187,6 @@ export async function publishCaBundle(kube: KubeClient, caBundlePem: string): Pr
     ]
   );
   if (ops.length === 0) return false;
-  await kube.patch(ref, ops, "json");
+  await kube.patch(webhookConfigurationRef, ops, "json");
   return true;
 }

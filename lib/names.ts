@@ -136,6 +136,16 @@ export const osNodeSelector = ["kubernetes.io/os", "beta.kubernetes.io/os"] as c
 /** The Lease the daemon replicas elect a leader with. */
 export const leaderLease = "kubectl-irsa-leader";
 
+/** Keys of the webhook's TLS Secret: the kubernetes.io/tls pair, the CA bundle and key, and a staged successor CA. */
+export const webhookTlsKeys = {
+  caBundle: "ca.crt",
+  caKey: "ca.key",
+  cert: "tls.crt",
+  key: "tls.key",
+  stagedCa: "staged-ca.crt",
+  stagedCaKey: "staged-ca.key",
+} as const;
+
 /** The webhook's objects: its MutatingWebhookConfiguration and the Secret holding its CA and serving certificate. */
 export const webhookObjects = {
   configuration: "kubectl-irsa",

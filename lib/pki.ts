@@ -146,6 +146,11 @@ export function certificatesFromPem(bundle: string): Uint8Array[] {
   return x509.PemConverter.decode(bundle).map((b) => new Uint8Array(b));
 }
 
+/** One DER certificate as PEM, in the same layout as the certificates this module issues. */
+export function certificatePem(der: Uint8Array): string {
+  return x509.PemConverter.encode(new Uint8Array(der).buffer, "CERTIFICATE") + "\n";
+}
+
 /** The DNS names and IP addresses a certificate is valid for, in order. */
 export function subjectAltNames(cert: X509.X509Certificate): string[] {
   return cert.getExtension(x509.SubjectAlternativeNameExtension)?.names.items.map((n) => n.value) ?? [];

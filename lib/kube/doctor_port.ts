@@ -1,29 +1,16 @@
 // What `doctor` reads from Kubernetes: the setup record, a freshly minted token and its review, the
 // ServiceAccount and its pods, and the webhook's configuration, Service and CA. Reads only.
-import type { LabelSelector } from "../label_selector.ts";
 import type { ListedPod } from "../pod_mutation.ts";
-import { webhookObjects } from "../names.ts";
+import { webhookObjects, webhookTlsKeys } from "../names.ts";
 import type { KubeClient } from "./client.ts";
 import { clusterPort } from "./kube_port.ts";
 import { anyServiceAccount, mintServiceAccountToken } from "./tokens.ts";
+import { readNamespaceLabels, readWebhookConfiguration, type WebhookConfiguration } from "./webhook_reads.ts";
 
 /** A pod as the doctor sees it. */
 export type DoctorPod = ListedPod & { status?: { phase?: string } };
 
-/** The parts of a MutatingWebhookConfiguration the doctor reads. */
-export interface WebhookConfiguration {
-  metadata: { name: string };
-  webhooks?: {
-    name: string;
-    failurePolicy?: string;
-    namespaceSelector?: LabelSelector;
-    clientConfig: {
-      url?: string;
-      caBundle?: string;
-      service?: { namespace: string; name: string; path?: string; port?: number };
-    };
-  }[];
-}
+export type { WebhookConfiguration };
 
 /** Thin read-only port over the Kubernetes API for `doctor`. */
 export interface DoctorKubePort {
@@ -76,20 +63,8 @@ export function doctorKubePort(kube: KubeClient): DoctorKubePort {
         { fieldSelector: `spec.serviceAccountName=${serviceAccount}` },
       );
     },
-    async webhookConfiguration() {
-      return await kube.get<WebhookConfiguration>({
-        group: "admissionregistration.k8s.io",
-        resource: "mutatingwebhookconfigurations",
-        name: webhookObjects.configuration,
-      });
-    },
-    async namespaceLabels(namespace) {
-      const ns = await kube.get<{ metadata: { labels?: Record<string, string> } }>({
-        resource: "namespaces",
-        name: namespace,
-      });
-      return ns === undefined ? undefined : ns.metadata.labels ?? {};
-    },
+    webhookConfiguration: () => readWebhookConfiguration(kube),
+    namespaceLabels: (namespace) => readNamespaceLabels(kube, namespace),
     async serviceEndpoints(namespace, name) {
       const service = await kube.get({ resource: "services", namespace, name });
       if (!service) return { exists: false, readyAddresses: 0 };
@@ -106,7 +81,7 @@ export function doctorKubePort(kube: KubeClient): DoctorKubePort {
         { resource: "secrets" },
         { fieldSelector: `metadata.name=${webhookObjects.tlsSecret}` },
       );
-      const ca = secrets[0]?.data?.["ca.crt"];
+      const ca = secrets[0]?.data?.[webhookTlsKeys.caBundle];
       return ca === undefined ? undefined : new TextDecoder().decode(Uint8Array.from(atob(ca), (c) => c.charCodeAt(0)));
     },
   };
