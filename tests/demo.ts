@@ -9,7 +9,7 @@ import { sandboxAws } from "./support/aws.ts";
 import { runPlugin } from "./support/cli.ts";
 import { s3Echoer } from "./support/echoer.ts";
 import { initAndRestart } from "./support/irsa_setup.ts";
-import { sandboxClient } from "./support/kube.ts";
+import { createNamespace, sandboxClient } from "./support/kube.ts";
 import { startSandbox } from "./support/sandbox.ts";
 
 const keep = Deno.args.includes("--keep");
@@ -37,7 +37,7 @@ try {
   const kube = await sandboxClient(sandbox);
   const aws = await sandboxAws(sandbox);
   try {
-    await kube.create({ resource: "namespaces" }, { apiVersion: "v1", kind: "Namespace", metadata: { name: "demo" } });
+    await createNamespace(kube, "demo");
     step("kubectl irsa bind sa app -n demo --policy AmazonS3FullAccess");
     const bind = await runPlugin(["bind", "sa", "app", "-n", "demo", "--policy", "AmazonS3FullAccess"], {
       env: sandbox.env,

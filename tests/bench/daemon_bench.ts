@@ -5,7 +5,7 @@ import { installCrds } from "../support/crds.ts";
 import { startDaemon } from "../support/daemon.ts";
 import { awsCallTotals, createIrsaObjects, waitAllReady } from "../support/irsa_objects.ts";
 import { initAndRestart } from "../support/irsa_setup.ts";
-import { sandboxClient } from "../support/kube.ts";
+import { createNamespace, sandboxClient } from "../support/kube.ts";
 import { withSandbox } from "../support/sandbox.ts";
 
 async function peakRssMiB(pid: number): Promise<number> {
@@ -19,11 +19,7 @@ export async function benchDaemon(count = 1000, v8Flags?: string): Promise<strin
     const kube = await sandboxClient(sandbox);
     try {
       await installCrds(kube);
-      await kube.create({ resource: "namespaces" }, {
-        apiVersion: "v1",
-        kind: "Namespace",
-        metadata: { name: systemNamespace },
-      });
+      await createNamespace(kube, systemNamespace);
       await initAndRestart(sandbox, "bench-daemon-oidc");
       const resync = 20_000;
       const daemon = await startDaemon(sandbox, [

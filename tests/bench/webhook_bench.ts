@@ -4,7 +4,7 @@
 import { systemNamespace, webhookObjects } from "../../lib/names.ts";
 import type { KubeClient } from "../../lib/kube/client.ts";
 import { serverVersions } from "../support/go_build.ts";
-import { createServiceAccount, sandboxClient } from "../support/kube.ts";
+import { createNamespace, createServiceAccount, sandboxClient } from "../support/kube.ts";
 import { startDaemon } from "../support/daemon.ts";
 import { piwDefaultRegion, startPiw } from "../support/piw.ts";
 import { startSandbox } from "../support/sandbox.ts";
@@ -262,7 +262,7 @@ export async function benchWebhooks(): Promise<string[]> {
     const kube = await sandboxClient(sandbox);
     try {
       for (const name of [systemNamespace, namespace]) {
-        await kube.create({ resource: "namespaces" }, { apiVersion: "v1", kind: "Namespace", metadata: { name } });
+        await createNamespace(kube, name);
       }
       for (const sa of corpusServiceAccounts) await createServiceAccount(kube, namespace, sa.name, sa.annotations);
       const pods = await corpusPods(kube);

@@ -18,7 +18,7 @@ import type { KubeClient } from "../../lib/kube/client.ts";
 import { sandboxAws } from "../support/aws.ts";
 import { installCrds } from "../support/crds.ts";
 import { startDaemon } from "../support/daemon.ts";
-import { sandboxClient } from "../support/kube.ts";
+import { createNamespace, sandboxClient } from "../support/kube.ts";
 import { motoAccount, withSandbox } from "../support/sandbox.ts";
 
 // The seed README's manifests, verbatim but for the placeholders.
@@ -71,11 +71,7 @@ Deno.test({
       const aws = await sandboxAws(sandbox);
       try {
         await installCrds(kube);
-        await kube.create({ resource: "namespaces" }, {
-          apiVersion: "v1",
-          kind: "Namespace",
-          metadata: { name: systemNamespace },
-        });
+        await createNamespace(kube, systemNamespace);
         // The seed's credentials Secret; every key is optional, the region here is the one that matters.
         await kube.create({ resource: "secrets", namespace: systemNamespace }, {
           apiVersion: "v1",

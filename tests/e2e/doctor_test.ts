@@ -13,17 +13,18 @@ import {
   UpdateAssumeRolePolicyCommand,
 } from "@aws-sdk/client-iam";
 import type { CheckResult } from "../../lib/doctor.ts";
-import { saAnnotation, setupRecord, systemNamespace, webhookObjects } from "../../lib/names.ts";
+import { saAnnotation, setupRecord, systemNamespace } from "../../lib/names.ts";
 import { parseSetupRecord } from "../../lib/setup_record.ts";
 import { buildTrustPolicy } from "../../lib/trust_policy.ts";
 import { sandboxAws } from "../support/aws.ts";
 import { runPlugin } from "../support/cli.ts";
 import { startDaemon } from "../support/daemon.ts";
 import { initAndRestart } from "../support/irsa_setup.ts";
-import { freshNamespace, sandboxClient } from "../support/kube.ts";
+import { createNamespace, freshNamespace, sandboxClient } from "../support/kube.ts";
 import { withSandbox } from "../support/sandbox.ts";
 import { freePort } from "../support/server_process.ts";
 import { registerWebhook, waitForWebhook } from "../support/webhook.ts";
+import { webhookConfigurationRef } from "../../lib/kube/webhook_reads.ts";
 
 interface DoctorRun {
   code: number;
@@ -288,11 +289,7 @@ Deno.test({
           await kube.delete({ resource: "pods", namespace: ns, name: "before-webhook" });
         });
 
-        await kube.create({ resource: "namespaces" }, {
-          apiVersion: "v1",
-          kind: "Namespace",
-          metadata: { name: systemNamespace },
-        });
+        await createNamespace(kube, systemNamespace);
         const port = freePort();
         await registerWebhook(kube, { port });
         const daemon = await startDaemon(sandbox, ["--namespace", systemNamespace], { webhookPort: port });
@@ -309,15 +306,14 @@ Deno.test({
           });
 
           await t.step("a stale caBundle fails the webhook check", async () => {
-            const ref = {
-              group: "admissionregistration.k8s.io",
-              resource: "mutatingwebhookconfigurations",
-              name: webhookObjects.configuration,
-            };
-            const mwc = await kube.get<{ webhooks: { clientConfig: { caBundle: string } }[] }>(ref);
+            const mwc = await kube.get<{ webhooks: { clientConfig: { caBundle: string } }[] }>(webhookConfigurationRef);
             const current = mwc!.webhooks[0]!.clientConfig.caBundle;
             const patch = (caBundle: string) =>
-              kube.patch(ref, [{ op: "replace", path: "/webhooks/0/clientConfig/caBundle", value: caBundle }], "json");
+              kube.patch(webhookConfigurationRef, [{
+                op: "replace",
+                path: "/webhooks/0/clientConfig/caBundle",
+                value: caBundle,
+              }], "json");
             await breaks(
               "webhook",
               async () => void await patch(btoa(sandbox.caPem)),
@@ -328,13 +324,12 @@ Deno.test({
           await t.step(
             "a namespaceSelector that leaves out the ServiceAccount's namespace fails the webhook check",
             async () => {
-              const ref = {
-                group: "admissionregistration.k8s.io",
-                resource: "mutatingwebhookconfigurations",
-                name: webhookObjects.configuration,
-              };
               const select = (selector: Record<string, unknown>) =>
-                kube.patch(ref, [{ op: "replace", path: "/webhooks/0/namespaceSelector", value: selector }], "json");
+                kube.patch(webhookConfigurationRef, [{
+                  op: "replace",
+                  path: "/webhooks/0/namespaceSelector",
+                  value: selector,
+                }], "json");
               const skipping = {
                 matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "NotIn", values: [ns] }],
               };
@@ -368,11 +363,7 @@ Deno.test({
               `--api-audiences=${audiences},sts.amazonaws.com`,
             ],
           });
-          await kube.delete({
-            group: "admissionregistration.k8s.io",
-            resource: "mutatingwebhookconfigurations",
-            name: webhookObjects.configuration,
-          });
+          await kube.delete(webhookConfigurationRef);
           await kube.delete({ resource: "pods", namespace: ns, name: "after-webhook" });
           const run = await doctor();
           equal(run.code, 0, describe(run));

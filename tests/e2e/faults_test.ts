@@ -9,7 +9,7 @@ import { startDaemon } from "../support/daemon.ts";
 import { startFaultProxy } from "../support/fault_proxy.ts";
 import { awsCallTotals, createIrsaObjects, waitAllReady } from "../support/irsa_objects.ts";
 import { initAndRestart } from "../support/irsa_setup.ts";
-import { sandboxClient } from "../support/kube.ts";
+import { createNamespace, sandboxClient } from "../support/kube.ts";
 import { withSandbox } from "../support/sandbox.ts";
 
 const count = 100;
@@ -25,11 +25,7 @@ Deno.test({
       const proxy = await startFaultProxy(sandbox, { faultRate: 0.2, holdMs: 3000 });
       try {
         await installCrds(kube);
-        await kube.create({ resource: "namespaces" }, {
-          apiVersion: "v1",
-          kind: "Namespace",
-          metadata: { name: systemNamespace },
-        });
+        await createNamespace(kube, systemNamespace);
         await initAndRestart(sandbox, "faults-oidc");
         const daemon = await startDaemon(
           sandbox,

@@ -10,7 +10,7 @@ import { resourcePath } from "../../lib/kube/client.ts";
 import { awsSecret, fieldManager, saAnnotation, systemNamespace } from "../../lib/names.ts";
 import { version } from "../../cli/version.ts";
 import { ensureBinary } from "../support/go_build.ts";
-import { sandboxClient } from "../support/kube.ts";
+import { createNamespace, sandboxClient } from "../support/kube.ts";
 import { withSandbox } from "../support/sandbox.ts";
 
 const chart = new URL("../../charts/kubectl-irsa", import.meta.url).pathname;
@@ -165,11 +165,7 @@ Deno.test({
           const kube = await sandboxClient(sandbox);
           try {
             // Namespaced objects can only be dry-run in a namespace that exists.
-            await kube.create({ resource: "namespaces" }, {
-              apiVersion: "v1",
-              kind: "Namespace",
-              metadata: { name: systemNamespace },
-            });
+            await createNamespace(kube, systemNamespace);
             const renders = {
               defaults: await render(systemNamespace),
               extra: await render(systemNamespace, "-f", await valuesFile("extra-apply", extraValues)),

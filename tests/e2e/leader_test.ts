@@ -8,7 +8,7 @@ import { sandboxAws } from "../support/aws.ts";
 import { installCrds } from "../support/crds.ts";
 import { type DaemonProcess, startDaemon } from "../support/daemon.ts";
 import { initAndRestart } from "../support/irsa_setup.ts";
-import { sandboxClient } from "../support/kube.ts";
+import { createNamespace, sandboxClient } from "../support/kube.ts";
 import { withSandbox } from "../support/sandbox.ts";
 
 const collection = { group: crdGroup, version: crdVersion, resource: "irsas", namespace: systemNamespace };
@@ -63,11 +63,7 @@ Deno.test({
       let newLeader: DaemonProcess | undefined;
       try {
         await installCrds(kube);
-        await kube.create({ resource: "namespaces" }, {
-          apiVersion: "v1",
-          kind: "Namespace",
-          metadata: { name: systemNamespace },
-        });
+        await createNamespace(kube, systemNamespace);
         await initAndRestart(sandbox, "leader-oidc");
         const args = [
           "--namespace",

@@ -15,7 +15,7 @@ import { runPlugin } from "../support/cli.ts";
 import { installCrds } from "../support/crds.ts";
 import { startDaemon } from "../support/daemon.ts";
 import { initAndRestart } from "../support/irsa_setup.ts";
-import { createServiceAccount, freshNamespace, requestToken, sandboxClient } from "../support/kube.ts";
+import { createNamespace, createServiceAccount, freshNamespace, requestToken, sandboxClient } from "../support/kube.ts";
 import { type Sandbox, withSandbox } from "../support/sandbox.ts";
 
 async function publishedKids(sandbox: Sandbox, bucket: string): Promise<string[]> {
@@ -264,11 +264,7 @@ Deno.test({
 
         await t.step("the daemon publishes a key added to the apiserver within one resync", async () => {
           await installCrds(kube);
-          await kube.create({ resource: "namespaces" }, {
-            apiVersion: "v1",
-            kind: "Namespace",
-            metadata: { name: systemNamespace },
-          });
+          await createNamespace(kube, systemNamespace);
           const resyncMs = 3000;
           const daemon = await startDaemon(sandbox, [
             "--namespace",

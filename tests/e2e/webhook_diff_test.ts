@@ -10,7 +10,7 @@ import { deepStrictEqual, notDeepStrictEqual, ok } from "node:assert/strict";
 import { systemNamespace } from "../../lib/names.ts";
 import type { KubeClient } from "../../lib/kube/client.ts";
 import { startDaemon } from "../support/daemon.ts";
-import { createServiceAccount, sandboxClient } from "../support/kube.ts";
+import { createNamespace, createServiceAccount, sandboxClient } from "../support/kube.ts";
 import { piwDefaultRegion, startPiw } from "../support/piw.ts";
 import { withSandbox } from "../support/sandbox.ts";
 import { freePort } from "../support/server_process.ts";
@@ -28,10 +28,6 @@ const untouched = new Set([
   "opt-out label with the value false still opts out",
   "no serviceAccountName (the default ServiceAccount has a role)",
 ]);
-
-async function createNamespace(kube: KubeClient, name: string, labels: Record<string, string>): Promise<void> {
-  await kube.create({ resource: "namespaces" }, { apiVersion: "v1", kind: "Namespace", metadata: { name, labels } });
-}
 
 /** What the apiserver answered: the created pod's spec, or the error message when it refused the pod. */
 type Outcome = { spec: unknown } | { error: string };
@@ -58,7 +54,7 @@ Deno.test({
     withSandbox(async (sandbox) => {
       const kube = await sandboxClient(sandbox);
       try {
-        await createNamespace(kube, systemNamespace, {});
+        await createNamespace(kube, systemNamespace);
         // Registered before the daemon starts, so the daemon publishes its CA bundle into it at start-up.
         const ourPort = freePort();
         await registerWebhook(kube, { port: ourPort, namespaceSelector: { matchLabels: { [diffLabel]: "ours" } } });

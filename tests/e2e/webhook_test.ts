@@ -4,6 +4,7 @@
 // a staged handover) during streams of pods lose none.
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import {
+  certificatePem,
   certificatesFromPem,
   certificateSignedBy,
   createRootCa,
@@ -13,10 +14,11 @@ import {
 import { systemNamespace, webhookObjects } from "../../lib/names.ts";
 import type { KubeClient } from "../../lib/kube/client.ts";
 import { startDaemon } from "../support/daemon.ts";
-import { freshNamespace, sandboxClient } from "../support/kube.ts";
+import { createNamespace, freshNamespace, sandboxClient } from "../support/kube.ts";
 import { withSandbox } from "../support/sandbox.ts";
 import { freePort } from "../support/server_process.ts";
 import { registerWebhook, waitForWebhook } from "../support/webhook.ts";
+import { readWebhookConfiguration, webhookConfigurationRef } from "../../lib/kube/webhook_reads.ts";
 
 const roleArn = "arn:aws:iam::123456789012:role/app";
 
@@ -66,17 +68,12 @@ interface TlsSecret {
   data: Record<string, string>;
 }
 
-/** Each certificate of a PEM bundle as base64 DER, so bundles compare whatever their line layout. */
-const ders = (pem: string) => certificatesFromPem(pem).map((der) => btoa(String.fromCharCode(...der)));
+/** Each certificate of a PEM bundle in one layout, so bundles compare whatever their line breaks. */
+const certs = (pem: string) => certificatesFromPem(pem).map(certificatePem);
 
 /** The caBundle of our MutatingWebhookConfiguration (base64, as stored). */
 async function publishedBundle(kube: KubeClient): Promise<string | undefined> {
-  const mwc = await kube.get<{ webhooks: { clientConfig: { caBundle?: string } }[] }>({
-    group: "admissionregistration.k8s.io",
-    resource: "mutatingwebhookconfigurations",
-    name: webhookObjects.configuration,
-  });
-  return mwc?.webhooks[0]?.clientConfig.caBundle;
+  return (await readWebhookConfiguration(kube))?.webhooks?.[0]?.clientConfig.caBundle;
 }
 
 const env = (spec: PodSpec, container = 0) =>
@@ -90,11 +87,7 @@ Deno.test({
     withSandbox(async (sandbox) => {
       const kube = await sandboxClient(sandbox);
       try {
-        await kube.create({ resource: "namespaces" }, {
-          apiVersion: "v1",
-          kind: "Namespace",
-          metadata: { name: systemNamespace },
-        });
+        await createNamespace(kube, systemNamespace);
         const port = freePort();
         await registerWebhook(kube, {
           port,
@@ -186,11 +179,9 @@ Deno.test({
           await t.step(
             "a malformed AdmissionReview gets HTTP 400 with a message, and the server stays up",
             async () => {
-              const mwc = await kube.get<{ webhooks: { clientConfig: { caBundle: string } }[] }>({
-                group: "admissionregistration.k8s.io",
-                resource: "mutatingwebhookconfigurations",
-                name: webhookObjects.configuration,
-              });
+              const mwc = await kube.get<{ webhooks: { clientConfig: { caBundle: string } }[] }>(
+                webhookConfigurationRef,
+              );
               const client = Deno.createHttpClient({ caCerts: [atob(mwc!.webhooks[0]!.clientConfig.caBundle)] });
               try {
                 for (
@@ -240,11 +231,7 @@ Deno.test({
 
           await t.step("a pod the webhook never saw is reported by an Event on its owner and a metric", async () => {
             const hidden = `hidden-${ns}`;
-            await kube.create({ resource: "namespaces" }, {
-              apiVersion: "v1",
-              kind: "Namespace",
-              metadata: { name: hidden, labels: { "irsa-test/no-webhook": "true" } },
-            });
+            await createNamespace(kube, hidden, { "irsa-test/no-webhook": "true" });
             await createSa(kube, hidden, "app", { "eks.amazonaws.com/role-arn": roleArn });
             const spec = await createPod(kube, hidden, { name: "unmutated", serviceAccount: "app" });
             equal(spec.containers[0]!.env, undefined);
@@ -281,11 +268,6 @@ Deno.test({
               // Plant a CA with less than a third of its life left while no daemon runs, trusted by the apiserver.
               await daemon.stop();
               const secretRef = { resource: "secrets", namespace: systemNamespace, name: webhookObjects.tlsSecret };
-              const mwcRef = {
-                group: "admissionregistration.k8s.io",
-                resource: "mutatingwebhookconfigurations",
-                name: webhookObjects.configuration,
-              };
               const day = 86_400_000;
               const aging = await createRootCa("aging CA", { notBefore: new Date(Date.now() - 300 * day), days: 365 });
               const agingLeaf = await issueCertificate(aging, "aging", {
@@ -301,7 +283,7 @@ Deno.test({
                   "tls.key": btoa(agingLeaf.keyPem),
                 },
               });
-              await kube.patch(mwcRef, [{
+              await kube.patch(webhookConfigurationRef, [{
                 op: "replace",
                 path: "/webhooks/0/clientConfig/caBundle",
                 value: btoa(planted),
@@ -321,10 +303,10 @@ Deno.test({
                 const stagedCa = atob(staged.data["staged-ca.crt"] ?? "");
                 ok(stagedCa, "a successor CA is staged");
                 ok(staged.metadata.annotations?.["irsa.kubectl.io/ca-staged-at"]);
-                deepStrictEqual(ders(atob(staged.data["ca.crt"]!)), [
-                  ...ders(aging.certPem),
-                  ...ders(stagedCa),
-                  ...ders(previous),
+                deepStrictEqual(certs(atob(staged.data["ca.crt"]!)), [
+                  ...certs(aging.certPem),
+                  ...certs(stagedCa),
+                  ...certs(previous),
                 ]);
                 ok(await certificateSignedBy(atob(staged.data["tls.crt"]!), aging.certPem), "the aging CA still signs");
                 equal(await publishedBundle(kube), staged.data["ca.crt"]);
@@ -346,10 +328,10 @@ Deno.test({
                 ok(await certificateSignedBy(atob(promoted.data["tls.crt"]!), stagedCa), "the new CA signs now");
                 equal(promoted.metadata.annotations?.["irsa.kubectl.io/ca-staged-at"], undefined);
                 // The old CAs stay trusted until they expire.
-                deepStrictEqual(ders(atob(promoted.data["ca.crt"]!)), [
-                  ...ders(stagedCa),
-                  ...ders(aging.certPem),
-                  ...ders(previous),
+                deepStrictEqual(certs(atob(promoted.data["ca.crt"]!)), [
+                  ...certs(stagedCa),
+                  ...certs(aging.certPem),
+                  ...certs(previous),
                 ]);
                 equal(await publishedBundle(kube), promoted.data["ca.crt"]);
               } finally {

@@ -10,10 +10,19 @@ export async function sandboxClient(sandbox: Sandbox): Promise<KubeClient> {
 
 let counter = 0;
 
+/** Creates the namespace `name`, with `labels`. */
+export async function createNamespace(kube: KubeClient, name: string, labels?: Record<string, string>): Promise<void> {
+  await kube.create({ resource: "namespaces" }, {
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: { name, ...(labels ? { labels } : {}) },
+  });
+}
+
 /** Creates a namespace with a unique name (namespaces never finish deleting without a controller manager). */
 export async function freshNamespace(kube: KubeClient, prefix = "t"): Promise<string> {
   const name = `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
-  await kube.create({ resource: "namespaces" }, { apiVersion: "v1", kind: "Namespace", metadata: { name } });
+  await createNamespace(kube, name);
   return name;
 }
 
