@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 import { type Distro, distros } from "../lib/distro.ts";
 import { isIrsaError } from "../lib/errors.ts";
-import { parseTag, validateDnsLabel } from "../lib/validate.ts";
+import { parseTag, validateDnsLabel, validateEndpointUrl } from "../lib/validate.ts";
 import { parseDuration } from "../lib/rotation.ts";
 import { type CommandName, commandSummaries } from "./commands.ts";
 import { UsageError } from "./usage_error.ts";
@@ -97,6 +97,10 @@ export interface InstallCommand {
   failurePolicy?: "Ignore" | "Fail";
   /** Namespaces the webhook leaves alone besides the daemon's own; absent means kube-system. */
   webhookSkipNamespaces?: string[];
+  /** The daemon's AWS_ENDPOINT_URL, already checked. */
+  awsEndpointUrl?: string;
+  /** Path of the PEM bundle the daemon trusts for AWS endpoints; read (and checked) before any connection. */
+  awsCaBundle?: string;
 }
 
 /** `kubectl irsa uninstall`. */
@@ -201,6 +205,8 @@ const commandOptions: Record<CommandName, Record<string, OptionSpec>> = {
     replicas: { type: "string" },
     "failure-policy": { type: "string" },
     "webhook-skip-namespaces": { type: "string" },
+    "aws-endpoint-url": { type: "string" },
+    "aws-ca-bundle": { type: "string" },
   },
   uninstall: {
     "keep-crds": { type: "boolean" },
@@ -506,6 +512,13 @@ function parseInstall(v: Values, flags: GlobalFlags): InstallCommand {
   if (flags.output !== undefined && !flags.dryRun) {
     throw new UsageError(`"-o ${flags.output}" prints the manifests and needs "--dry-run"`, "install");
   }
+  if (flags.caBundle !== undefined) {
+    // install makes no AWS call itself; a silently ignored --ca-bundle would look like the daemon trusts it.
+    throw new UsageError(
+      `install makes no AWS calls and does not take "--ca-bundle"; use "--aws-ca-bundle" for the daemon's`,
+      "install",
+    );
+  }
   const cmd: InstallCommand = { name: "install", flags };
   if (namespace !== undefined) cmd.namespace = namespace;
   const image = stringFlag(v, "image", "install");
@@ -542,6 +555,18 @@ function parseInstall(v: Values, flags: GlobalFlags): InstallCommand {
     }
     cmd.webhookSkipNamespaces = [...new Set(names)];
   }
+  const endpoint = stringFlag(v, "aws-endpoint-url", "install");
+  if (endpoint !== undefined) {
+    try {
+      validateEndpointUrl(endpoint);
+    } catch (e) {
+      if (isIrsaError(e, "invalid")) throw new UsageError(`"--aws-endpoint-url": ${e.message}`, "install");
+      throw e;
+    }
+    cmd.awsEndpointUrl = endpoint;
+  }
+  const caBundle = stringFlag(v, "aws-ca-bundle", "install");
+  if (caBundle !== undefined) cmd.awsCaBundle = caBundle;
   return cmd;
 }
 

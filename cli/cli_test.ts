@@ -236,3 +236,110 @@ Deno.test("kubectl irsa install --webhook-skip-namespaces reaches the rendered n
   assert.deepEqual(await values("--webhook-skip-namespaces", ""), ["irsa-manager-system"]);
   assert.deepEqual(await values("-n", "irsa", "--webhook-skip-namespaces=monitoring"), ["monitoring", "irsa"]);
 });
+
+Deno.test("kubectl irsa install renders --aws-endpoint-url, --aws-ca-bundle and --s3-path-style as installManifests() does", async () => {
+  const { defaultImage, installManifests } = await import("../lib/install_manifests.ts");
+  const { createRootCa } = await import("../lib/pki.ts");
+  const dir = await Deno.makeTempDir({ prefix: "install-ca-" });
+  try {
+    const pem = (await createRootCa("private endpoint CA")).certPem;
+    await Deno.writeTextFile(`${dir}/ca.pem`, pem);
+    const endpoint = "https://s3.internal.example:9000";
+    const run = await runPlugin([
+      "install",
+      "--dry-run",
+      "-o",
+      "json",
+      "--aws-endpoint-url",
+      endpoint,
+      "--aws-ca-bundle",
+      `${dir}/ca.pem`,
+      "--s3-path-style",
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    const want = installManifests({
+      image: defaultImage(version),
+      awsEndpointUrl: endpoint,
+      awsCaBundlePem: pem,
+      awsS3PathStyle: true,
+    });
+    assert.deepEqual(JSON.parse(run.stdout).items, JSON.parse(JSON.stringify(want)));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("kubectl irsa install refuses a bad endpoint or CA bundle with exit 2 before connecting", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "install-bad-" });
+  // A cluster that records whether anyone connects: a usage error must stop the command before that.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let connections = 0;
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      connections++;
+      conn.close();
+    }
+  })();
+  try {
+    const kubeconfig = `${dir}/kubeconfig`;
+    await Deno.writeTextFile(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{
+          name: "c",
+          cluster: { server: `https://127.0.0.1:${listener.addr.port}`, "insecure-skip-tls-verify": true },
+        }],
+        users: [{ name: "u", user: { token: "t" } }],
+        contexts: [{ name: "c", context: { cluster: "c", user: "u" } }],
+        "current-context": "c",
+      }),
+    );
+    const { createRootCa } = await import("../lib/pki.ts");
+    const ca = await createRootCa("bundle with its key");
+    await Deno.writeTextFile(`${dir}/notes.txt`, "the CA is on the wiki\n");
+    await Deno.writeTextFile(`${dir}/with-key.pem`, ca.certPem + ca.keyPem);
+    const see = "See 'kubectl irsa install --help'\n";
+    const cases: { name: string; args: string[]; stderr: RegExp }[] = [
+      {
+        name: "an endpoint without a scheme",
+        args: ["--aws-endpoint-url", "s3.internal.example:9000"],
+        stderr: new RegExp(
+          `^error: "--aws-endpoint-url": Invalid AWS endpoint URL "s3\\.internal\\.example:9000": must be an ` +
+            `absolute https:// or http:// URL, like https://s3\\.internal\\.example:9000\\n${see}$`,
+        ),
+      },
+      {
+        name: "a CA bundle that does not exist",
+        args: ["--aws-ca-bundle", `${dir}/missing.pem`],
+        stderr: new RegExp(`^error: "--aws-ca-bundle": cannot read the CA bundle "${dir}/missing\\.pem": .+\\n${see}$`),
+      },
+      {
+        name: "a CA bundle that is not PEM",
+        args: ["--aws-ca-bundle", `${dir}/notes.txt`],
+        stderr: new RegExp(
+          `^error: "--aws-ca-bundle": the CA bundle "${dir}/notes\\.txt" holds no PEM certificate .+\\n${see}$`,
+        ),
+      },
+      {
+        name: "a CA bundle with a private key, which must not land in a ConfigMap",
+        args: ["--aws-ca-bundle", `${dir}/with-key.pem`],
+        stderr: new RegExp(`^error: "--aws-ca-bundle": the CA bundle "${dir}/with-key\\.pem" holds a private key.+\\n`),
+      },
+    ];
+    for (const c of cases) {
+      await t.step(c.name, async () => {
+        const run = await runPlugin(["install", "--kubeconfig", kubeconfig, ...c.args]);
+        assert.equal(run.code, 2, run.stderr);
+        assert.equal(run.stdout, "");
+        assert.match(run.stderr, c.stderr);
+        assert.equal(connections, 0, "install connected to the cluster before refusing its flags");
+      });
+    }
+  } finally {
+    listener.close();
+    await accepting.catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});

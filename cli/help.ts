@@ -200,6 +200,10 @@ Examples:
   # Three replicas of a mirrored image; refuse pods while the webhook is down
   kubectl irsa install --replicas 3 --image registry.example.com/kubectl-irsa:0.1.0 --failure-policy Fail
 
+  # A private S3-compatible endpoint with its own CA, for the daemon's AWS calls
+  kubectl irsa install --aws-endpoint-url https://s3.internal.example:9000 --aws-ca-bundle ./internal-ca.pem \\
+      --s3-path-style
+
 Installs the namespace, both CRDs (the seed's irsa-manager.kkb0318.github.io/v1alpha1, so irsa-manager objects
 keep working), least-privilege RBAC, the Deployment, a PodDisruptionBudget, a Service and the
 MutatingWebhookConfiguration, each with server-side apply (field manager kubectl-irsa). AWS credentials come
@@ -215,6 +219,12 @@ Flags:
                               Namespaces the webhook never mutates, comma-separated (default kube-system; the
                               daemon's own is always skipped). Empty mutates kube-system too, for controllers
                               such as cluster-autoscaler; keep --failure-policy Ignore then
+      --aws-endpoint-url URL  AWS_ENDPOINT_URL of the daemon: an https:// (or http://) VPC endpoint, S3-compatible
+                              store or emulator
+      --aws-ca-bundle PATH    PEM CA bundle the daemon trusts for AWS besides the system roots (ConfigMap
+                              kubectl-irsa-aws-ca, mounted and named by AWS_CA_BUNDLE); not --ca-bundle, which is
+                              refused: install itself makes no AWS call
+      --s3-path-style         The daemon addresses S3 path-style (AWS_S3_FORCE_PATH_STYLE=true)
       --dry-run               With -o yaml|json: print the manifests; alone: server-side dry run of every object
   -o, --output FORMAT         yaml|json, with --dry-run
 
@@ -233,11 +243,11 @@ Examples:
   # Show what would be deleted and change nothing
   kubectl irsa uninstall --dry-run
 
-Deletes, in order: the webhook (so no pod creation waits for a daemon that is going away), the Deployment, RBAC,
-the CRDs and the daemon's namespace with its aws-secret. Deleting the CRDs deletes every IRSA and IRSASetup
-without AWS cleanup, so uninstall stops while any exist: delete them first while the daemon still runs (those
-with cleanup: true then remove their AWS resources), or keep them with --keep-crds. The setup record and key in
-kube-system stay.
+Deletes, in order: the webhook (so no pod creation waits for a daemon that is going away), the Deployment, the
+AWS CA ConfigMap, RBAC, the CRDs and the daemon's namespace with its aws-secret. Deleting the CRDs deletes every
+IRSA and IRSASetup without AWS cleanup, so uninstall stops while any exist: delete them first while the daemon
+still runs (those with cleanup: true then remove their AWS resources), or keep them with --keep-crds. The setup
+record and key in kube-system stay.
 
 Flags:
   -n, --namespace NS    Namespace of the daemon (default: irsa-manager-system)
@@ -250,7 +260,8 @@ ${globalFlagsHelp}
 broken one: the setup record, the discovery document (anonymous HTTPS, trusted certificate), the exact issuer,
 the JWKS and the apiserver's signing key, the IAM OIDC provider (URL, client ID, thumbprint) and the apiserver's
 audiences. With 'sa NAME' also the ServiceAccount's annotation, role, trust policy, policies, its pods and the
-pod identity webhook. Changes nothing. Exits 1 when a check fails; warnings do not fail.
+pod identity webhook (behind a Service it is proven with a server-side dry-run pod of the ServiceAccount, which
+needs 'create' on pods and persists nothing). Changes nothing. Exits 1 when a check fails; warnings do not fail.
 
 Examples:
   # Check the cluster-wide chain

@@ -1,6 +1,7 @@
 // `kubectl irsa install`: applies the daemon's manifests (lib/install_manifests.ts) with server-side apply, or
 // prints them, or asks the API server what would change.
-import { IrsaError } from "../lib/errors.ts";
+import { readCaBundle } from "../lib/aws/ca_bundle.ts";
+import { IrsaError, isIrsaError } from "../lib/errors.ts";
 import type { KubeClient } from "../lib/kube/client.ts";
 import {
   defaultImage,
@@ -30,6 +31,16 @@ export function daemonNamespace(namespace: string | undefined, command: "install
   return ns;
 }
 
+/** The --aws-ca-bundle file, read before any connection; like --inline-policy, a bad file is a usage error. */
+async function readAwsCaBundle(path: string): Promise<string> {
+  try {
+    return await readCaBundle(path);
+  } catch (e) {
+    if (isIrsaError(e, "invalid")) throw new UsageError(`"--aws-ca-bundle": ${e.message}`, "install");
+    throw e;
+  }
+}
+
 /** `kind/name` as printed. */
 export function objectLabel(m: Manifest): string {
   return `${m.kind}/${m.metadata.name}`;
@@ -42,6 +53,10 @@ export async function runInstall(cmd: InstallCommand, io: Io): Promise<number> {
   if (cmd.replicas !== undefined) options.replicas = cmd.replicas;
   if (cmd.failurePolicy !== undefined) options.failurePolicy = cmd.failurePolicy;
   if (cmd.webhookSkipNamespaces !== undefined) options.webhookSkipNamespaces = cmd.webhookSkipNamespaces;
+  if (cmd.awsEndpointUrl !== undefined) options.awsEndpointUrl = cmd.awsEndpointUrl;
+  if (cmd.awsCaBundle !== undefined) options.awsCaBundlePem = await readAwsCaBundle(cmd.awsCaBundle);
+  // For install the global --s3-path-style is the daemon's: install itself makes no AWS call.
+  if (cmd.flags.s3PathStyle) options.awsS3PathStyle = true;
   const objects = installManifests(options);
 
   if (cmd.flags.dryRun && cmd.flags.output !== undefined) {

@@ -1,8 +1,9 @@
 // Opens the AWS and Kubernetes connections a command needs, from global flags and the environment. Loaded only
 // by commands that talk to AWS or Kubernetes, so `--help` never pays for the SDKs.
 import { type AwsClients, awsConfigFromEnv, createAwsClients, MissingRegionError } from "../lib/aws/clients.ts";
+import { readCaBundle } from "../lib/aws/ca_bundle.ts";
 import { KubeClient } from "../lib/kube/client.ts";
-import { IrsaError } from "../lib/errors.ts";
+import { awsEndpointEnv } from "../lib/names.ts";
 import type { GlobalFlags } from "./args.ts";
 import type { Io } from "./main.ts";
 import { UsageError } from "./usage_error.ts";
@@ -28,18 +29,10 @@ export async function openAws(
     delete config.credentials; // an explicit profile wins over static environment credentials
   }
   if (flags.s3PathStyle) config.s3PathStyle = true;
-  const caPath = flags.caBundle ?? io.env.get("AWS_CA_BUNDLE");
+  const caPath = flags.caBundle ?? io.env.get(awsEndpointEnv.caBundle);
   let caBundlePem: string | undefined;
   if (caPath) {
-    try {
-      caBundlePem = await Deno.readTextFile(caPath);
-    } catch (e) {
-      throw new IrsaError(
-        "invalid",
-        "CaBundleUnreadable",
-        `cannot read the CA bundle "${caPath}": ${(e as Error).message}`,
-      );
-    }
+    caBundlePem = await readCaBundle(caPath);
     config.caBundlePem = caBundlePem;
   }
   try {

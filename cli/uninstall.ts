@@ -1,19 +1,18 @@
 // `kubectl irsa uninstall`: deletes what install applied, webhook first and CRDs just before the namespace.
 import { type CrdKindName, crdKinds } from "../lib/crds.ts";
 import { IrsaError } from "../lib/errors.ts";
-import { defaultImage, installManifests, resourceRefOf, uninstallOrder } from "../lib/install_manifests.ts";
+import { resourceRefOf, uninstallManifests } from "../lib/install_manifests.ts";
 import { type KubeClient, resourcePath } from "../lib/kube/client.ts";
 import { crdGroup, crdVersion } from "../lib/names.ts";
 import type { UninstallCommand } from "./args.ts";
 import { daemonNamespace, objectLabel } from "./install.ts";
 import type { Io } from "./main.ts";
 import { openKube } from "./session.ts";
-import { version } from "./version.ts";
 
 /** Runs `kubectl irsa uninstall`. */
 export async function runUninstall(cmd: UninstallCommand, io: Io): Promise<number> {
   const namespace = daemonNamespace(cmd.namespace, "uninstall");
-  const objects = uninstallOrder(installManifests({ namespace, image: defaultImage(version) }))
+  const objects = uninstallManifests(namespace)
     .filter((o) => !(cmd.keepCrds && o.kind === "CustomResourceDefinition"));
   const dryRun = cmd.flags.dryRun;
   const kube = await openKube(cmd.flags);

@@ -37,11 +37,11 @@ export function daemonAws(
     metrics: DaemonMetrics;
     env: { get(name: string): string | undefined };
     requestTimeoutMs?: number;
+    /** The extra CA bundle, read once at startup (lib/aws/ca_bundle.ts), as the CLI reads its own. */
+    caBundlePem?: string;
   },
 ): { clients(): Promise<AwsClients>; close(): void } {
   let current: { key: string; clients: AwsClients; checkedAt: number } | undefined;
-  const caPath = options.env.get("AWS_CA_BUNDLE");
-  let caBundlePem: Promise<string> | undefined;
   const calls = new CallLog({ retain: false });
   calls.onCall((c) => options.metrics.awsCalls.inc({ operation: `${c.service}:${c.operation}`, outcome: c.outcome }));
   return {
@@ -55,8 +55,7 @@ export function daemonAws(
         name: awsSecret.name,
       });
       const decoded = Object.fromEntries(Object.entries(secret?.data ?? {}).map(([k, v]) => [k, atob(v)]));
-      if (caPath) caBundlePem ??= Deno.readTextFile(caPath);
-      const config = daemonAwsConfig(options.env, decoded, caBundlePem ? await caBundlePem : undefined);
+      const config = daemonAwsConfig(options.env, decoded, options.caBundlePem);
       if (options.requestTimeoutMs !== undefined) config.requestTimeoutMs = options.requestTimeoutMs;
       const key = JSON.stringify(config);
       if (current?.key !== key) {

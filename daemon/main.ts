@@ -1,5 +1,6 @@
 // `kubectl irsa daemon`: the in-cluster process. It serves the pod identity webhook (with self-managed TLS),
 // health and metrics; one AbortController carries SIGTERM to every component.
+import { readCaBundle } from "../lib/aws/ca_bundle.ts";
 import { KubeClient } from "../lib/kube/client.ts";
 import { leaderLease } from "../lib/names.ts";
 import { defaultCertPolicy } from "./cert_rotation.ts";
@@ -27,6 +28,17 @@ export async function runDaemon(argv: string[]): Promise<number> {
     return 2;
   }
   const log = jsonLogger(options.logLevel);
+  // Read once, before anything connects: every AWS client and the issuer's thumbprint fetch trust the same bundle,
+  // and a bad file stops the daemon here with its path instead of failing each reconcile with a TLS error.
+  let caBundlePem: string | undefined;
+  if (options.controllers && options.awsCaBundlePath !== undefined) {
+    try {
+      caBundlePem = await readCaBundle(options.awsCaBundlePath);
+    } catch (e) {
+      log.error("Cannot use the AWS CA bundle", { error: e });
+      return 1;
+    }
+  }
   const stop = new AbortController();
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     Deno.addSignalListener(signal, () => {
@@ -142,15 +154,15 @@ export async function runDaemon(argv: string[]): Promise<number> {
       metrics,
       env: Deno.env,
       requestTimeoutMs: options.awsRequestTimeoutMs,
+      ...(caBundlePem !== undefined ? { caBundlePem } : {}),
     });
-    const caPath = Deno.env.get("AWS_CA_BUNDLE");
     const ctx = {
       kube,
       aws: () => aws.clients(),
       log,
       resyncMs: options.resyncMs,
       now: () => new Date(),
-      ...(caPath ? { caBundlePem: await Deno.readTextFile(caPath) } : {}),
+      ...(caBundlePem !== undefined ? { caBundlePem } : {}),
     };
     const lead = async (signal: AbortSignal) => {
       await Promise.all([

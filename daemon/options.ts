@@ -1,7 +1,7 @@
 // Parses `kubectl irsa daemon` flags into typed options. Pure, table-tested.
 import { parseArgs } from "node:util";
 import { defaultWebhookConfig, type WebhookConfig } from "../lib/pod_mutation.ts";
-import { systemNamespace, webhookObjects } from "../lib/names.ts";
+import { awsEndpointEnv, systemNamespace, webhookObjects } from "../lib/names.ts";
 import type { LogLevel } from "./log.ts";
 
 /** Everything the daemon is configured with. */
@@ -21,6 +21,8 @@ export interface DaemonOptions {
   leaseDurationMs: number;
   /** Timeout of one AWS request. */
   awsRequestTimeoutMs: number;
+  /** PEM file trusted for AWS endpoints and the issuer host besides the system roots ($AWS_CA_BUNDLE). */
+  awsCaBundlePath?: string;
   /** Address of /healthz, /readyz and /metrics. */
   metricsAddress: { hostname: string; port: number };
   webhook: {
@@ -151,5 +153,7 @@ export function parseDaemonOptions(argv: string[], env: { get(name: string): str
   };
   if (values.kubeconfig) options.kubeconfig = values.kubeconfig;
   if (values.context) options.context = values.context;
+  const caBundle = env.get(awsEndpointEnv.caBundle);
+  if (caBundle) options.awsCaBundlePath = caBundle;
   return options;
 }

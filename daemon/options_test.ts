@@ -19,6 +19,11 @@ Deno.test("parseDaemonOptions() applies defaults and flags", async (t) => {
   await t.step("POD_NAMESPACE names the namespace", () => {
     equal(parseDaemonOptions([], env({ POD_NAMESPACE: "irsa" })).namespace, "irsa");
   });
+  await t.step("AWS_CA_BUNDLE names the CA file, read once at startup; unset or empty means none", () => {
+    equal(parseDaemonOptions([], env({ AWS_CA_BUNDLE: "/etc/ca.pem" })).awsCaBundlePath, "/etc/ca.pem");
+    equal("awsCaBundlePath" in parseDaemonOptions([], env()), false);
+    equal("awsCaBundlePath" in parseDaemonOptions([], env({ AWS_CA_BUNDLE: "" })), false);
+  });
   await t.step("webhook flags mirror upstream's", () => {
     const o = parseDaemonOptions([
       "--annotation-prefix=example.com",

@@ -1,6 +1,7 @@
 // `kubectl irsa doctor`: proves the IRSA chain link by link, in the order STS walks it (REFERENCE §1 step 6), and
 // names the first broken link with its fix. Each check is a pure evaluator over data the orchestrator gathered, so
-// every verdict is unit-tested without a cluster; `runDoctor` only reads, it never changes anything.
+// every verdict is unit-tested without a cluster; `runDoctor` only reads, it never changes anything (its one write,
+// the webhook probe, is a server-side dry run).
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from "jose";
 import { validateRoleArn } from "./arn.ts";
 import type { IamPort, ObservedOidcProvider, ObservedRole } from "./aws/iam_port.ts";
@@ -8,12 +9,20 @@ import type { StsPort } from "./aws/sts_port.ts";
 import { isIrsaError } from "./errors.ts";
 import { issuerHostPath } from "./issuer.ts";
 import { matchesLabelSelector } from "./label_selector.ts";
-import { discoveryKeys, saAnnotation, setupRecord as setupRecordName, stsAudience, webhookObjects } from "./names.ts";
+import {
+  awsEnv,
+  discoveryKeys,
+  doctorProbe,
+  saAnnotation,
+  setupRecord as setupRecordName,
+  stsAudience,
+  webhookObjects,
+} from "./names.ts";
 import { certificatesFromPem } from "./pki.ts";
 import { evaluateTrust } from "./policy_eval.ts";
-import { defaultWebhookConfig, missesCredentials } from "./pod_mutation.ts";
+import { defaultWebhookConfig, missesCredentials, type Pod } from "./pod_mutation.ts";
 import { parseSetupRecord, type SetupRecord } from "./setup_record.ts";
-import type { DoctorKubePort, DoctorPod, WebhookConfiguration } from "./kube/doctor_port.ts";
+import type { DoctorKubePort, DoctorPod, DryRunPodOutcome, WebhookConfiguration } from "./kube/doctor_port.ts";
 
 /** The verdict of one check. A warning (`ok: false, warning: true`) is reported but does not fail the run. */
 export type CheckResult = { id: string; title: string; ok: boolean; warning?: boolean; detail: string; fix?: string };
@@ -461,6 +470,36 @@ export interface WebhookObservation {
   currentCaPem?: string;
   /** The ServiceAccount's namespace and its labels, which the webhook's namespaceSelector must select. */
   namespace?: { name: string; labels: Record<string, string> };
+  /**
+   * With clientConfig.service and a role-arn annotation: what admission did to a dry-run pod of the ServiceAccount
+   * ({@link probePod}), the only view of a webhook behind a Service that the apiserver's own path gives.
+   */
+  dryRun?: {
+    serviceAccount: { namespace: string; name: string };
+    annotations: Record<string, string>;
+    outcome: DryRunPodOutcome;
+  };
+}
+
+/**
+ * The pod `doctor` creates with dryRun=All to see what admission does to a pod of `ref`. It meets the restricted Pod
+ * Security level, so a namespace enforcing it does not refuse the probe after the webhook has mutated it.
+ */
+export function probePod(ref: { namespace: string; name: string }): Pod & { apiVersion: "v1"; kind: "Pod" } {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { generateName: doctorProbe.generateName, namespace: ref.namespace },
+    spec: {
+      serviceAccountName: ref.name,
+      securityContext: { runAsNonRoot: true, runAsUser: 65534, seccompProfile: { type: "RuntimeDefault" } },
+      containers: [{
+        name: doctorProbe.container,
+        image: doctorProbe.image,
+        securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+      }],
+    },
+  };
 }
 
 function sameCertificate(a: Uint8Array, b: Uint8Array): boolean {
@@ -528,25 +567,104 @@ export function checkWebhook(o: WebhookObservation): CheckResult {
   const svc = hook.clientConfig.service;
   if (svc === undefined) return fail("webhook", `webhook ${hook.name} has neither url nor service`, "reinstall");
   const where = `${svc.namespace}/${svc.name}`;
-  if (o.service === undefined) return warn("webhook", `Service ${where} could not be read`);
-  if (!o.service.exists) {
+  const daemonPods = `check the daemon's pods: kubectl -n ${svc.namespace} get pods`;
+  // The dry run stands in for an unreadable Service: it walks the apiserver's path, which is what matters.
+  if (o.service === undefined && o.dryRun === undefined) return warn("webhook", `Service ${where} could not be read`);
+  if (o.service !== undefined && !o.service.exists) {
     return fail("webhook", `Service ${where} does not exist; ${silently}`, "run 'kubectl irsa install'");
   }
-  if (o.service.readyAddresses === 0) {
-    return fail(
-      "webhook",
-      `Service ${where} has no ready endpoints; ${silently}`,
-      `check the daemon's pods: kubectl -n ${svc.namespace} get pods`,
-    );
+  if (o.service !== undefined && o.service.readyAddresses === 0) {
+    const seen = o.dryRun && dryRunConsequence(hook.name, o.dryRun);
+    return fail("webhook", `Service ${where} has no ready endpoints; ${seen ?? silently}`, daemonPods);
   }
   if (caBundlePem === "") {
     return fail("webhook", `webhook ${hook.name} has no caBundle`, "restart the kubectl-irsa daemon");
   }
-  return warn(
+  const endpoints = o.service === undefined
+    ? `Service ${where} could not be read`
+    : `Service ${where} has ${o.service.readyAddresses} ready endpoint${o.service.readyAddresses === 1 ? "" : "s"}`;
+  if (o.dryRun === undefined) {
+    return warn("webhook", `${endpoints}; its certificate cannot be checked from outside the cluster`);
+  }
+  const { serviceAccount, annotations, outcome } = o.dryRun;
+  const who = `${serviceAccount.namespace}/${serviceAccount.name}`;
+  if (!outcome.admitted) {
+    if (refusedByWebhook(hook.name, outcome.message)) {
+      return fail(
+        "webhook",
+        `the apiserver refused a dry-run pod of ${who}: ${oneLine(outcome.message)}`,
+        `${daemonPods}, and check that the apiserver reaches Service ${where} with TLS the caBundle verifies`,
+      );
+    }
+    if (mayNotCreatePods(outcome)) {
+      return warn(
+        "webhook",
+        `${endpoints}, but the link is unproven: the doctor may not create pods in ${serviceAccount.namespace}, ` +
+          "not even as a dry run",
+        `grant the doctor's user the 'create' verb on pods in ${serviceAccount.namespace} (a dry run persists ` +
+          "nothing) and run it again",
+      );
+    }
+    return warn(
+      "webhook",
+      `${endpoints}, but the link is unproven: a dry-run pod of ${who} was refused before its mutation could be ` +
+        `seen: ${oneLine(outcome.message)}`,
+    );
+  }
+  if (missesCredentials(outcome.pod, annotations, defaultWebhookConfig)) {
+    return fail(
+      "webhook",
+      `the apiserver admitted a dry-run pod of ${who} without credentials (${endpoints})`,
+      hook.failurePolicy === "Fail"
+        ? `the webhook answered without a patch: ${daemonPods}, and read their logs for ServiceAccount ${who}`
+        : "with failurePolicy Ignore a failed webhook call admits pods unmutated: look for 'failed calling " +
+          `webhook' in the kube-apiserver's log, and ${daemonPods}`,
+    );
+  }
+  const want = annotations[saAnnotation.roleArn];
+  const got = outcome.pod.spec.containers[0]?.env?.find((e) => e.name === awsEnv.roleArn)?.value;
+  if (got !== want) {
+    return fail(
+      "webhook",
+      `a dry-run pod of ${who} got ${awsEnv.roleArn} ${got}, not ${want} from the ServiceAccount's annotation`,
+      "another pod identity webhook, or a stale ServiceAccount cache, answers: restart the kubectl-irsa daemon and " +
+        "look for other webhooks with 'kubectl get mutatingwebhookconfigurations'",
+    );
+  }
+  return pass(
     "webhook",
-    `Service ${where} has ${o.service.readyAddresses} ready endpoints; its certificate cannot be checked from ` +
-      "outside the cluster",
+    `${endpoints}; the apiserver called ${hook.name} and a dry-run pod of ${who} got ${awsEnv.roleArn} ${got}, ` +
+      `${awsEnv.webIdentityTokenFile} and the projected token`,
   );
+}
+
+/** One line of an apiserver message: admission errors quote whole webhook responses. */
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, " ").trim();
+}
+
+/** The apiserver names the webhook when calling it failed or it denied the pod; other refusals are not ours. */
+function refusedByWebhook(webhookName: string, message: string): boolean {
+  return message.includes(`webhook ${JSON.stringify(webhookName)}`);
+}
+
+/** RBAC's refusal; a 403 from Pod Security or a quota is a refusal of the pod, not of the doctor's user. */
+function mayNotCreatePods(outcome: { status?: number; message: string }): boolean {
+  return outcome.status === 403 && (outcome.message === "" || /cannot create resource/.test(outcome.message));
+}
+
+/** What the dry run showed of a broken webhook, when it showed the consequence. */
+function dryRunConsequence(webhookName: string, dryRun: NonNullable<WebhookObservation["dryRun"]>): string | undefined {
+  const who = `${dryRun.serviceAccount.namespace}/${dryRun.serviceAccount.name}`;
+  const { outcome } = dryRun;
+  if (!outcome.admitted) {
+    return refusedByWebhook(webhookName, outcome.message)
+      ? `the apiserver refused a dry-run pod of ${who}: ${oneLine(outcome.message)}`
+      : undefined;
+  }
+  return missesCredentials(outcome.pod, dryRun.annotations, defaultWebhookConfig)
+    ? `the apiserver admitted a dry-run pod of ${who} without credentials`
+    : undefined;
 }
 
 function atobText(b64: string): string {
@@ -674,7 +792,10 @@ async function fetchOutcome(url: string, fetcher: DoctorOptions["fetcher"]): Pro
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-/** Runs every check in chain order. Only reads: nothing in the cluster or in AWS is changed. */
+/**
+ * Runs every check in chain order. Only reads: nothing in the cluster or in AWS is changed (the webhook probe is a
+ * dry run, which the apiserver admits but never persists).
+ */
 export async function runDoctor(ports: DoctorPorts, options: DoctorOptions): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const sa = options.serviceAccount;
@@ -832,7 +953,7 @@ export async function runDoctor(ports: DoctorPorts, options: DoctorOptions): Pro
     }
   }
   results.push(
-    await observeWebhook(ports, sa.namespace).then(checkWebhook, (e) => warn("webhook", errorText(e))),
+    await observeWebhook(ports, sa, saAnnotations).then(checkWebhook, (e) => warn("webhook", errorText(e))),
   );
 
   if (options.sts) {
@@ -849,7 +970,12 @@ export async function runDoctor(ports: DoctorPorts, options: DoctorOptions): Pro
   return results;
 }
 
-async function observeWebhook(ports: DoctorPorts, namespace: string): Promise<WebhookObservation> {
+async function observeWebhook(
+  ports: DoctorPorts,
+  sa: { namespace: string; name: string },
+  annotations: Record<string, string> | undefined,
+): Promise<WebhookObservation> {
+  const namespace = sa.namespace;
   const configuration = await ports.kube.webhookConfiguration();
   const observation: WebhookObservation = { configuration };
   if (configuration === undefined) return observation;
@@ -869,6 +995,14 @@ async function observeWebhook(ports: DoctorPorts, namespace: string): Promise<We
     const { namespace, name } = hook.clientConfig.service;
     const service = await ports.kube.serviceEndpoints(namespace, name).catch(() => undefined);
     if (service !== undefined) observation.service = service;
+    // Without a role ARN the webhook has nothing to inject, so a dry run could prove nothing.
+    if (annotations?.[saAnnotation.roleArn]) {
+      const outcome = await ports.kube.dryRunCreatePod(sa.namespace, probePod(sa)).catch((e): DryRunPodOutcome => ({
+        admitted: false,
+        message: errorText(e),
+      }));
+      observation.dryRun = { serviceAccount: sa, annotations, outcome };
+    }
   }
   return observation;
 }

@@ -21,12 +21,20 @@ import {
   checkWebhook,
   doctorOk,
   type DoctorPorts,
+  probePod,
   runDoctor,
   translateStsError,
   verifySignature,
   type WebhookObservation,
 } from "./doctor.ts";
-import type { DoctorPod, WebhookConfiguration } from "./kube/doctor_port.ts";
+import type { DoctorPod, DryRunPodOutcome, WebhookConfiguration } from "./kube/doctor_port.ts";
+import {
+  applyJsonPatch,
+  defaultWebhookConfig,
+  identityFromAnnotations,
+  type ListedPod,
+  mutatePod,
+} from "./pod_mutation.ts";
 import { createRootCa } from "./pki.ts";
 import { serializeSetupRecord, type SetupRecord } from "./setup_record.ts";
 import { buildTrustPolicy } from "./trust_policy.ts";
@@ -533,7 +541,7 @@ Deno.test("checkWebhook() wants a reachable webhook whose caBundle holds the cur
       detail: "unreachable",
     },
     {
-      name: "service with ready endpoints cannot be probed from outside",
+      name: "service with ready endpoints and no dry run (no role ARN) cannot be probed from outside",
       o: {
         configuration: config({ service, caBundle: bundle(current.certPem) }),
         service: { exists: true, readyAddresses: 2 },
@@ -591,6 +599,162 @@ Deno.test("checkWebhook() wants a reachable webhook whose caBundle holds the cur
   }
 });
 
+/** The probe pod as the apiserver returns it from a dry run: named, with its API token, mutated by `annotations`. */
+function admittedProbe(annotations: Record<string, string> | undefined): ListedPod {
+  const created = probePod(ref);
+  const named: ListedPod = {
+    ...created,
+    metadata: {
+      generateName: "kubectl-irsa-doctor-probe-",
+      name: "kubectl-irsa-doctor-probe-x7k2q",
+      namespace: "demo",
+      uid: "u1",
+    },
+    spec: { ...created.spec, volumes: [{ name: "kube-api-access-abcde", projected: { sources: [] } }] },
+  };
+  if (annotations === undefined) return named;
+  const identity = identityFromAnnotations(annotations, defaultWebhookConfig);
+  return applyJsonPatch(named, mutatePod(named, identity, defaultWebhookConfig));
+}
+
+Deno.test("probePod() is a restricted-level pod of the ServiceAccount that nothing pulls", () => {
+  const p = probePod(ref);
+  equal(p.metadata?.namespace, "demo");
+  equal(p.metadata?.generateName, "kubectl-irsa-doctor-probe-");
+  equal(p.spec.serviceAccountName, "app");
+  equal(p.spec.containers.length, 1);
+  ok(String(p.spec.containers[0]!.image).endsWith(".invalid/probe"));
+  deepStrictEqual(p.spec.securityContext, {
+    runAsNonRoot: true,
+    runAsUser: 65534,
+    seccompProfile: { type: "RuntimeDefault" },
+  });
+  deepStrictEqual(p.spec.containers[0]!.securityContext, {
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ["ALL"] },
+  });
+});
+
+Deno.test("checkWebhook() proves a webhook behind a Service with a dry-run pod", async (t) => {
+  const ca = await createRootCa("current");
+  const service = { namespace: "irsa-manager-system", name: "kubectl-irsa" };
+  const annotations = { "eks.amazonaws.com/role-arn": roleArn };
+  const config = (failurePolicy: "Ignore" | "Fail"): WebhookConfiguration => ({
+    metadata: { name: "kubectl-irsa" },
+    webhooks: [{
+      name: "pod-identity.kubectl-irsa.io",
+      failurePolicy,
+      clientConfig: { service, caBundle: btoa(ca.certPem) },
+    }],
+  });
+  const observe = (
+    outcome: DryRunPodOutcome,
+    over: { failurePolicy?: "Ignore" | "Fail"; readyAddresses?: number; service?: false } = {},
+  ): WebhookObservation => ({
+    configuration: config(over.failurePolicy ?? "Ignore"),
+    ...(over.service === false ? {} : { service: { exists: true, readyAddresses: over.readyAddresses ?? 2 } }),
+    currentCaPem: ca.certPem,
+    dryRun: { serviceAccount: ref, annotations, outcome },
+  });
+  const callFailed = 'Internal error occurred: failed calling webhook "pod-identity.kubectl-irsa.io": failed to ' +
+    'call webhook: Post "https://kubectl-irsa.irsa-manager-system.svc:443/mutate?timeout=10s": tls: failed to ' +
+    "verify certificate: x509: certificate signed by unknown authority";
+  const rbac = 'pods is forbidden: User "alice" cannot create resource "pods" in API group "" in the namespace "demo"';
+  const cases: { name: string; o: WebhookObservation; want: string; detail: string; fix?: string }[] = [
+    {
+      name: "mutated: the apiserver called the webhook",
+      o: observe({ admitted: true, pod: admittedProbe(annotations) }),
+      want: "ok",
+      detail: "Service irsa-manager-system/kubectl-irsa has 2 ready endpoints; the apiserver called " +
+        `pod-identity.kubectl-irsa.io and a dry-run pod of demo/app got AWS_ROLE_ARN ${roleArn}, ` +
+        "AWS_WEB_IDENTITY_TOKEN_FILE and the projected token",
+    },
+    {
+      name: "mutated while the Service is unreadable: the dry run is proof enough",
+      o: observe({ admitted: true, pod: admittedProbe(annotations) }, { service: false }),
+      want: "ok",
+      detail: "Service irsa-manager-system/kubectl-irsa could not be read; the apiserver called",
+    },
+    {
+      name: "unmutated with ready endpoints (failurePolicy Ignore swallowed a failed call)",
+      o: observe({ admitted: true, pod: admittedProbe(undefined) }),
+      want: "fail",
+      detail: "the apiserver admitted a dry-run pod of demo/app without credentials (Service " +
+        "irsa-manager-system/kubectl-irsa has 2 ready endpoints)",
+      fix: "with failurePolicy Ignore a failed webhook call admits pods unmutated",
+    },
+    {
+      name: "unmutated with failurePolicy Fail: the webhook answered without a patch",
+      o: observe({ admitted: true, pod: admittedProbe(undefined) }, { failurePolicy: "Fail" }),
+      want: "fail",
+      detail: "without credentials",
+      fix: "the webhook answered without a patch",
+    },
+    {
+      name: "mutated with another role ARN",
+      o: observe({
+        admitted: true,
+        pod: admittedProbe({ "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/old" }),
+      }),
+      want: "fail",
+      detail: `got AWS_ROLE_ARN arn:aws:iam::123456789012:role/old, not ${roleArn}`,
+    },
+    {
+      name: "refused by failurePolicy Fail: the apiserver's message, on one line",
+      o: observe({ admitted: false, status: 500, message: callFailed.replace("failed to call", "failed to\ncall") }, {
+        failurePolicy: "Fail",
+      }),
+      want: "fail",
+      detail: `the apiserver refused a dry-run pod of demo/app: ${callFailed}`,
+    },
+    {
+      name: "forbidden to create pods: unproven, and says which permission is missing",
+      o: observe({ admitted: false, status: 403, message: rbac }),
+      want: "warn",
+      detail: "Service irsa-manager-system/kubectl-irsa has 2 ready endpoints, but the link is unproven: the doctor " +
+        "may not create pods in demo, not even as a dry run",
+      fix: "'create' verb on pods in demo",
+    },
+    {
+      name: "refused by Pod Security, not by RBAC: unproven, with the apiserver's message",
+      o: observe({
+        admitted: false,
+        status: 403,
+        message: 'pods "kubectl-irsa-doctor-probe-x" is forbidden: violates PodSecurity "restricted:latest"',
+      }),
+      want: "warn",
+      detail: "was refused before its mutation could be seen: pods",
+    },
+    {
+      name: "forbidden to create pods and no ready endpoints: still a failure",
+      o: observe({ admitted: false, status: 403, message: rbac }, { readyAddresses: 0 }),
+      want: "fail",
+      detail: "Service irsa-manager-system/kubectl-irsa has no ready endpoints; pods start without credentials",
+    },
+    {
+      name: "no ready endpoints, and the dry-run pod shows the consequence",
+      o: observe({ admitted: true, pod: admittedProbe(undefined) }, { readyAddresses: 0 }),
+      want: "fail",
+      detail: "Service irsa-manager-system/kubectl-irsa has no ready endpoints; the apiserver admitted a dry-run pod " +
+        "of demo/app without credentials",
+    },
+    {
+      name: "no ready endpoints with failurePolicy Fail: the refusal is the consequence",
+      o: observe({ admitted: false, status: 500, message: callFailed }, { readyAddresses: 0, failurePolicy: "Fail" }),
+      want: "fail",
+      detail: `has no ready endpoints; the apiserver refused a dry-run pod of demo/app: ${callFailed}`,
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const r = checkWebhook(c.o);
+      equal(verdict(r), c.want, r.detail);
+      ok(r.detail.includes(c.detail), r.detail);
+      if (c.fix) ok(r.fix?.includes(c.fix), r.fix);
+    });
+  }
+});
+
 Deno.test("doctorOk() fails on a failed check but not on warnings", () => {
   const r = (ok: boolean, warning?: boolean): CheckResult => ({
     id: "x",
@@ -604,8 +768,18 @@ Deno.test("doctorOk() fails on a failed check but not on warnings", () => {
   equal(doctorOk([]), true);
 });
 
+const roleKey = "eks.amazonaws.com/role-arn";
+
 /** Fake ports for a healthy cluster; `over` breaks what a test needs. */
-async function fakePorts(over: { setup?: string | undefined; jwksStatus?: number; withSa?: boolean } = {}) {
+async function fakePorts(
+  over: {
+    setup?: string | undefined;
+    jwksStatus?: number;
+    withSa?: boolean;
+    annotations?: Record<string, string>;
+    webhook?: WebhookConfiguration;
+  } = {},
+) {
   const { privateKey, publicKey } = await generateKeyPair("RS256", { extractable: true });
   const jwks = { keys: [{ ...(await exportJWK(publicKey)), kid: "k1", alg: "RS256", use: "sig" }] };
   const mint = (aud: string) =>
@@ -616,15 +790,19 @@ async function fakePorts(over: { setup?: string | undefined; jwksStatus?: number
     kube: {
       setupRecord: () => Promise.resolve("setup" in over ? over.setup : serializeSetupRecord(setup)),
       apiserverIssuer: () => Promise.resolve(issuer),
-      serviceAccount: () => Promise.resolve({ "eks.amazonaws.com/role-arn": roleArn }),
+      serviceAccount: () => Promise.resolve(over.annotations ?? { "eks.amazonaws.com/role-arn": roleArn }),
       anyServiceAccount: () => Promise.resolve(ref),
       mintToken: (_sa, aud) => mint(aud),
       reviewToken: () => Promise.resolve({ authenticated: false }),
       podsOf: () => Promise.resolve([pod("p", true)]),
-      webhookConfiguration: () => Promise.resolve(undefined),
+      webhookConfiguration: () => Promise.resolve(over.webhook),
       namespaceLabels: () => Promise.resolve({}),
       serviceEndpoints: () => Promise.resolve({ exists: true, readyAddresses: 1 }),
       webhookCa: () => Promise.resolve(undefined),
+      dryRunCreatePod: (namespace, p) => {
+        calls.push(`dry-run ${namespace} ${p.spec.serviceAccountName}`);
+        return Promise.resolve({ admitted: true, pod: admittedProbe(over.annotations ?? { [roleKey]: roleArn }) });
+      },
     },
     aws: () =>
       Promise.resolve({
@@ -680,6 +858,32 @@ Deno.test("runDoctor() runs the checks in chain order and only the broken link f
     ]);
     deepStrictEqual(calls, ["sts"]);
     ok(checks.at(-1)!.detail.includes("client-id"));
+  });
+  const behindService: WebhookConfiguration = {
+    metadata: { name: "kubectl-irsa" },
+    webhooks: [{
+      name: "pod-identity.kubectl-irsa.io",
+      failurePolicy: "Ignore",
+      clientConfig: { service: { namespace: "irsa-manager-system", name: "kubectl-irsa" }, caBundle: btoa("ca") },
+    }],
+  };
+  await t.step("a webhook behind a Service is proven with a dry-run pod of the ServiceAccount", async () => {
+    const { ports, fetcher, calls } = await fakePorts({ webhook: behindService });
+    const checks = await runDoctor(ports, { serviceAccount: ref, sts: false, fetcher });
+    const webhook = checks.find((c) => c.id === "webhook")!;
+    equal(verdict(webhook), "ok", webhook.detail);
+    deepStrictEqual(calls, ["dry-run demo app"]);
+  });
+  await t.step("without a role ARN there is nothing to expect, so no dry run", async () => {
+    const { ports, fetcher, calls } = await fakePorts({ webhook: behindService, annotations: {} });
+    const checks = await runDoctor(ports, { serviceAccount: ref, sts: false, fetcher });
+    equal(verdict(checks.find((c) => c.id === "webhook")!), "warn");
+    deepStrictEqual(calls, []);
+  });
+  await t.step("without a ServiceAccount there is no dry run", async () => {
+    const { ports, fetcher, calls } = await fakePorts({ webhook: behindService });
+    await runDoctor(ports, { sts: false, fetcher });
+    deepStrictEqual(calls, []);
   });
   await t.step("without a setup record every later check is skipped, not failed", async () => {
     const { ports, fetcher } = await fakePorts({ setup: undefined });

@@ -1,11 +1,15 @@
 // Everything `kubectl irsa install` puts in a cluster, as plain objects in apply order. Pure: the same options
 // give the same objects, so `install --dry-run -o yaml`, the real install, uninstall and the tests all read one
 // list. RBAC is least privilege: each rule says which daemon code path needs it.
+import { createHash } from "node:crypto";
 import { stringify } from "yaml";
 import { crdManifests } from "./crds.ts";
 import {
+  awsCaBundle,
+  awsEndpointEnv,
   awsSecret,
   crdGroup,
+  irsaAnnotation,
   keySecret,
   label,
   leaderLease,
@@ -49,6 +53,15 @@ export interface InstallOptions {
   resources?: Resources;
   /** Pass the seed's aws-secret keys to the daemon as environment variables, each optional (default true). */
   awsSecret?: boolean;
+  /** AWS_ENDPOINT_URL of the daemon: a VPC endpoint, an S3-compatible store or an emulator (checked by the CLI). */
+  awsEndpointUrl?: string;
+  /**
+   * PEM text the daemon trusts for AWS endpoints besides the system roots (checked by the CLI): a ConfigMap in the
+   * daemon's namespace, mounted read-only, named by AWS_CA_BUNDLE.
+   */
+  awsCaBundlePem?: string;
+  /** AWS_S3_FORCE_PATH_STYLE=true on the daemon, for S3-compatible stores without virtual-host buckets. */
+  awsS3PathStyle?: boolean;
 }
 
 /** Namespaces the webhook skips by default, besides the daemon's own. */
@@ -227,6 +240,7 @@ export const kindResources: Record<string, { resource: string; namespaced: boole
   Deployment: { resource: "deployments", namespaced: true },
   PodDisruptionBudget: { resource: "poddisruptionbudgets", namespaced: true },
   Service: { resource: "services", namespaced: true },
+  ConfigMap: { resource: "configmaps", namespaced: true },
   MutatingWebhookConfiguration: { resource: "mutatingwebhookconfigurations", namespaced: false },
 };
 
@@ -273,15 +287,27 @@ export function installManifests(options: InstallOptions): Manifest[] {
     { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
     // The leader-election identity.
     { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
-    // The binary is read-only; anything that wants a home or a cache gets the writable /tmp.
+    // The root filesystem is read-only; anything that wants a home gets the writable /tmp. No DENO_DIR: the image
+    // brings its own (a from-source image bakes a read-only one), and one pointing into /tmp would be empty.
     { name: "HOME", value: "/tmp" },
-    { name: "DENO_DIR", value: "/tmp/deno" },
   ];
   if (options.awsSecret ?? true) {
     for (const { env: name, key } of awsSecretEnv) {
       // optional: the default AWS credential chain still works when the Secret or a key is absent.
       env.push({ name, valueFrom: { secretKeyRef: { name: awsSecret.name, key, optional: true } } });
     }
+  }
+  if (options.awsEndpointUrl !== undefined) {
+    env.push({ name: awsEndpointEnv.endpointUrl, value: options.awsEndpointUrl });
+  }
+  if (options.awsS3PathStyle) env.push({ name: awsEndpointEnv.s3ForcePathStyle, value: "true" });
+  const caBundle = options.awsCaBundlePem;
+  const volumeMounts: Record<string, unknown>[] = [{ name: "tmp", mountPath: "/tmp" }];
+  const volumes: Record<string, unknown>[] = [{ name: "tmp", emptyDir: { sizeLimit: "64Mi" } }];
+  if (caBundle !== undefined) {
+    env.push({ name: awsEndpointEnv.caBundle, value: `${awsCaBundle.mountPath}/${awsCaBundle.key}` });
+    volumeMounts.push({ name: awsCaBundle.volume, mountPath: awsCaBundle.mountPath, readOnly: true });
+    volumes.push({ name: awsCaBundle.volume, configMap: { name: awsCaBundle.configMap } });
   }
 
   return [
@@ -336,6 +362,15 @@ export function installManifests(options: InstallOptions): Manifest[] {
       roleRef: { apiGroup: rbac, kind: "Role", name: daemonName },
       subjects: [subject],
     },
+    // Before the Deployment, so its first pods find the file they mount.
+    ...(caBundle !== undefined
+      ? [{
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: meta(awsCaBundle.configMap, namespace),
+        data: { [awsCaBundle.key]: caBundle },
+      }]
+      : []),
     {
       apiVersion: "apps/v1",
       kind: "Deployment",
@@ -347,7 +382,10 @@ export function installManifests(options: InstallOptions): Manifest[] {
         // silently starts pods without credentials.
         strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
         template: {
-          metadata: { labels },
+          // The daemon reads the bundle once at startup; a new bundle changes the template and so rolls the pods.
+          metadata: caBundle !== undefined
+            ? { labels, annotations: { [irsaAnnotation.awsCaSha256]: sha256(caBundle) } }
+            : { labels },
           spec: {
             serviceAccountName: daemonName,
             securityContext: {
@@ -398,9 +436,9 @@ export function installManifests(options: InstallOptions): Manifest[] {
                 runAsNonRoot: true,
                 capabilities: { drop: ["ALL"] },
               },
-              volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+              volumeMounts,
             }],
-            volumes: [{ name: "tmp", emptyDir: { sizeLimit: "64Mi" } }],
+            volumes,
           },
         },
       },
@@ -475,6 +513,20 @@ export function uninstallOrder(objects: readonly Manifest[]): Manifest[] {
     ...reversed.filter(isCrd),
     ...reversed.filter(isNamespace),
   ];
+}
+
+/**
+ * What uninstall deletes, in deletion order: every object an installation in `namespace` can hold, whichever
+ * options install ran with (the optional CA ConfigMap included), since the cluster does not record them.
+ */
+export function uninstallManifests(namespace: string): Manifest[] {
+  // Neither the image nor the bundle's text names an object; only whether the ConfigMap exists matters.
+  return uninstallOrder(installManifests({ namespace, image: "unused", awsCaBundlePem: "" }));
+}
+
+/** Hex SHA-256 of UTF-8 text, as Helm's sha256sum computes it (the chart renders the same annotation). */
+function sha256(text: string): string {
+  return createHash("sha256").update(text, "utf8").digest("hex");
 }
 
 // YAML 1.1 quoting: kubectl and the API server read YAML 1.1, where a bare on, yes or no is a boolean.

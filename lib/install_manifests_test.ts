@@ -10,8 +10,10 @@ import {
   type Manifest,
   namespaceRules,
   toYamlStream,
+  uninstallManifests,
   uninstallOrder,
 } from "./install_manifests.ts";
+import { awsConfigFromEnv } from "./aws/clients.ts";
 
 const image = defaultImage("0.1.0");
 const find = (objects: Manifest[], kind: string, namespace?: string) => {
@@ -118,6 +120,9 @@ Deno.test("installManifests() Deployment runs hardened, with probes, ports, reso
   });
   assert.deepEqual(c.args.slice(0, 3), ["daemon", "--namespace=$(POD_NAMESPACE)", "--leader-elect=true"]);
   assert.deepEqual(c.env[0], { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } });
+  assert.ok(c.env.some((e: Any) => e.name === "HOME" && e.value === "/tmp"), "HOME is the writable /tmp");
+  // The image brings its DENO_DIR (baked read-only into a from-source image); one in the empty /tmp would hide it.
+  assert.ok(!c.env.some((e: Any) => e.name === "DENO_DIR"), "no DENO_DIR on the container");
   assert.deepEqual(c.ports, [
     { name: "webhook", containerPort: 9443, protocol: "TCP" },
     { name: "metrics", containerPort: 8080, protocol: "TCP" },
@@ -141,6 +146,93 @@ Deno.test("installManifests() passes the seed's aws-secret keys as optional env,
     ["AWS_REGION", { name: "aws-secret", key: "aws-region", optional: true }],
   ]);
   assert.deepEqual(envOf(false).filter((e) => e.valueFrom?.secretKeyRef), []);
+});
+
+const pem = "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n";
+
+Deno.test("installManifests() points the daemon at a private AWS endpoint only when asked", async (t) => {
+  const podOf = (objects: Manifest[]) => (find(objects, "Deployment") as Any).spec.template;
+  const named = (env: Any[], name: string) => env.filter((e) => e.name === name);
+  await t.step("by default: no endpoint, CA or path style anywhere", () => {
+    const objects = installManifests({ image });
+    assert.ok(!objects.some((o) => o.kind === "ConfigMap"));
+    const pod = podOf(objects);
+    const c = pod.spec.containers[0];
+    for (const name of ["AWS_ENDPOINT_URL", "AWS_CA_BUNDLE", "AWS_S3_FORCE_PATH_STYLE"]) {
+      assert.deepEqual(named(c.env, name), [], name);
+    }
+    assert.deepEqual(c.volumeMounts, [{ name: "tmp", mountPath: "/tmp" }]);
+    assert.deepEqual(pod.spec.volumes, [{ name: "tmp", emptyDir: { sizeLimit: "64Mi" } }]);
+    assert.equal(pod.metadata.annotations, undefined);
+  });
+  await t.step("endpoint, CA bundle and path style render env, ConfigMap, mount and volume", () => {
+    const objects = installManifests({
+      image,
+      namespace: "irsa",
+      awsEndpointUrl: "https://s3.internal.example:9000",
+      awsCaBundlePem: pem,
+      awsS3PathStyle: true,
+    });
+    const cm = find(objects, "ConfigMap") as Any;
+    assert.deepEqual([cm.metadata.namespace, cm.metadata.name, cm.data], ["irsa", "kubectl-irsa-aws-ca", {
+      "ca.pem": pem,
+    }]);
+    assert.equal(cm.metadata.labels["app.kubernetes.io/managed-by"], "kubectl-irsa");
+    const pod = podOf(objects);
+    const c = pod.spec.containers[0];
+    assert.deepEqual(c.env.slice(-3), [
+      { name: "AWS_ENDPOINT_URL", value: "https://s3.internal.example:9000" },
+      { name: "AWS_S3_FORCE_PATH_STYLE", value: "true" },
+      { name: "AWS_CA_BUNDLE", value: "/etc/kubectl-irsa/aws-ca/ca.pem" },
+    ]);
+    assert.deepEqual(c.volumeMounts, [
+      { name: "tmp", mountPath: "/tmp" },
+      { name: "aws-ca", mountPath: "/etc/kubectl-irsa/aws-ca", readOnly: true },
+    ]);
+    assert.deepEqual(pod.spec.volumes, [
+      { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
+      { name: "aws-ca", configMap: { name: "kubectl-irsa-aws-ca" } },
+    ]);
+    const kinds = objects.map((o) => o.kind);
+    assert.ok(kinds.indexOf("ConfigMap") < kinds.indexOf("Deployment"), "the ConfigMap exists before pods mount it");
+  });
+  await t.step("each option alone renders only its own variable", () => {
+    const envOf = (o: Partial<Parameters<typeof installManifests>[0]>) =>
+      (podOf(installManifests({ image, awsSecret: false, ...o })).spec.containers[0].env as Any[]).slice(3);
+    assert.deepEqual(envOf({ awsEndpointUrl: "http://127.0.0.1:4566" }), [
+      { name: "AWS_ENDPOINT_URL", value: "http://127.0.0.1:4566" },
+    ]);
+    assert.deepEqual(envOf({ awsS3PathStyle: true }), [{ name: "AWS_S3_FORCE_PATH_STYLE", value: "true" }]);
+    assert.deepEqual(envOf({ awsS3PathStyle: false }), []);
+    assert.deepEqual(envOf({ awsCaBundlePem: pem }), [
+      { name: "AWS_CA_BUNDLE", value: "/etc/kubectl-irsa/aws-ca/ca.pem" },
+    ]);
+  });
+  await t.step("a different CA bundle changes the pod template, so the pods that read it once roll", () => {
+    const annotations = (text: string) => podOf(installManifests({ image, awsCaBundlePem: text })).metadata.annotations;
+    const hex = annotations(pem)["irsa.kubectl.io/aws-ca-sha256"];
+    assert.match(hex, /^[0-9a-f]{64}$/);
+    assert.deepEqual(annotations(pem), { "irsa.kubectl.io/aws-ca-sha256": hex });
+    assert.notEqual(annotations(pem + pem)["irsa.kubectl.io/aws-ca-sha256"], hex);
+  });
+  await t.step("the daemon reads the same variables back: endpoint, path style and the mounted file", async () => {
+    const c = podOf(installManifests({
+      image,
+      awsEndpointUrl: "https://s3.internal.example:9000",
+      awsCaBundlePem: pem,
+      awsS3PathStyle: true,
+    })).spec.containers[0];
+    const env = new Map<string, string>(
+      (c.env as Any[]).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]),
+    );
+    const config = awsConfigFromEnv({ get: (k) => env.get(k) });
+    assert.deepEqual([config.endpoints, config.s3PathStyle], [{ default: "https://s3.internal.example:9000" }, true]);
+    const { parseDaemonOptions } = await import("../daemon/options.ts");
+    const caPath = parseDaemonOptions([], { get: (k) => env.get(k) }).awsCaBundlePath;
+    assert.equal(caPath, "/etc/kubectl-irsa/aws-ca/ca.pem");
+    const mount = (c.volumeMounts as Any[]).find((m) => caPath!.startsWith(`${m.mountPath}/`));
+    assert.ok(mount, "AWS_CA_BUNDLE names a file under a mount");
+  });
 });
 
 Deno.test("installManifests() MutatingWebhookConfiguration has exactly the required fields", () => {
@@ -225,6 +317,18 @@ Deno.test("uninstallOrder() deletes the webhook first and the CRDs just before t
     "CustomResourceDefinition",
     "Namespace",
   ]);
+});
+
+Deno.test("uninstallManifests() also deletes the optional CA ConfigMap, after the Deployment that mounts it", () => {
+  const objects = uninstallManifests("irsa");
+  const keys = objects.map((o) => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`);
+  const defaults = uninstallOrder(installManifests({ image, namespace: "irsa" }));
+  assert.deepEqual(
+    keys.filter((k) => !k.startsWith("ConfigMap/")),
+    defaults.map((o) => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`),
+  );
+  assert.ok(keys.includes("ConfigMap/irsa/kubectl-irsa-aws-ca"));
+  assert.ok(keys.indexOf("ConfigMap/irsa/kubectl-irsa-aws-ca") > keys.indexOf("Deployment/irsa/kubectl-irsa"));
 });
 
 Deno.test("toYamlStream() round-trips every object and explains each RBAC rule in a comment", () => {

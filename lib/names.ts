@@ -77,6 +77,16 @@ export const irsaAnnotation = {
   createdBy: "irsa.kubectl.io/created-by",
   /** On the webhook's TLS Secret: when the staged successor CA entered the caBundle. */
   caStagedAt: "irsa.kubectl.io/ca-staged-at",
+  /** On the daemon's pod template: the AWS CA bundle's SHA-256, so a new bundle rolls the pods that read it once. */
+  awsCaSha256: "irsa.kubectl.io/aws-ca-sha256",
+} as const;
+
+/** The extra CA bundle for the daemon's AWS calls: a ConfigMap in the daemon's namespace, mounted as a file. */
+export const awsCaBundle = {
+  configMap: "kubectl-irsa-aws-ca",
+  key: "ca.pem",
+  volume: "aws-ca",
+  mountPath: "/etc/kubectl-irsa/aws-ca",
 } as const;
 
 /** Tags kubectl-irsa puts on AWS resources it owns; a resource without them is never changed or deleted. */
@@ -124,6 +134,16 @@ export const awsEnv = {
   webIdentityTokenFile: "AWS_WEB_IDENTITY_TOKEN_FILE",
 } as const;
 
+/**
+ * Environment variables that point the AWS SDK somewhere private: `install` renders them on the daemon, and the CLI
+ * and the daemon read them alike (lib/aws/clients.ts).
+ */
+export const awsEndpointEnv = {
+  endpointUrl: "AWS_ENDPOINT_URL",
+  caBundle: "AWS_CA_BUNDLE",
+  s3ForcePathStyle: "AWS_S3_FORCE_PATH_STYLE",
+} as const;
+
 /** Value of `AWS_STS_REGIONAL_ENDPOINTS` when regional STS is on. */
 export const stsRegionalEndpointsValue = "regional";
 
@@ -153,4 +173,12 @@ export const webhookObjects = {
   tlsSecret: "kubectl-irsa-webhook-tls",
   service: "kubectl-irsa",
   path: "/mutate",
+} as const;
+
+/** The pod `doctor` creates with dryRun=All to see what admission does to a pod; a dry run persists nothing. */
+export const doctorProbe = {
+  generateName: "kubectl-irsa-doctor-probe-",
+  container: "probe",
+  // Never pulled: a dry-run pod is admitted but never scheduled.
+  image: "kubectl-irsa.invalid/probe",
 } as const;

@@ -63,6 +63,28 @@ export function validateRolePath(path: string): void {
   }
 }
 
+/**
+ * Throws unless `url` is an absolute https:// or http:// URL with a host, usable as AWS_ENDPOINT_URL (a VPC endpoint,
+ * an S3-compatible store, an emulator). No credentials, query or fragment: the SDK would not use them, and install
+ * puts the value in the Deployment in clear.
+ */
+export function validateEndpointUrl(url: string): void {
+  let parsed: URL | undefined;
+  try {
+    parsed = /\s/.test(url) ? undefined : new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  const reason = !parsed || (parsed.protocol !== "https:" && parsed.protocol !== "http:") || parsed.hostname === ""
+    ? "must be an absolute https:// or http:// URL, like https://s3.internal.example:9000"
+    : parsed.username !== "" || parsed.password !== ""
+    ? "must not hold credentials; give them as AWS credentials instead"
+    : parsed.search !== "" || parsed.hash !== ""
+    ? "must not have a query or a fragment"
+    : undefined;
+  if (reason) throw invalid("InvalidEndpointUrl", `Invalid AWS endpoint URL ${JSON.stringify(url)}: ${reason}`);
+}
+
 function validateTag(key: string, value: string): void {
   if (key.length === 0 || key.length > 128) {
     throw invalid("InvalidTag", `Invalid tag key ${JSON.stringify(key)}: must be 1-128 characters`);

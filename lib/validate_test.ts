@@ -5,6 +5,7 @@ import {
   policySize,
   validateDnsLabel,
   validateDnsSubdomain,
+  validateEndpointUrl,
   validateInlinePolicyJson,
   validateMaxSessionDuration,
   validatePolicyDocumentSize,
@@ -88,6 +89,13 @@ const badCases: { name: string; fn: () => unknown; named: string }[] = [
     fn: () => validateInlinePolicyJson('{"Version":"2012-10-17"}'),
     named: "Version",
   },
+  { name: "endpoint without a scheme", fn: () => validateEndpointUrl("s3.internal:9000"), named: "s3.internal:9000" },
+  { name: "endpoint with another scheme", fn: () => validateEndpointUrl("ftp://s3.internal"), named: "ftp://" },
+  { name: "relative endpoint", fn: () => validateEndpointUrl("/s3"), named: '"/s3"' },
+  { name: "endpoint without a host", fn: () => validateEndpointUrl("https://"), named: "https://" },
+  { name: "endpoint with whitespace", fn: () => validateEndpointUrl("https://s3 .internal"), named: "s3 .internal" },
+  { name: "endpoint with credentials", fn: () => validateEndpointUrl("https://u:p@s3.internal"), named: "credentials" },
+  { name: "endpoint with a query", fn: () => validateEndpointUrl("https://s3.internal/?a=b"), named: "query" },
 ];
 
 Deno.test("validate* rejects bad input with an invalid error naming the value", async (t) => {
@@ -112,6 +120,9 @@ Deno.test("validate* accepts good input", async (t) => {
     { name: "session bounds", fn: () => [3600, 43200].forEach(validateMaxSessionDuration) },
     { name: "token bounds", fn: () => [600, 86400, 2 ** 32].forEach(validateTokenExpiration) },
     { name: "trust policy of 2048 plus whitespace", fn: () => validatePolicyDocumentSize("trust", "x ".repeat(2048)) },
+    { name: "https endpoint with a port", fn: () => validateEndpointUrl("https://s3.internal.example:9000") },
+    { name: "http endpoint with a path", fn: () => validateEndpointUrl("http://127.0.0.1:4566/aws") },
+    { name: "VPC endpoint", fn: () => validateEndpointUrl("https://vpce-0a1b.s3.eu-west-1.vpce.amazonaws.com") },
   ];
   for (const c of cases) await t.step(c.name, () => void c.fn());
 });

@@ -7,6 +7,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3ControlClient } from "@aws-sdk/client-s3-control";
 import type { STSClient } from "@aws-sdk/client-sts";
 import type { HttpsProxyAgent as ProxyAgent } from "https-proxy-agent";
+import { awsEndpointEnv } from "../names.ts";
 import { CallLog, isWriteOperation } from "./call_log.ts";
 
 /** How to reach AWS. Empty fields fall back to the SDK's default chain. */
@@ -35,10 +36,10 @@ export interface AwsConfig {
 export function awsConfigFromEnv(env: { get(name: string): string | undefined }): AwsConfig {
   const config: AwsConfig = {};
   const endpoints: NonNullable<AwsConfig["endpoints"]> = {};
-  const base = env.get("AWS_ENDPOINT_URL");
+  const base = env.get(awsEndpointEnv.endpointUrl);
   if (base) endpoints.default = base;
   for (const [id, suffix] of [["iam", "IAM"], ["s3", "S3"], ["sts", "STS"], ["s3control", "S3_CONTROL"]] as const) {
-    const value = env.get(`AWS_ENDPOINT_URL_${suffix}`);
+    const value = env.get(`${awsEndpointEnv.endpointUrl}_${suffix}`);
     if (value) endpoints[id] = value;
   }
   if (Object.keys(endpoints).length > 0) config.endpoints = endpoints;
@@ -46,7 +47,7 @@ export function awsConfigFromEnv(env: { get(name: string): string | undefined })
   if (region) config.region = region;
   const profile = env.get("AWS_PROFILE");
   if (profile) config.profile = profile;
-  if (/^(1|true|yes)$/i.test(env.get("AWS_S3_FORCE_PATH_STYLE") ?? "")) config.s3PathStyle = true;
+  if (/^(1|true|yes)$/i.test(env.get(awsEndpointEnv.s3ForcePathStyle) ?? "")) config.s3PathStyle = true;
   const proxyUrl = env.get("HTTPS_PROXY") ?? env.get("https_proxy");
   if (proxyUrl) {
     const noProxy = (env.get("NO_PROXY") ?? env.get("no_proxy") ?? "").split(",").map((h) => h.trim()).filter(Boolean);

@@ -1,8 +1,9 @@
 // What `doctor` reads from Kubernetes: the setup record, a freshly minted token and its review, the
-// ServiceAccount and its pods, and the webhook's configuration, Service and CA. Reads only.
-import type { ListedPod } from "../pod_mutation.ts";
-import { webhookObjects, webhookTlsKeys } from "../names.ts";
-import type { KubeClient } from "./client.ts";
+// ServiceAccount and its pods, and the webhook's configuration, Service and CA. Reads only; the one write is a
+// dry run, which the apiserver admits (webhooks included) but never persists.
+import type { ListedPod, Pod } from "../pod_mutation.ts";
+import { fieldManager, webhookObjects, webhookTlsKeys } from "../names.ts";
+import { type KubeClient, resourcePath } from "./client.ts";
 import { clusterPort } from "./kube_port.ts";
 import { anyServiceAccount, mintServiceAccountToken } from "./tokens.ts";
 import { readNamespaceLabels, readWebhookConfiguration, type WebhookConfiguration } from "./webhook_reads.ts";
@@ -12,7 +13,13 @@ export type DoctorPod = ListedPod & { status?: { phase?: string } };
 
 export type { WebhookConfiguration };
 
-/** Thin read-only port over the Kubernetes API for `doctor`. */
+/** What the apiserver answered to a dry-run pod creation: the pod as admission left it, or the refusal. */
+export type DryRunPodOutcome =
+  | { admitted: true; pod: ListedPod }
+  /** `status` is absent when no HTTP answer came. */
+  | { admitted: false; status?: number; message: string };
+
+/** Thin port over the Kubernetes API for `doctor`: reads, plus one dry-run create that persists nothing. */
 export interface DoctorKubePort {
   /** The raw setup record text, or undefined when `init` never ran. */
   setupRecord(): Promise<string | undefined>;
@@ -32,6 +39,8 @@ export interface DoctorKubePort {
   serviceEndpoints(namespace: string, name: string): Promise<{ exists: boolean; readyAddresses: number }>;
   /** ca.crt of the webhook's TLS Secret (first one found in any namespace), when readable. */
   webhookCa(): Promise<string | undefined>;
+  /** Creates `pod` with dryRun=All; refusals come back as data, not as errors. */
+  dryRunCreatePod(namespace: string, pod: Pod): Promise<DryRunPodOutcome>;
 }
 
 /** The implementation over KubeClient. */
@@ -83,6 +92,25 @@ export function doctorKubePort(kube: KubeClient): DoctorKubePort {
       );
       const ca = secrets[0]?.data?.[webhookTlsKeys.caBundle];
       return ca === undefined ? undefined : new TextDecoder().decode(Uint8Array.from(atob(ca), (c) => c.charCodeAt(0)));
+    },
+    async dryRunCreatePod(namespace, pod) {
+      // raw, not create: the decision needs the status code and the apiserver's own message, unprefixed.
+      let res: Response;
+      try {
+        res = await kube.raw("POST", resourcePath({ resource: "pods", namespace }), {
+          query: { dryRun: "All", fieldManager },
+          body: pod,
+        });
+      } catch (e) {
+        return { admitted: false, message: (e as Error).message };
+      }
+      const text = await res.text();
+      let body: { message?: string } | undefined;
+      try {
+        body = JSON.parse(text);
+      } catch { /* not JSON: keep the text */ }
+      if (res.ok && body !== undefined) return { admitted: true, pod: body as ListedPod };
+      return { admitted: false, status: res.status, message: body?.message ?? text.trim().split("\n")[0] ?? "" };
     },
   };
 }

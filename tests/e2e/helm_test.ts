@@ -9,6 +9,7 @@ import { defaultImage, installManifests, type Manifest, resourceRefOf } from "..
 import { resourcePath } from "../../lib/kube/client.ts";
 import { awsSecret, fieldManager, saAnnotation, systemNamespace } from "../../lib/names.ts";
 import { version } from "../../cli/version.ts";
+import { createRootCa } from "../../lib/pki.ts";
 import { ensureBinary } from "../support/go_build.ts";
 import { createNamespace, sandboxClient } from "../support/kube.ts";
 import { withSandbox } from "../support/sandbox.ts";
@@ -66,6 +67,12 @@ Deno.test({
     };
 
     const installDefaults = installManifests({ image: defaultImage(version) });
+    // A private S3-compatible endpoint with its own CA: `install --aws-endpoint-url --aws-ca-bundle --s3-path-style`.
+    const caPem = (await createRootCa("private endpoint CA")).certPem;
+    const privateEndpoint = {
+      values: { endpointUrl: "https://s3.internal.example:9000", caBundle: caPem, s3PathStyle: true },
+      options: { awsEndpointUrl: "https://s3.internal.example:9000", awsCaBundlePem: caPem, awsS3PathStyle: true },
+    };
     // Values that install has no option for, and what each one changes in install's objects.
     const extraValues = {
       aws: { existingSecret: "team-aws", irsaRoleArn: "arn:aws:iam::123456789012:role/kubectl-irsa" },
@@ -140,7 +147,7 @@ Deno.test({
           image: { repository: "registry.example.com/irsa/daemon", tag: "v9.9.9" },
           resources,
           webhook: { failurePolicy: "Fail", timeoutSeconds: 5 },
-          aws: { existingSecret: "" },
+          aws: { existingSecret: "", ...privateEndpoint.values },
         });
         const rendered = await render("irsa-ops", "-f", values);
         const expected = installManifests({
@@ -151,9 +158,24 @@ Deno.test({
           webhookTimeoutSeconds: 5,
           resources,
           awsSecret: false,
+          ...privateEndpoint.options,
         });
         deepStrictEqual(byKey(rendered), byKey(withoutNamespace(expected)));
       });
+
+      await t.step(
+        "aws.endpointUrl, aws.caBundle and aws.s3PathStyle render install's objects for those flags",
+        async () => {
+          const rendered = await render(
+            systemNamespace,
+            "-f",
+            await valuesFile("endpoint", { aws: privateEndpoint.values }),
+          );
+          const expected = installManifests({ image: defaultImage(version), ...privateEndpoint.options });
+          ok(expected.some((o) => o.kind === "ConfigMap"), "the CA bundle's ConfigMap is rendered");
+          deepStrictEqual(byKey(rendered), byKey(withoutNamespace(expected)));
+        },
+      );
 
       await t.step("values install has no option for change only the fields they name", async () => {
         const rendered = await render(systemNamespace, "-f", await valuesFile("extra", extraValues));
@@ -169,9 +191,15 @@ Deno.test({
             const renders = {
               defaults: await render(systemNamespace),
               extra: await render(systemNamespace, "-f", await valuesFile("extra-apply", extraValues)),
+              endpoint: await render(
+                systemNamespace,
+                "-f",
+                await valuesFile("endpoint-apply", { aws: privateEndpoint.values }),
+              ),
             };
             for (const [name, objects] of Object.entries(renders)) {
-              equal(objects.length, installDefaults.length - 1, name);
+              // The endpoint render adds the CA bundle's ConfigMap.
+              equal(objects.length, installDefaults.length - 1 + (name === "endpoint" ? 1 : 0), name);
               for (const m of objects) {
                 const res = await sandbox.adminFetch(
                   `${resourcePath(resourceRefOf(m))}?fieldManager=${fieldManager}&force=true&dryRun=All`,

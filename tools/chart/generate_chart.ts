@@ -20,7 +20,14 @@ import {
   type Resources,
   toYamlStream,
 } from "../../lib/install_manifests.ts";
-import { awsSecret, saAnnotation, systemNamespace } from "../../lib/names.ts";
+import {
+  awsCaBundle,
+  awsEndpointEnv,
+  awsSecret,
+  irsaAnnotation,
+  saAnnotation,
+  systemNamespace,
+} from "../../lib/names.ts";
 
 /** Where the chart lives, relative to the repository root. */
 export const chartDir = "charts/kubectl-irsa";
@@ -43,6 +50,8 @@ const scalars: Record<string, { whole: string; inside?: string }> = {
   timeoutSeconds: { whole: "{{ .Values.webhook.timeoutSeconds }}" },
   metricsPort: { whole: "{{ .Values.metrics.port }}", inside: "{{ .Values.metrics.port }}" },
   awsSecretName: { whole: "{{ .Values.aws.existingSecret }}" },
+  endpointUrl: { whole: "{{ .Values.aws.endpointUrl | quote }}" },
+  caBundle: { whole: "{{ .Values.aws.caBundle | quote }}" },
 };
 
 /** A value the chart exposes: its path in values.yaml, its default and what it does. */
@@ -119,6 +128,24 @@ function valueDocs(defaults: {
       doc: `IAM role for the daemon itself: annotates its ServiceAccount with ${saAnnotation.roleArn}. Needs a pod ` +
         "identity webhook that serves the release namespace (EKS's own, for example), because kubectl-irsa's " +
         "webhook never mutates its own pods. Static keys from aws.existingSecret take precedence when present",
+    },
+    {
+      path: "aws.endpointUrl",
+      default: "",
+      doc: `${awsEndpointEnv.endpointUrl} of the daemon: a VPC endpoint, an S3-compatible store or an emulator; ` +
+        "empty sets nothing",
+    },
+    {
+      path: "aws.caBundle",
+      default: "",
+      doc: `PEM CA bundle the daemon trusts for AWS (--set-file aws.caBundle=ca.pem), mounted as ` +
+        `${awsEndpointEnv.caBundle}; empty sets none`,
+    },
+    {
+      path: "aws.s3PathStyle",
+      default: false,
+      doc:
+        `${awsEndpointEnv.s3ForcePathStyle}=true on the daemon, for S3-compatible stores without virtual-host buckets`,
     },
     {
       path: "proxy.httpsProxy",
@@ -218,7 +245,16 @@ function valuesSchema(): Record<string, unknown> {
         properties: { repository: { type: "string", minLength: 1 }, tag: str, pullPolicy: str },
       },
       resources: obj,
-      aws: { type: "object", properties: { existingSecret: str, irsaRoleArn: str } },
+      aws: {
+        type: "object",
+        properties: {
+          existingSecret: str,
+          irsaRoleArn: str,
+          endpointUrl: { type: "string", pattern: "^(https?://.+)?$" },
+          caBundle: str,
+          s3PathStyle: { type: "boolean" },
+        },
+      },
       proxy: { type: "object", properties: { httpsProxy: str, noProxy: str } },
       webhook: {
         type: "object",
@@ -293,6 +329,10 @@ export function generateChart(version: string = denoConfig.version): Map<string,
     failurePolicy: mark("failurePolicy") as unknown as "Ignore",
     webhookTimeoutSeconds: mark("timeoutSeconds") as unknown as number,
     resources: mark("resources") as unknown as Resources,
+    // Every optional object and field on, so the templates hold them; values then leave out what is not asked for.
+    awsEndpointUrl: mark("endpointUrl"),
+    awsCaBundlePem: mark("caBundle"),
+    awsS3PathStyle: true,
   } satisfies InstallOptions;
   const objects = installManifests(options);
   const defaults = installManifests({ image: defaultImage(version) });
@@ -316,8 +356,26 @@ export function generateChart(version: string = denoConfig.version): Map<string,
   const isAwsEnv = (e: Any) => e.valueFrom?.secretKeyRef?.name === awsSecret.name;
   const awsEnv = container.env.filter(isAwsEnv);
   if (awsEnv.length === 0) throw new Error("generate_chart: no env from the aws-secret");
-  container.env = [...container.env.filter((e: Any) => !isAwsEnv(e)), mark("awsEnv"), mark("proxyEnv")];
+  // The endpoint variables, each behind its value, in install's order (after the aws-secret's).
+  const endpointEnv = [
+    { name: awsEndpointEnv.endpointUrl, cond: ".Values.aws.endpointUrl" },
+    { name: awsEndpointEnv.s3ForcePathStyle, cond: ".Values.aws.s3PathStyle" },
+    { name: awsEndpointEnv.caBundle, cond: ".Values.aws.caBundle" },
+  ].map(({ name, cond }) => ({ cond, item: container.env.find((e: Any) => e.name === name) }));
+  for (const { cond, item } of endpointEnv) if (!item) throw new Error(`generate_chart: no env for ${cond}`);
+  const isEndpointEnv = (e: Any) => endpointEnv.some((x) => x.item === e);
+  container.env = [
+    ...container.env.filter((e: Any) => !isAwsEnv(e) && !isEndpointEnv(e)),
+    mark("awsEnv"),
+    ...endpointEnv.map((_, i) => mark(`endpointEnv${i}`)),
+    mark("proxyEnv"),
+  ];
   for (const e of awsEnv) e.valueFrom.secretKeyRef.name = mark("awsSecretName");
+  const caMount = container.volumeMounts.find((m: Any) => m.name === awsCaBundle.volume);
+  const caVolume = podSpec.volumes.find((v: Any) => v.name === awsCaBundle.volume);
+  if (!caMount || !caVolume) throw new Error("generate_chart: no volume for the AWS CA bundle");
+  container.volumeMounts = [...container.volumeMounts.filter((m: Any) => m !== caMount), mark("caMount")];
+  podSpec.volumes = [...podSpec.volumes.filter((v: Any) => v !== caVolume), mark("caVolume")];
 
   find(objects, "ServiceAccount").metadata.annotations = mark("serviceAccountAnnotations");
 
@@ -348,7 +406,18 @@ export function generateChart(version: string = denoConfig.version): Map<string,
     affinity: withBlock(".Values.affinity"),
     nodeSelector: withBlock(".Values.nodeSelector"),
     tolerations: withBlock(".Values.tolerations"),
-    podAnnotations: withBlock(".Values.podAnnotations"),
+    // The values' annotations, plus the CA bundle's checksum as install renders it, so a new bundle rolls the pods.
+    podAnnotations: (indent, key) => [
+      `${indent}{{- if or .Values.podAnnotations .Values.aws.caBundle }}`,
+      `${indent}${key}:`,
+      `${indent}  {{- with .Values.podAnnotations }}`,
+      `${indent}  {{- toYaml . | nindent ${indent.length + 2} }}`,
+      `${indent}  {{- end }}`,
+      `${indent}  {{- with .Values.aws.caBundle }}`,
+      `${indent}  ${irsaAnnotation.awsCaSha256}: {{ . | sha256sum | quote }}`,
+      `${indent}  {{- end }}`,
+      `${indent}{{- end }}`,
+    ],
     serviceAccountAnnotations: (indent, key) => [
       `${indent}{{- with .Values.aws.irsaRoleArn }}`,
       `${indent}${key}:`,
@@ -356,6 +425,9 @@ export function generateChart(version: string = denoConfig.version): Map<string,
       `${indent}{{- end }}`,
     ],
     awsEnv: itemsIf(".Values.aws.existingSecret", awsEnv),
+    ...Object.fromEntries(endpointEnv.map(({ cond, item }, i) => [`endpointEnv${i}`, itemsIf(cond, [item])])),
+    caMount: itemsIf(".Values.aws.caBundle", [caMount]),
+    caVolume: itemsIf(".Values.aws.caBundle", [caVolume]),
     proxyEnv: (indent) => [
       `${indent}{{- with .Values.proxy.httpsProxy }}`,
       `${indent}- name: HTTPS_PROXY`,
@@ -404,6 +476,9 @@ export function generateChart(version: string = denoConfig.version): Map<string,
     templateNames.add(file);
     let body = templateText(text, blocks);
     if (o.kind === "Namespace") body = `{{- if .Values.createNamespace }}\n${body}{{- end }}\n`;
+    if (o.kind === "ConfigMap" && o.metadata.name === awsCaBundle.configMap) {
+      body = `{{- if .Values.aws.caBundle }}\n${body}{{- end }}\n`;
+    }
     files.set(file, header + body);
   }
 
@@ -462,6 +537,15 @@ pod identity webhook serves the release namespace (EKS), with IRSA for the daemo
 \`\`\`sh
 helm install irsa charts/kubectl-irsa -n ${systemNamespace} --create-namespace \\
   --set aws.existingSecret= --set aws.irsaRoleArn=arn:aws:iam::123456789012:role/kubectl-irsa
+\`\`\`
+
+A private AWS-compatible endpoint (a VPC endpoint, an S3-compatible store) with its own CA, as \`kubectl irsa install
+--aws-endpoint-url … --aws-ca-bundle … --s3-path-style\` renders it:
+
+\`\`\`sh
+helm install irsa charts/kubectl-irsa -n ${systemNamespace} --create-namespace \\
+  --set aws.endpointUrl=https://s3.internal.example:9000 --set-file aws.caBundle=./internal-ca.pem \\
+  --set aws.s3PathStyle=true
 \`\`\`
 
 ## Upgrade

@@ -36,7 +36,8 @@ Deno.test("the checked-in chart is what generate_chart.ts writes (run `deno task
 
 Deno.test("generateChart() puts install's CRDs in crds/ unchanged and templates every other object", () => {
   const files = generateChart("0.1.0");
-  const objects = installManifests({ image: defaultImage("0.1.0") });
+  // Every object install can render, the optional CA ConfigMap included.
+  const objects = installManifests({ image: defaultImage("0.1.0"), awsCaBundlePem: "" });
   const crds = objects.filter((o) => o.kind === "CustomResourceDefinition");
   for (const crd of crds) assert.deepEqual(parse(files.get(`crds/${crd.metadata.name}.yaml`)!), crd);
   const templates = [...files.keys()].filter((p) => p.startsWith("templates/"));
@@ -54,4 +55,30 @@ Deno.test("generateChart() takes Chart.yaml's version and appVersion from the pl
   assert.equal(chart.appVersion, "1.2.3");
   const values = parse(generateChart("1.2.3").get("values.yaml")!);
   assert.equal(`${values.image.repository}:1.2.3`, defaultImage("1.2.3"));
+});
+
+Deno.test("generateChart() renders the AWS endpoint, CA bundle and path style only behind their values", () => {
+  const files = generateChart("0.1.0");
+  const values = parse(files.get("values.yaml")!);
+  assert.deepEqual(
+    [values.aws.endpointUrl, values.aws.caBundle, values.aws.s3PathStyle],
+    ["", "", false],
+    "off by default, as install renders without the flags",
+  );
+  const configMap = files.get("templates/configmap-aws-ca.yaml")!;
+  assert.match(configMap, /^# Generated[^\n]*\n\{\{- if \.Values\.aws\.caBundle \}\}\n/);
+  assert.match(configMap, /\n {2}ca\.pem: \{\{ \.Values\.aws\.caBundle \| quote \}\}\n\{\{- end \}\}\n$/);
+  const deployment = files.get("templates/deployment.yaml")!;
+  const guarded = (cond: string, firstLine: string) =>
+    assert.ok(
+      new RegExp(`\\{\\{- if ${cond.replaceAll(".", "\\.")} \\}\\}\\n\\s*${firstLine}`).test(deployment),
+      `${firstLine} behind ${cond}`,
+    );
+  guarded(".Values.aws.endpointUrl", "- name: AWS_ENDPOINT_URL");
+  guarded(".Values.aws.s3PathStyle", "- name: AWS_S3_FORCE_PATH_STYLE");
+  guarded(".Values.aws.caBundle", "- name: AWS_CA_BUNDLE");
+  guarded(".Values.aws.caBundle", "- name: aws-ca\\n\\s*mountPath: /etc/kubectl-irsa/aws-ca\\n\\s*readOnly: true");
+  guarded(".Values.aws.caBundle", "- name: aws-ca\\n\\s*configMap:");
+  assert.ok(deployment.includes("irsa.kubectl.io/aws-ca-sha256: {{ . | sha256sum | quote }}"));
+  assert.ok(!deployment.includes("DENO_DIR"), "the image brings its own DENO_DIR");
 });
