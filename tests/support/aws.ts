@@ -2,9 +2,10 @@
 import { type AwsClients, awsConfigFromEnv, createAwsClients } from "../../lib/aws/clients.ts";
 import type { Sandbox } from "./sandbox.ts";
 
-/** AWS clients against the sandbox's moto. Call destroy() when done. */
-export async function sandboxAws(sandbox: Sandbox): Promise<AwsClients> {
+/** AWS clients against the sandbox's moto (in the sandbox's region unless `region`). Call destroy() when done. */
+export async function sandboxAws(sandbox: Sandbox, options: { region?: string } = {}): Promise<AwsClients> {
   const env = new Map(Object.entries(sandbox.env));
+  if (options.region) env.set("AWS_REGION", options.region);
   const config = awsConfigFromEnv({ get: (k) => env.get(k) });
   config.caBundlePem = sandbox.caPem;
   return await createAwsClients(config);

@@ -1,5 +1,9 @@
-// A fault-injecting HTTPS proxy in front of moto: for a share of requests it answers with throttling, a 5xx, or
-// holds the request past the client's timeout, so tests see how the daemon behaves when AWS misbehaves.
+// An HTTPS proxy in front of moto: it records every AWS request it forwards (the oracle for call counts and for
+// what a pod's SDK sent to STS, independent of the code under test) and, for a share of requests, answers with
+// throttling, a 5xx, or holds the request past the client's timeout, so tests see how the daemon behaves when AWS
+// misbehaves. It can also stand at AWS's own host names for pods whose SDK ignores AWS_ENDPOINT_URL (aws-sdk-go v1,
+// as in s3-echoer): port 443, a certificate for those names, and virtual-hosted S3 requests
+// (`BUCKET.s3.REGION.amazonaws.com`) turned into moto's path style.
 import { issueCertificate } from "../../lib/pki.ts";
 import type { Sandbox } from "./sandbox.ts";
 import { freePort } from "./server_process.ts";
@@ -12,10 +16,25 @@ export interface FaultCounts {
   delayed: number;
 }
 
+/** One request the proxy forwarded or answered. */
+export interface RecordedRequest {
+  method: string;
+  host: string;
+  path: string;
+  /** The SigV4 credential scope's service (`s3`, `sts`, `iam`), or "" for unsigned requests. */
+  service: string;
+  /** The Query API `Action` (form body or query string), or "" (S3's REST API). */
+  action: string;
+  /** The form-encoded body of Query API requests. */
+  form?: URLSearchParams;
+  status: number;
+}
+
 /** A running proxy. */
 export interface FaultProxy {
   endpoint: string;
   counts: FaultCounts;
+  requests: RecordedRequest[];
   close(): Promise<void>;
 }
 
@@ -31,22 +50,30 @@ function prng(seed: number): () => number {
   };
 }
 
-/** Starts the proxy; `faultRate` of requests fail, split between throttling, 5xx and timeouts. */
+/**
+ * Starts the proxy on the sandbox's address (`dnsNames` also in its certificate); `faultRate` of requests fail,
+ * split between throttling, 5xx and timeouts.
+ */
 export async function startFaultProxy(
   sandbox: Sandbox,
-  options: { faultRate: number; holdMs: number; seed?: number },
+  options: { faultRate: number; holdMs: number; seed?: number; port?: number; dnsNames?: string[] },
 ): Promise<FaultProxy> {
   const cert = await issueCertificate(sandbox.ca, "fault-proxy", {
-    usage: { kind: "server", ipAddresses: ["127.0.0.1"] },
+    usage: {
+      kind: "server",
+      ipAddresses: [sandbox.host],
+      dnsNames: options.dnsNames ?? [],
+    },
   });
   const upstream = sandbox.moto!.endpoint;
   const client = Deno.createHttpClient({ caCerts: [sandbox.caPem] });
   const random = prng(options.seed ?? 42);
   const counts: FaultCounts = { forwarded: 0, throttled: 0, failed: 0, delayed: 0 };
+  const requests: RecordedRequest[] = [];
   const abort = new AbortController();
-  const port = freePort();
+  const port = options.port ?? freePort();
   const server = Deno.serve({
-    hostname: "127.0.0.1",
+    hostname: sandbox.host,
     port,
     cert: cert.certPem,
     key: cert.keyPem,
@@ -54,18 +81,32 @@ export async function startFaultProxy(
     onListen: () => {},
   }, async (req) => {
     const url = new URL(req.url);
+    const host = req.headers.get("host") ?? url.host;
+    const body = req.body ? new Uint8Array(await req.arrayBuffer()) : null;
+    const service = req.headers.get("authorization")?.match(/Credential=[^/]+\/[^/]+\/[^/]+\/([^/]+)\//)?.[1] ?? "";
+    const formType = req.headers.get("content-type")?.startsWith("application/x-www-form-urlencoded") ?? false;
+    const form = formType && body ? new URLSearchParams(new TextDecoder().decode(body)) : undefined;
+    const action = form?.get("Action") ?? url.searchParams.get("Action") ?? "";
+    // BUCKET.s3[.REGION].amazonaws.com -> /BUCKET/…, which moto serves for an IP host.
+    const bucket = host.replace(/:\d+$/, "").match(/^(.+)\.s3[.-](?:[a-z0-9-]+\.)?amazonaws\.com$/)?.[1];
+    const path = bucket ? `/${bucket}${url.pathname === "/" ? "" : url.pathname}` : url.pathname;
+    const record = (status: number) => {
+      requests.push({ method: req.method, host, path, service, action, ...(form ? { form } : {}), status });
+    };
     const isControl = url.pathname.startsWith("/moto-api");
     const roll = random();
     if (!isControl && roll < options.faultRate) {
       const kind = Math.floor((roll / options.faultRate) * 3);
       if (kind === 0) {
         counts.throttled++;
+        record(400);
         const body =
           `<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>fault</RequestId></ErrorResponse>`;
         return new Response(body, { status: 400, headers: { "content-type": "text/xml" } });
       }
       if (kind === 1) {
         counts.failed++;
+        record(503);
         return new Response(`<Error><Code>InternalError</Code><Message>injected</Message></Error>`, {
           status: 503,
           headers: { "content-type": "text/xml" },
@@ -77,18 +118,20 @@ export async function startFaultProxy(
     counts.forwarded++;
     const headers = new Headers(req.headers);
     headers.delete("host");
-    const res = await fetch(`${upstream}${url.pathname}${url.search}`, {
+    const res = await fetch(`${upstream}${path}${url.search}`, {
       method: req.method,
       headers,
-      body: req.body ? await req.arrayBuffer() : null,
+      body,
       client,
       redirect: "manual",
     });
+    record(res.status);
     return new Response(res.body, { status: res.status, headers: res.headers });
   });
   return {
-    endpoint: `https://127.0.0.1:${port}`,
+    endpoint: port === 443 ? `https://${sandbox.host}` : `https://${sandbox.host}:${port}`,
     counts,
+    requests,
     async close() {
       abort.abort();
       await server.finished;

@@ -1,12 +1,14 @@
-// Builds the real servers the tests run against (kube-apiserver, etcd), the upstream
-// amazon-eks-pod-identity-webhook peer, and the distribution tools (krew, validate-krew-manifest, actionlint,
-// helm) from Go modules, and caches them per version, so only the first run pays for the build.
+// Builds the real servers the tests run against (etcd, the Kubernetes control plane and node, containerd), the
+// upstream amazon-eks-pod-identity-webhook peer, and the distribution tools (krew, validate-krew-manifest,
+// actionlint, helm) from Go modules, and caches them per version, so only the first run pays for the build.
 import { cacheDir, runChecked } from "./proc.ts";
 
 /** Versions of the Go-built test servers. Change one here and the next run rebuilds it. */
 export const serverVersions = {
   kubernetes: "v1.36.3",
   etcd: "v3.6.16",
+  /** github.com/containerd/containerd/v2: 2.2 is the last line that runs on cgroup v1 hosts like these. */
+  containerd: "v2.2.9",
   /**
    * github.com/aws/amazon-eks-pod-identity-webhook, the peer for differential tests and benchmarks. v0.6.17 still
    * answers with an admission/v1beta1 AdmissionReview that has no apiVersion/kind: it decodes a v1 request, but
@@ -34,7 +36,26 @@ interface GoTool {
   /** Package to build. */
   pkg: string;
   ldflags: string;
+  /**
+   * Tools of one group share a module and flags and are built by one `go build` invocation (which compiles the
+   * shared packages once): asking for any of them builds every missing one of the group.
+   */
+  group?: string;
+  tags?: string;
+  env?: Record<string, string>;
 }
+
+/** The Kubernetes commands built from the kube-apiserver module, in one `go build`. */
+export const kubernetesCommands = [
+  "kube-apiserver",
+  "kubectl",
+  "kubelet",
+  "kube-controller-manager",
+  "kube-scheduler",
+  "kube-proxy",
+] as const;
+
+const containerdTags = "no_btrfs no_devmapper no_zfs static_build osusergo netgo urfave_cli_no_docs";
 
 function tools(): GoTool[] {
   const k = serverVersions.kubernetes;
@@ -44,20 +65,36 @@ function tools(): GoTool[] {
     `-X k8s.io/component-base/version.gitMinor=${k.split(".")[1]}`,
     `-X k8s.io/component-base/version.gitTreeState=clean`,
   ].join(" ");
+  const c = serverVersions.containerd;
+  const containerdStamp = `-s -w -X github.com/containerd/containerd/v2/version.Version=${c}`;
   return [
-    {
-      name: "kube-apiserver",
+    ...kubernetesCommands.map((name) => ({
+      name,
       version: k,
       moduleDir: `${goRoot}kube-apiserver`,
-      pkg: "k8s.io/kubernetes/cmd/kube-apiserver",
+      pkg: `k8s.io/kubernetes/cmd/${name}`,
       ldflags: `-s -w ${stamp}`,
-    },
+      group: "kubernetes",
+      env: { CGO_ENABLED: "0" },
+    })),
+    ...["containerd", "ctr"].map((name) => ({
+      name,
+      version: c,
+      moduleDir: `${goRoot}containerd`,
+      pkg: `github.com/containerd/containerd/v2/cmd/${name}`,
+      ldflags: containerdStamp,
+      group: "containerd",
+      tags: containerdTags,
+      env: { CGO_ENABLED: "0" },
+    })),
     {
-      name: "kubectl",
-      version: k,
-      moduleDir: `${goRoot}kube-apiserver`,
-      pkg: "k8s.io/kubernetes/cmd/kubectl",
-      ldflags: `-s -w ${stamp}`,
+      name: "containerd-shim-runc-v2",
+      version: c,
+      moduleDir: `${goRoot}containerd`,
+      pkg: "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2",
+      ldflags: containerdStamp,
+      tags: `${containerdTags} no_grpc`,
+      env: { CGO_ENABLED: "0" },
     },
     {
       name: "etcd",
@@ -119,37 +156,72 @@ function tools(): GoTool[] {
 
 /** Names of the tools `ensureBinary` builds. */
 export type GoToolName =
-  | "kube-apiserver"
+  | (typeof kubernetesCommands)[number]
   | "etcd"
-  | "kubectl"
+  | "containerd"
+  | "ctr"
+  | "containerd-shim-runc-v2"
   | "pod-identity-webhook"
   | "krew"
   | "validate-krew-manifest"
   | "actionlint"
   | "helm";
 
-/** Path of the cached binary for a tool, built on first use. */
-export async function ensureBinary(
-  name: GoToolName,
-): Promise<string> {
-  const tool = tools().find((t) => t.name === name)!;
-  const bin = `${cacheDir()}/bin/${tool.name}-${tool.version}`;
-  try {
-    await Deno.stat(bin);
-    return bin;
-  } catch { /* not cached yet */ }
+function binaryPath(tool: GoTool): string {
+  return `${cacheDir()}/bin/${tool.name}-${tool.version}`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.stat(path).then(() => true, () => false);
+}
+
+/** Path of the cached binary for a tool, built on first use (with the missing rest of its group). */
+export async function ensureBinary(name: GoToolName): Promise<string> {
+  const all = tools();
+  const tool = all.find((t) => t.name === name)!;
+  const bin = binaryPath(tool);
+  if (await exists(bin)) return bin;
+  const batch: GoTool[] = [];
+  for (const t of all) {
+    if (t === tool || (tool.group !== undefined && t.group === tool.group)) {
+      if (!(await exists(binaryPath(t)))) batch.push(t);
+    }
+  }
   await Deno.mkdir(`${cacheDir()}/bin`, { recursive: true });
+  const out = await Deno.makeTempDir({ dir: `${cacheDir()}/bin`, prefix: "build-" });
+  const names = batch.map((t) => t.name).join(", ");
   const started = performance.now();
-  console.error(`harness: building ${tool.name} ${tool.version} from Go modules (first run only, may take 10-20 min)`);
-  await runChecked(["go", "build", "-trimpath", "-ldflags", tool.ldflags, "-o", `${bin}.tmp`, tool.pkg], {
-    cwd: tool.moduleDir,
-    progress: `build ${tool.name}`,
-  });
-  await Deno.rename(`${bin}.tmp`, bin);
-  const seconds = Math.round((performance.now() - started) / 1000);
-  // Kept for `deno task bench`, which reports the cold build time without rebuilding.
-  await Deno.writeTextFile(`${bin}.build.json`, JSON.stringify({ seconds, builtAt: new Date().toISOString() }) + "\n");
-  console.error(`harness: built ${tool.name} ${tool.version} in ${seconds}s -> ${bin}`);
+  console.error(`harness: building ${names} ${tool.version} from Go modules (first run only, may take 10-20 min)`);
+  try {
+    // With several packages `go build -o DIR/` writes one binary per main package into DIR.
+    await runChecked([
+      "go",
+      "build",
+      "-trimpath",
+      ...(tool.tags ? ["-tags", tool.tags] : []),
+      "-ldflags",
+      tool.ldflags,
+      "-o",
+      batch.length > 1 ? `${out}/` : `${out}/${tool.name}`,
+      ...batch.map((t) => t.pkg),
+    ], {
+      cwd: tool.moduleDir,
+      progress: `build ${names}`,
+      env: { ...Deno.env.toObject(), ...(tool.env ?? {}) },
+    });
+    const seconds = Math.round((performance.now() - started) / 1000);
+    for (const t of batch) {
+      await Deno.rename(`${out}/${t.name}`, binaryPath(t));
+      // Kept for `deno task bench`, which reports the cold build time without rebuilding.
+      await Deno.writeTextFile(
+        `${binaryPath(t)}.build.json`,
+        JSON.stringify({ seconds, with: batch.map((b) => b.name), builtAt: new Date().toISOString() }) + "\n",
+      );
+    }
+    console.error(`harness: built ${names} ${tool.version} in ${seconds}s`);
+  } finally {
+    await Deno.remove(out, { recursive: true }).catch(() => {});
+  }
   return bin;
 }
 
@@ -173,8 +245,27 @@ export async function generateKubeApiserverModule(version: string): Promise<void
     `module kubectl-irsa.test/kube-apiserver\n\ngo ${goLine}\n\nreplace (\n${replaces}\n)\n`,
   );
   await Deno.remove(`${dir}/go.sum`).catch(() => {});
-  for (const cmd of ["kube-apiserver", "kubectl"]) {
+  for (const cmd of kubernetesCommands) {
     await runChecked(["go", "get", "-tool", `k8s.io/kubernetes/cmd/${cmd}@${version}`], {
+      cwd: dir,
+      progress: `go get ${cmd}`,
+    });
+  }
+}
+
+/** Writes tests/go/containerd/go.mod: containerd, ctr and the runc shim as tools of one small module. */
+export async function generateContainerdModule(): Promise<void> {
+  const dir = `${goRoot}containerd`;
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(`${dir}/go.mod`, "module kubectl-irsa.test/containerd\n\ngo 1.26.0\n");
+  await Deno.remove(`${dir}/go.sum`).catch(() => {});
+  for (const cmd of ["containerd", "ctr", "containerd-shim-runc-v2"]) {
+    await runChecked([
+      "go",
+      "get",
+      "-tool",
+      `github.com/containerd/containerd/v2/cmd/${cmd}@${serverVersions.containerd}`,
+    ], {
       cwd: dir,
       progress: `go get ${cmd}`,
     });
@@ -192,6 +283,7 @@ if (import.meta.main) {
   // `go_build.ts NAME...` the named ones, `go_build.ts generate [VERSION]` regenerates the kube-apiserver module.
   const [cmd, ...rest] = Deno.args;
   if (cmd === "generate") await generateKubeApiserverModule(rest[0] ?? serverVersions.kubernetes);
+  else if (cmd === "generate-containerd") await generateContainerdModule();
   else {
     const known = tools().map((t) => t.name);
     const names = cmd === undefined

@@ -4,6 +4,7 @@ import { stringify as toYaml } from "yaml";
 import { type CertifiedKey, createRootCa, issueCertificate } from "../../lib/pki.ts";
 import { generateRsaKeyPair } from "../../lib/keys.ts";
 import { ensureBinary, serverVersions } from "./go_build.ts";
+import { type NodeHost, nodeNetwork, prepareNodeHost, type RunningNode, startNode } from "./node.ts";
 import { cacheDir } from "./proc.ts";
 import { freePort, ServerProcess } from "./server_process.ts";
 
@@ -51,6 +52,10 @@ export interface Sandbox {
     /** Calls a moto-api endpoint or any path with the harness CA trusted. */
     fetch(path: string, init?: RequestInit): Promise<Response>;
   };
+  /** The real node, with `node: true`. */
+  node?: RunningNode;
+  /** Address the servers bind to: 127.0.0.1, or the node IP on the bridge with `node: true`. */
+  host: string;
   /** Environment for running the plugin against the sandbox. */
   env: Record<string, string>;
   /** A fetch client that authenticates to kube-apiserver as the admin. */
@@ -66,6 +71,11 @@ export interface SandboxOptions {
   moto?: boolean;
   /** Print progress on stderr. */
   verbose?: boolean;
+  /**
+   * Start a real node (kubelet, containerd, controller-manager, scheduler, kube-proxy) as well; the apiserver
+   * and moto then bind to the node IP so pods reach them. One node per machine at a time.
+   */
+  node?: boolean;
 }
 
 /** Starts etcd, kube-apiserver and (by default) moto. Always pair with `stop()` in a finally block. */
@@ -75,6 +85,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   await Deno.mkdir(root, { recursive: true });
   const dir = await Deno.makeTempDir({ dir: root, prefix: "sandbox-" });
   const processes: ServerProcess[] = [];
+  let nodeHost: NodeHost | undefined;
+  let node: RunningNode | undefined;
   const say = (m: string) => options.verbose && console.error(`sandbox: ${m}`);
   const writeFile = async (name: string, text: string, mode = 0o600) => {
     const path = `${dir}/${name}`;
@@ -82,11 +94,24 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     return path;
   };
   try {
+    if (options.node) nodeHost = await prepareNodeHost(dir);
+    const host = nodeHost?.ip ?? "127.0.0.1";
     const ca = await createRootCa("kubectl-irsa harness root CA");
     // An intermediate between the root and moto's leaf, so the OIDC thumbprint (top intermediate) is testable.
     const intermediate = await issueCertificate(ca, "kubectl-irsa harness intermediate CA", { usage: { kind: "ca" } });
     const serving = await issueCertificate(ca, "kube-apiserver", {
-      usage: { kind: "server", dnsNames: ["localhost", "kubernetes.default.svc"], ipAddresses: ["127.0.0.1"] },
+      usage: {
+        kind: "server",
+        dnsNames: [
+          "localhost",
+          "kubernetes",
+          "kubernetes.default",
+          "kubernetes.default.svc",
+          "kubernetes.default.svc.cluster.local",
+        ],
+        // In-cluster clients dial the `kubernetes` Service's ClusterIP.
+        ipAddresses: [...new Set(["127.0.0.1", host]), ...(options.node ? [nodeNetwork.kubernetesServiceIp] : [])],
+      },
     });
     const admin = await issueCertificate(ca, "kubectl-irsa-admin", {
       usage: { kind: "client", organizations: ["system:masters"] },
@@ -121,12 +146,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (options.moto ?? true) {
       const motoPort = freePort();
       const leaf = await issueCertificate(intermediate, "moto", {
-        usage: { kind: "server", dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"] },
+        usage: { kind: "server", dnsNames: ["localhost"], ipAddresses: [...new Set(["127.0.0.1", host])] },
       });
       const motoProc = ServerProcess.start("moto_server", [
         "moto_server",
         "-H",
-        "127.0.0.1",
+        host,
         "-p",
         String(motoPort),
         "-c",
@@ -135,7 +160,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         await writeFile("moto.key", leaf.keyPem),
       ], { logPath: `${dir}/moto.log`, env: { MOTO_IAM_LOAD_MANAGED_POLICIES: "true" } });
       processes.push(motoProc);
-      const endpoint = `https://127.0.0.1:${motoPort}`;
+      const endpoint = `https://${host}:${motoPort}`;
       const client = Deno.createHttpClient({ caCerts: [ca.certPem] });
       const motoFetch = (path: string, init?: RequestInit) => fetch(`${endpoint}${path}`, { ...init, client });
       await motoProc.waitReady(async () => {
@@ -171,7 +196,26 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     say(`etcd ready on 127.0.0.1:${etcdPort}`);
 
     const port = freePort();
-    const url = `https://127.0.0.1:${port}`;
+    const url = `https://${host}:${port}`;
+    const kubeletClient = options.node
+      ? await issueCertificate(ca, "kube-apiserver-kubelet-client", {
+        usage: { kind: "client", organizations: ["system:masters"] },
+      })
+      : undefined;
+    // A node needs the Node authorizer, the ServiceAccount admission plugin (pods mount their API token) and a
+    // client certificate for logs and exec; without one, ServiceAccounts are created by the tests.
+    const nodeFlags = kubeletClient
+      ? [
+        "--authorization-mode=Node,RBAC",
+        "--enable-admission-plugins=NodeRestriction",
+        "--kubelet-preferred-address-types=InternalIP",
+        `--kubelet-client-certificate=${await writeFile("kubelet-client.pem", kubeletClient.certPem)}`,
+        `--kubelet-client-key=${await writeFile("kubelet-client.key", kubeletClient.keyPem)}`,
+        `--kubelet-certificate-authority=${caPath}`,
+        // Webhooks behind a Service are dialled at the endpoint IP, before kube-proxy has programmed anything.
+        "--enable-aggregator-routing=true",
+      ]
+      : ["--authorization-mode=RBAC", "--disable-admission-plugins=ServiceAccount"];
     const adminClient = Deno.createHttpClient({ caCerts: [ca.certPem], cert: admin.certPem, key: admin.keyPem });
     const adminFetch = (path: string, init?: RequestInit) => fetch(`${url}${path}`, { ...init, client: adminClient });
     const startApiserver = async (): Promise<ServerProcess> => {
@@ -183,11 +227,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         `--tls-private-key-file=${files.servingKey}`,
         `--client-ca-file=${caPath}`,
         `--secure-port=${port}`,
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
-        "--service-cluster-ip-range=10.0.0.0/24",
-        "--authorization-mode=RBAC",
-        "--disable-admission-plugins=ServiceAccount",
+        `--bind-address=${host}`,
+        `--advertise-address=${host}`,
+        `--service-cluster-ip-range=${nodeNetwork.serviceCidr}`,
+        ...nodeFlags,
         "--allow-privileged=true",
         ...flags.issuers.map((i) => `--service-account-issuer=${i}`),
         ...flags.keyFiles.map((k) => `--service-account-key-file=${k}`),
@@ -208,6 +251,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     let apiserver = await startApiserver();
 
     const kubeconfigPath = await writeFile("kubeconfig", kubeconfig({ url, ca, admin }));
+    if (nodeHost) {
+      node = await startNode({
+        dir,
+        ca,
+        caPath,
+        apiserverUrl: url,
+        serviceAccountKeyFile: flags.signingKeyFile,
+        adminFetch,
+        kubeconfig: (user) => kubeconfig({ url, ca, admin: user }),
+        host: nodeHost,
+        say,
+      });
+    }
     return {
       dir,
       kubeconfigPath,
@@ -226,18 +282,25 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         },
       },
       ...(moto ? { moto } : {}),
+      ...(node ? { node } : {}),
+      host,
       env: { KUBECONFIG: kubeconfigPath, NO_COLOR: "1", ...motoEnv },
       adminFetch,
       writeFile,
       async stop({ keepLogs = false } = {}) {
+        // The node first: its pods are deleted through the apiserver, and the kubelet tears them down.
+        if (node) await node.stop().catch((e) => console.error(`sandbox: node stop: ${e}`));
         await Promise.all(processes.map((p) => p.stop()));
         adminClient.close();
+        if (nodeHost) await nodeHost.restore();
         if (keepLogs) console.error(`sandbox: logs kept in ${dir}`);
         else await Deno.remove(dir, { recursive: true }).catch(() => {});
       },
     };
   } catch (e) {
+    if (node) await node.stop().catch(() => {});
     await Promise.all(processes.map((p) => p.stop()));
+    if (nodeHost) await nodeHost.restore();
     console.error(`sandbox: start failed; logs kept in ${dir}`);
     throw e;
   }

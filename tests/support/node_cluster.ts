@@ -1,0 +1,245 @@
+// Helpers for the tests on the real node. Assertions read the world through the apiserver's REST API with the
+// admin certificate (sandbox.adminFetch), through kubectl, or from the host (the container's /proc), never
+// through the product's own clients.
+import { parse as parseYaml } from "yaml";
+import { findKubectl } from "./kubectl.ts";
+import type { Sandbox } from "./sandbox.ts";
+
+const seedValidationDir = new URL("../../../shared/peers/irsa-manager/validation/", import.meta.url).pathname;
+
+/** Polls `check` until it returns a value other than undefined/false; throws naming `what` on timeout. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      lastError = e;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${lastError ? `: ${lastError}` : ""}`);
+}
+
+/** GET through the admin client; undefined on 404. */
+export async function getJson<T>(sandbox: Sandbox, path: string): Promise<T | undefined> {
+  const r = await sandbox.adminFetch(path);
+  if (r.status === 404) {
+    await r.body?.cancel();
+    return undefined;
+  }
+  if (!r.ok) throw new Error(`GET ${path}: HTTP ${r.status} ${await r.text()}`);
+  return await r.json() as T;
+}
+
+/** Sends a JSON body through the admin client. */
+export async function sendJson<T>(
+  sandbox: Sandbox,
+  method: string,
+  path: string,
+  body: unknown,
+  contentType = "application/json",
+): Promise<T> {
+  const r = await sandbox.adminFetch(path, {
+    method,
+    headers: { "content-type": contentType },
+    body: JSON.stringify(body),
+  });
+  if (!r.ok) throw new Error(`${method} ${path}: HTTP ${r.status} ${await r.text()}`);
+  return await r.json() as T;
+}
+
+/** The pod fields the node tests read. */
+export interface Pod {
+  metadata: { name: string; namespace: string; uid: string; labels?: Record<string, string> };
+  spec: {
+    nodeName?: string;
+    serviceAccountName?: string;
+    containers: {
+      name: string;
+      env?: { name: string; value?: string }[];
+      volumeMounts?: { name: string; mountPath: string }[];
+    }[];
+    volumes?: { name: string; projected?: { sources: Record<string, unknown>[] } }[];
+  };
+  status: {
+    phase?: string;
+    podIP?: string;
+    conditions?: { type: string; status: string }[];
+    containerStatuses?: { name: string; ready: boolean; containerID?: string; restartCount: number }[];
+  };
+}
+
+/** Pods in `namespace` matching a label selector. */
+export async function listPods(sandbox: Sandbox, namespace: string, selector: string): Promise<Pod[]> {
+  const out = await getJson<{ items: Pod[] }>(
+    sandbox,
+    `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(selector)}`,
+  );
+  return out?.items ?? [];
+}
+
+/** True when the pod's Ready condition is True. */
+export function podReady(pod: Pod): boolean {
+  return pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+}
+
+/** Runs the real kubectl against the sandbox; `stdin` is piped in. */
+export async function kubectl(
+  sandbox: Sandbox,
+  args: string[],
+  stdin?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(await findKubectl(), {
+    args,
+    env: { KUBECONFIG: sandbox.kubeconfigPath },
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  const d = new TextDecoder();
+  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
+}
+
+/** Like {@link kubectl}, throwing with stderr on a non-zero exit. */
+export async function kubectlOk(sandbox: Sandbox, args: string[], stdin?: string): Promise<string> {
+  const r = await kubectl(sandbox, args, stdin);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/**
+ * AWS's host names that aws-sdk-go v1 (s3-echoer) dials for `region` and `bucket`: it ignores AWS_ENDPOINT_URL,
+ * so the pod resolves them to the emulator's proxy (hostAliases) and trusts its CA (AWS_CA_BUNDLE).
+ */
+export function awsHostnames(region: string, bucket: string): string[] {
+  return [
+    "sts.amazonaws.com",
+    `sts.${region}.amazonaws.com`,
+    `s3.${region}.amazonaws.com`,
+    `${bucket}.s3.${region}.amazonaws.com`,
+  ];
+}
+
+/**
+ * The seed's validation Job (irsa-manager/validation/job-amd.yaml.template) with TARGET_BUCKET filled, as
+ * s3-echoer.sh creates it. What differs, because this machine has no internet and no DNS: the image is the
+ * locally built s3-echoer instead of amazonlinux downloading it with curl, AWS's host names resolve to the
+ * emulator's proxy (`ip`), its CA bundle comes from the ConfigMap `caConfigMap`, and IMDS is off. The ServiceAccount, the env
+ * (AWS_DEFAULT_REGION, ENABLE_IRP) and the `echo … | /s3-echoer BUCKET` pipeline are the template's.
+ */
+export async function seedValidationJob(
+  options: { bucket: string; image: string; ip: string; caConfigMap: string; name?: string; serviceAccount?: string },
+): Promise<Record<string, unknown>> {
+  const template = await Deno.readTextFile(`${seedValidationDir}job-amd.yaml.template`);
+  const job = parseYaml(template.replaceAll("TARGET_BUCKET", options.bucket)) as {
+    metadata: { name: string };
+    spec: {
+      backoffLimit?: number;
+      template: { spec: Record<string, unknown> & { containers: Record<string, unknown>[] } };
+    };
+  };
+  if (options.name) job.metadata.name = options.name;
+  job.spec.backoffLimit = 0;
+  const pod = job.spec.template.spec;
+  if (options.serviceAccount) pod.serviceAccountName = options.serviceAccount;
+  const container = pod.containers[0]!;
+  const command = container.command as string[];
+  // "curl … && chmod +x /s3-echoer && echo … | /s3-echoer BUCKET" -> the part after the download.
+  command[2] = command[2]!.slice(command[2]!.indexOf("echo "));
+  container.image = options.image;
+  container.imagePullPolicy = "IfNotPresent";
+  const env = container.env as { name: string; value: string }[];
+  const region = env.find((e) => e.name === "AWS_DEFAULT_REGION")!.value;
+  container.env = [
+    ...env,
+    { name: "AWS_CA_BUNDLE", value: "/etc/aws-ca/ca.pem" },
+    // There is no instance metadata service here, and the guard drops the packets instead of refusing them: without
+    // this, a pod with no credentials waits out the SDK's IMDS timeouts before it fails.
+    { name: "AWS_EC2_METADATA_DISABLED", value: "true" },
+  ];
+  container.volumeMounts = [{ name: "aws-ca", mountPath: "/etc/aws-ca", readOnly: true }];
+  pod.volumes = [{ name: "aws-ca", configMap: { name: options.caConfigMap } }];
+  pod.hostAliases = [{ ip: options.ip, hostnames: awsHostnames(region, options.bucket) }];
+  return job as unknown as Record<string, unknown>;
+}
+
+/** The region the seed's validation Job sets (AWS_DEFAULT_REGION). */
+export async function seedValidationRegion(): Promise<string> {
+  const template = await Deno.readTextFile(`${seedValidationDir}job-amd.yaml.template`);
+  return template.match(/name: AWS_DEFAULT_REGION\s+value: "([^"]+)"/)![1]!;
+}
+
+/** Waits for a Job to succeed or fail; returns which, with the pod's log. */
+export async function waitJob(
+  sandbox: Sandbox,
+  namespace: string,
+  name: string,
+  timeoutMs = 120_000,
+): Promise<{ succeeded: boolean; log: string; pod: Pod }> {
+  const result = await waitFor(`Job ${namespace}/${name} to finish`, async () => {
+    const job = await getJson<{ status?: { succeeded?: number; failed?: number } }>(
+      sandbox,
+      `/apis/batch/v1/namespaces/${namespace}/jobs/${name}`,
+    );
+    if (job?.status?.succeeded) return true;
+    if (job?.status?.failed) return "failed";
+    return undefined;
+  }, timeoutMs);
+  const [pod] = await listPods(sandbox, namespace, `job-name=${name}`);
+  if (!pod) throw new Error(`Job ${name} has no pod`);
+  const log = await kubectl(sandbox, ["logs", "-n", namespace, pod.metadata.name]);
+  return { succeeded: result === true, log: log.stdout + log.stderr, pod };
+}
+
+/** What the kernel says about a container's main process, read on the host (not from any manifest). */
+export interface ProcessFacts {
+  pid: number;
+  uids: number[];
+  gids: number[];
+  /** Effective, permitted and bounding capability masks, hex. */
+  capEff: string;
+  capPrm: string;
+  capBnd: string;
+  noNewPrivs: boolean;
+  /** 2 = seccomp filter mode (RuntimeDefault). */
+  seccomp: number;
+  /** Mount options of the container's root filesystem. */
+  rootMountOptions: string[];
+}
+
+/** Reads {@link ProcessFacts} of a running container through containerd's task PID. */
+export async function containerProcess(sandbox: Sandbox, containerId: string): Promise<ProcessFacts> {
+  const id = containerId.replace(/^containerd:\/\//, "");
+  const tasks = await sandbox.node!.ctr(["tasks", "ls"]);
+  const line = tasks.split("\n").find((l) => l.startsWith(id));
+  if (!line) throw new Error(`container ${id} has no running task:\n${tasks}`);
+  const pid = Number(line.trim().split(/\s+/)[1]);
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  const field = (name: string) => status.match(new RegExp(`^${name}:\\s*(.*)$`, "m"))?.[1]?.trim() ?? "";
+  const mountinfo = await Deno.readTextFile(`/proc/${pid}/mountinfo`);
+  const root = mountinfo.split("\n").find((l) => l.split(" ")[4] === "/");
+  return {
+    pid,
+    uids: field("Uid").split(/\s+/).map(Number),
+    gids: field("Gid").split(/\s+/).map(Number),
+    capEff: field("CapEff"),
+    capPrm: field("CapPrm"),
+    capBnd: field("CapBnd"),
+    noNewPrivs: field("NoNewPrivs") === "1",
+    seccomp: Number(field("Seccomp")),
+    rootMountOptions: root?.split(" ")[5]?.split(",") ?? [],
+  };
+}
