@@ -19,7 +19,10 @@ import { nodeNetwork } from "../support/node.ts";
 import {
   awsHostnames,
   containerProcess,
+  daemonSelector,
+  figure,
   getJson,
+  installDaemon,
   kubectl,
   kubectlOk,
   listPods,
@@ -37,7 +40,6 @@ import { withSandbox } from "../support/sandbox.ts";
 const region = "eu-west-1";
 const oidcBucket = "seed-node-oidc";
 const echoBucket = "s3-echoer";
-const daemonSelector = "app.kubernetes.io/name=kubectl-irsa";
 const crdApi = `/apis/${crdGroup}/${crdVersion}/namespaces/${systemNamespace}`;
 
 type Condition = { type: string; status: string; reason?: string };
@@ -53,10 +55,6 @@ async function waitCrReady(sandbox: Parameters<typeof getJson>[0], plural: strin
 /** The pod whose name the Lease holder identity carries (`POD_NAME-<random>`, like client-go's `hostname_uuid`). */
 function leaderPod(pods: Pod[], holder: string): Pod | undefined {
   return pods.find((p) => holder === p.metadata.name || holder.startsWith(`${p.metadata.name}-`));
-}
-
-function figure(name: string, seconds: number): void {
-  console.error(`figure: ${name}: ${seconds.toFixed(1)} s`);
 }
 
 Deno.test({
@@ -80,26 +78,10 @@ Deno.test({
       try {
         let daemonPods: Pod[] = [];
         await t.step("kubectl irsa install runs the daemon image: 2 replicas Ready, one leader", async () => {
-          const started = performance.now();
-          const run = await runPlugin([
-            "install",
-            "--image",
-            nodeImages.daemon,
-            // The seed's IRSA binds kube-system/irsa1-sa (README): kube-system must not be skipped.
-            "--webhook-skip-namespaces",
-            "",
-            "--aws-endpoint-url",
-            proxy.endpoint,
-            "--aws-ca-bundle",
-            sandbox.caPath,
-            "--s3-path-style",
-          ], { env: sandbox.env });
-          equal(run.code, 0, run.stderr);
-          daemonPods = await waitFor("both daemon replicas Ready", async () => {
-            const pods = await listPods(sandbox, systemNamespace, daemonSelector);
-            return pods.length === 2 && pods.every(podReady) ? pods : undefined;
-          }, 120_000);
-          figure("install to both replicas Ready", (performance.now() - started) / 1000);
+          // The seed's IRSA binds kube-system/irsa1-sa (README): kube-system must not be skipped.
+          const installed = await installDaemon(sandbox, proxy.endpoint, ["--webhook-skip-namespaces", ""]);
+          daemonPods = installed.pods;
+          figure("install to both replicas Ready", installed.seconds);
           for (const p of daemonPods) equal(p.spec.nodeName, nodeNetwork.nodeName);
           const lease = await waitFor("the leader Lease", async () => {
             const l = await getJson<{ spec?: { holderIdentity?: string } }>(
@@ -174,6 +156,15 @@ Deno.test({
           await kubectlOk(sandbox, ["apply", "-f", "-"], seedIrsaYaml);
           const irsa = await waitCrReady(sandbox, "irsas", "irsa-sample");
           roleArn = irsa.status!.roleArn!;
+          // Exactly one replica acts: every AWS call so far came from the leader pod's address.
+          const pods = await listPods(sandbox, systemNamespace, daemonSelector);
+          const lease = await getJson<{ spec: { holderIdentity: string } }>(
+            sandbox,
+            `/apis/coordination.k8s.io/v1/namespaces/${systemNamespace}/leases/${leaderLease}`,
+          );
+          const leaderIp = leaderPod(pods, lease!.spec.holderIdentity)!.status.podIP;
+          const senders = new Set(proxy.requests.map((r) => r.remote));
+          deepStrictEqual([...senders], [leaderIp], "AWS calls came only from the leader");
           for (const ns of ["kube-system", "default"]) {
             const sa = await getJson<{ metadata: { annotations?: Record<string, string> } }>(
               sandbox,
@@ -303,6 +294,8 @@ Deno.test({
           ok(nextPod && nextPod.metadata.name !== leaderName, `new leader ${next} is another running pod`);
           const ready = await waitCrReady(sandbox, "irsas", "handover");
           ok(ready.status?.roleArn?.endsWith(":role/handover-role"));
+          const created = proxy.requests.filter((r) => r.action === "CreateRole");
+          equal(created.at(-1)?.remote, nextPod!.status.podIP, "the new leader created the role");
           await waitFor("the Deployment back at 2 ready replicas", async () => {
             const p = await listPods(sandbox, systemNamespace, daemonSelector);
             return p.filter(podReady).length === 2;

@@ -28,6 +28,8 @@ export interface RecordedRequest {
   /** The form-encoded body of Query API requests. */
   form?: URLSearchParams;
   status: number;
+  /** The client's IP address: which pod (or the host) sent it. */
+  remote: string;
 }
 
 /** A running proxy. */
@@ -79,7 +81,8 @@ export async function startFaultProxy(
     key: cert.keyPem,
     signal: abort.signal,
     onListen: () => {},
-  }, async (req) => {
+  }, async (req, info) => {
+    const remote = (info.remoteAddr as Deno.NetAddr).hostname;
     const url = new URL(req.url);
     const host = req.headers.get("host") ?? url.host;
     const body = req.body ? new Uint8Array(await req.arrayBuffer()) : null;
@@ -91,7 +94,7 @@ export async function startFaultProxy(
     const bucket = host.replace(/:\d+$/, "").match(/^(.+)\.s3[.-](?:[a-z0-9-]+\.)?amazonaws\.com$/)?.[1];
     const path = bucket ? `/${bucket}${url.pathname === "/" ? "" : url.pathname}` : url.pathname;
     const record = (status: number) => {
-      requests.push({ method: req.method, host, path, service, action, ...(form ? { form } : {}), status });
+      requests.push({ method: req.method, host, path, service, action, ...(form ? { form } : {}), status, remote });
     };
     const isControl = url.pathname.startsWith("/moto-api");
     const roll = random();

@@ -3,6 +3,8 @@
 // through the product's own clients.
 import { parse as parseYaml } from "yaml";
 import { findKubectl } from "./kubectl.ts";
+import { runPlugin } from "./cli.ts";
+import { nodeImages } from "./node_images.ts";
 import type { Sandbox } from "./sandbox.ts";
 
 const seedValidationDir = new URL("../../../shared/peers/irsa-manager/validation/", import.meta.url).pathname;
@@ -161,10 +163,23 @@ export async function seedValidationJob(
   command[2] = command[2]!.slice(command[2]!.indexOf("echo "));
   container.image = options.image;
   container.imagePullPolicy = "IfNotPresent";
-  const env = container.env as { name: string; value: string }[];
-  const region = env.find((e) => e.name === "AWS_DEFAULT_REGION")!.value;
+  const region = (container.env as { name: string; value: string }[])
+    .find((e) => e.name === "AWS_DEFAULT_REGION")!.value;
+  pointAtEmulator(pod, { region, bucket: options.bucket, ip: options.ip, caConfigMap: options.caConfigMap });
+  return job as unknown as Record<string, unknown>;
+}
+
+/**
+ * Makes the first container of `pod` reach the emulator's proxy at `ip` under AWS's names for `region` and
+ * `bucket`, trusting the CA bundle in ConfigMap `caConfigMap`.
+ */
+export function pointAtEmulator(
+  pod: Record<string, unknown> & { containers: Record<string, unknown>[] },
+  options: { region: string; bucket: string; ip: string; caConfigMap: string },
+): void {
+  const container = pod.containers[0]!;
   container.env = [
-    ...env,
+    ...((container.env ?? []) as unknown[]),
     { name: "AWS_CA_BUNDLE", value: "/etc/aws-ca/ca.pem" },
     // There is no instance metadata service here, and the guard drops the packets instead of refusing them: without
     // this, a pod with no credentials waits out the SDK's IMDS timeouts before it fails.
@@ -172,8 +187,7 @@ export async function seedValidationJob(
   ];
   container.volumeMounts = [{ name: "aws-ca", mountPath: "/etc/aws-ca", readOnly: true }];
   pod.volumes = [{ name: "aws-ca", configMap: { name: options.caConfigMap } }];
-  pod.hostAliases = [{ ip: options.ip, hostnames: awsHostnames(region, options.bucket) }];
-  return job as unknown as Record<string, unknown>;
+  pod.hostAliases = [{ ip: options.ip, hostnames: awsHostnames(options.region, options.bucket) }];
 }
 
 /** The region the seed's validation Job sets (AWS_DEFAULT_REGION). */
@@ -242,4 +256,41 @@ export async function containerProcess(sandbox: Sandbox, containerId: string): P
     seccomp: Number(field("Seccomp")),
     rootMountOptions: root?.split(" ")[5]?.split(",") ?? [],
   };
+}
+
+/** The label of the daemon's pods. */
+export const daemonSelector = "app.kubernetes.io/name=kubectl-irsa";
+
+/**
+ * `kubectl irsa install` with the node's daemon image and the AWS endpoint `awsEndpoint` (trusting the harness
+ * CA), then waits until both replicas are Ready; returns the pods and the seconds it took.
+ */
+export async function installDaemon(
+  sandbox: Sandbox,
+  awsEndpoint: string,
+  extraArgs: string[] = [],
+): Promise<{ pods: Pod[]; seconds: number }> {
+  const started = performance.now();
+  const run = await runPlugin([
+    "install",
+    "--image",
+    nodeImages.daemon,
+    "--aws-endpoint-url",
+    awsEndpoint,
+    "--aws-ca-bundle",
+    sandbox.caPath,
+    "--s3-path-style",
+    ...extraArgs,
+  ], { env: sandbox.env });
+  if (run.code !== 0) throw new Error(`install exited ${run.code}: ${run.stderr}`);
+  const pods = await waitFor("both daemon replicas Ready", async () => {
+    const pods = await listPods(sandbox, "irsa-manager-system", daemonSelector);
+    return pods.length === 2 && pods.every(podReady) ? pods : undefined;
+  }, 120_000);
+  return { pods, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Prints a measured figure on stderr, for the closing notes. */
+export function figure(name: string, seconds: number): void {
+  console.error(`figure: ${name}: ${seconds.toFixed(1)} s`);
 }
