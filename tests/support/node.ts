@@ -87,9 +87,31 @@ async function removeCgroup(path: string): Promise<void> {
   });
 }
 
+/**
+ * PIDs of processes whose command line names the run folder: every server the sandbox started (their flags point
+ * into it) and containerd's shims (their socket is in it).
+ */
+async function processesOfRun(dir: string): Promise<number[]> {
+  const pids: number[] = [];
+  for await (const e of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(e.name) || Number(e.name) === Deno.pid) continue;
+    const cmdline = await Deno.readTextFile(`/proc/${e.name}/cmdline`).catch(() => "");
+    if (cmdline.includes(dir)) pids.push(Number(e.name));
+  }
+  return pids;
+}
+
 /** Undoes every host change the marker's run could have made. Idempotent. */
 async function restoreHost(marker: Marker): Promise<void> {
   const before = marker.before;
+  // A run that died (kill -9) left its servers running: stop them first, by PID.
+  const orphans = await processesOfRun(marker.dir);
+  for (const pid of orphans) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch { /* gone */ }
+  }
+  if (orphans.length > 0) await new Promise((r) => setTimeout(r, 500));
   await unmountUnder(marker.dir);
   for (const p of ["/run/containerd", "/run/netns", "/var/lib/kubelet"]) await unmountUnder(p);
   // Network namespaces the CNI made for sandboxes the kubelet did not tear down (their veth ends go with them).

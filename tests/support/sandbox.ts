@@ -6,7 +6,7 @@ import { generateRsaKeyPair } from "../../lib/keys.ts";
 import { ensureBinary, serverVersions } from "./go_build.ts";
 import { type NodeHost, nodeNetwork, prepareNodeHost, type RunningNode, startNode } from "./node.ts";
 import { cacheDir } from "./proc.ts";
-import { freePort, ServerProcess } from "./server_process.ts";
+import { addInterruptHook, freePort, ServerProcess } from "./server_process.ts";
 
 /** The issuer kube-apiserver starts with, as kubeadm clusters have it. */
 export const inClusterIssuer = "https://kubernetes.default.svc.cluster.local";
@@ -264,6 +264,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         say,
       });
     }
+    let stopped = false;
+    const stopAll = async () => {
+      if (stopped) return;
+      stopped = true;
+      removeHook();
+      // The node first: its pods are deleted through the apiserver, and the kubelet tears them down.
+      if (node) await node.stop().catch((e) => console.error(`sandbox: node stop: ${e}`));
+      await Promise.all(processes.map((p) => p.stop()));
+      adminClient.close();
+      if (nodeHost) await nodeHost.restore();
+    };
+    // Ctrl-C (or a SIGTERM to the test run) still stops the node in order and restores the host.
+    const removeHook = addInterruptHook(stopAll);
     return {
       dir,
       kubeconfigPath,
@@ -288,11 +301,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       adminFetch,
       writeFile,
       async stop({ keepLogs = false } = {}) {
-        // The node first: its pods are deleted through the apiserver, and the kubelet tears them down.
-        if (node) await node.stop().catch((e) => console.error(`sandbox: node stop: ${e}`));
-        await Promise.all(processes.map((p) => p.stop()));
-        adminClient.close();
-        if (nodeHost) await nodeHost.restore();
+        await stopAll();
         if (keepLogs) console.error(`sandbox: logs kept in ${dir}`);
         else await Deno.remove(dir, { recursive: true }).catch(() => {});
       },

@@ -80,6 +80,16 @@ export class ServerProcess {
 
 const livePids = new Set<number>();
 let exitHookInstalled = false;
+const interruptHooks = new Set<() => Promise<void>>();
+
+/**
+ * Runs `hook` (at most 2 minutes) when the run is interrupted, before the remaining servers are killed: the
+ * sandbox stops its node through the apiserver and restores the host. Returns the function that removes it.
+ */
+export function addInterruptHook(hook: () => Promise<void>): () => void {
+  interruptHooks.add(hook);
+  return () => interruptHooks.delete(hook);
+}
 
 function registerPid(pid: number): void {
   livePids.add(pid);
@@ -96,8 +106,15 @@ function registerPid(pid: number): void {
     livePids.clear();
   };
   globalThis.addEventListener("unload", killAll);
+  let interrupted = false;
   for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
-    Deno.addSignalListener(signal, () => {
+    Deno.addSignalListener(signal, async () => {
+      // A second signal does not wait for the hooks.
+      if (!interrupted && interruptHooks.size > 0) {
+        interrupted = true;
+        const hooks = [...interruptHooks].map((h) => h().catch((e) => console.error(`harness: on interrupt: ${e}`)));
+        await Promise.race([Promise.all(hooks), new Promise((r) => setTimeout(r, 120_000))]);
+      }
       killAll();
       Deno.exit(code);
     });
