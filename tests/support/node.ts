@@ -16,7 +16,7 @@ import {
   readSysctl,
   writeSysctl,
 } from "./host_state.ts";
-import { buildNodeImages, nodeImages } from "./node_images.ts";
+import { nodeImageArchives, nodeImages } from "./node_images.ts";
 import { runChecked } from "./proc.ts";
 import { freePort, ServerProcess } from "./server_process.ts";
 
@@ -343,11 +343,8 @@ disabled_plugins = [
     }, 30_000);
     ctx.say("containerd ready");
 
-    const images = await buildNodeImages(d);
-    for (const image of images) {
-      await ctr(["images", "import", "--local", image.path]);
-      await Deno.remove(image.path);
-    }
+    const images = await nodeImageArchives();
+    for (const image of images) await ctr(["images", "import", "--local", image.path]);
     ctx.say(`imported ${images.map((i) => i.ref).join(", ")}`);
 
     const cert = async (cn: string, organizations: string[] = []) =>

@@ -124,85 +124,135 @@ async function daemonDenoDir(): Promise<string> {
   return dir;
 }
 
-async function copyTree(from: string, to: string, keep: (name: string) => boolean): Promise<void> {
-  await Deno.mkdir(to, { recursive: true });
-  for await (const e of Deno.readDir(from)) {
-    if (e.isDirectory) await copyTree(`${from}/${e.name}`, `${to}/${e.name}`, keep);
-    else if (e.isFile && keep(e.name)) await copyInto("", `${from}/${e.name}`, `${to}/${e.name}`, 0o644);
+async function sha256Hex(chunks: (string | Uint8Array)[]): Promise<string> {
+  const parts = chunks.map((c) => typeof c === "string" ? new TextEncoder().encode(c) : c);
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length + 1, 0));
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length + 1;
+  }
+  const hash = await crypto.subtle.digest("SHA-256", all);
+  return [...new Uint8Array(hash)].map((b) => b.toString(16).padStart(2, "0")).join("").slice(0, 16);
+}
+
+/**
+ * An image archive cached under `key` (a hash of everything that goes into it): built once, then imported from
+ * the cache by every later node start. Older archives of the same image are removed.
+ */
+async function cachedImage(
+  name: string,
+  key: string,
+  build: (rootfs: string, outPath: string) => Promise<ImageArchive>,
+): Promise<ImageArchive> {
+  const dir = `${cacheDir()}/images`;
+  const base = `${dir}/${name}-${key}`;
+  const cached = await Deno.readTextFile(`${base}.json`).then((t) => JSON.parse(t) as ImageArchive, () => undefined);
+  if (cached && await exists(cached.path)) return cached;
+  await Deno.mkdir(dir, { recursive: true });
+  for await (const e of Deno.readDir(dir)) {
+    if (e.name.startsWith(`${name}-`)) await Deno.remove(`${dir}/${e.name}`, { recursive: true }).catch(() => {});
+  }
+  const rootfs = `${base}.rootfs`;
+  try {
+    const archive = await build(rootfs, `${base}.tar`);
+    await Deno.writeTextFile(`${base}.json`, JSON.stringify(archive));
+    return archive;
+  } finally {
+    await Deno.remove(rootfs, { recursive: true }).catch(() => {});
   }
 }
 
-/** Writes the three image archives into `dir`. */
-export async function buildNodeImages(dir: string): Promise<ImageArchive[]> {
+/** Source files of the program as the image holds them: every non-test module the entry point can load. */
+async function programFiles(): Promise<string[]> {
+  const files = ["deno.json", "deno.lock", "mod.ts"];
+  const walk = async (d: string) => {
+    for await (const e of Deno.readDir(`${repoRoot}${d}`)) {
+      if (e.isDirectory) await walk(`${d}/${e.name}`);
+      else if (e.isFile && e.name.endsWith(".ts") && !e.name.endsWith("_test.ts")) files.push(`${d}/${e.name}`);
+    }
+  };
+  for (const d of ["cli", "daemon", "lib"]) await walk(d);
+  return files.sort();
+}
+
+/** The three image archives the node imports: pause, s3-echoer and the daemon. */
+export async function nodeImageArchives(): Promise<ImageArchive[]> {
   const [pause, echoer, denoDir] = [await pauseBinary(), await s3EchoerBinary(), await daemonDenoDir()];
   const archives: ImageArchive[] = [];
 
-  const pauseRoot = `${dir}/rootfs-pause`;
-  await copyInto(pauseRoot, pause, "/pause");
   archives.push(
-    await writeImageArchive(nodeImages.pause, {
-      rootfs: pauseRoot,
-      outPath: `${dir}/pause.tar`,
-      config: { entrypoint: ["/pause"], user: "65535:65535" },
+    await cachedImage("pause", nodeImages.pause.split(":")[1]!, async (rootfs, outPath) => {
+      await copyInto(rootfs, pause, "/pause");
+      return await writeImageArchive(nodeImages.pause, {
+        rootfs,
+        outPath,
+        config: { entrypoint: ["/pause"], user: "65535:65535" },
+      });
     }),
   );
 
   // s3-echoer with busybox's sh, because the seed's Job runs it through `sh -c "echo … | /s3-echoer BUCKET"`.
-  const echoerRoot = `${dir}/rootfs-s3-echoer`;
-  await baseRootfs(echoerRoot);
-  await copyInto(echoerRoot, echoer, "/s3-echoer");
-  await copyInto(echoerRoot, "/bin/busybox", "/bin/busybox");
-  for (const applet of ["sh", "cat", "echo", "env", "ls", "sleep", "wget"]) {
-    await Deno.symlink("busybox", `${echoerRoot}/bin/${applet}`);
-  }
+  const echoerKey = await sha256Hex([await Deno.readFile(echoer), await Deno.readFile("/bin/busybox")]);
   archives.push(
-    await writeImageArchive(nodeImages.s3Echoer, {
-      rootfs: echoerRoot,
-      outPath: `${dir}/s3-echoer.tar`,
-      config: { entrypoint: ["/s3-echoer"], env: ["PATH=/bin"] },
+    await cachedImage("s3-echoer", echoerKey, async (rootfs, outPath) => {
+      await baseRootfs(rootfs);
+      await copyInto(rootfs, echoer, "/s3-echoer");
+      await copyInto(rootfs, "/bin/busybox", "/bin/busybox");
+      for (const applet of ["sh", "cat", "echo", "env", "ls", "sleep", "wget"]) {
+        await Deno.symlink("busybox", `${rootfs}/bin/${applet}`);
+      }
+      return await writeImageArchive(nodeImages.s3Echoer, {
+        rootfs,
+        outPath,
+        config: { entrypoint: ["/s3-echoer"], env: ["PATH=/bin"] },
+      });
     }),
   );
 
-  // The daemon: Deno and the libraries it links (what distroless cc-debian12 holds), the program's source and a
-  // read-only DENO_DIR with every dependency. Deno falls back to in-memory caches when DENO_DIR is not writable.
-  const daemonRoot = `${dir}/rootfs-daemon`;
-  await baseRootfs(daemonRoot);
-  await copyInto(daemonRoot, Deno.execPath(), "/deno");
-  for (const lib of await sharedLibraries(Deno.execPath())) await copyInto(daemonRoot, await Deno.realPath(lib), lib);
-  for (const f of ["deno.json", "deno.lock", "mod.ts"]) {
-    await copyInto(daemonRoot, `${repoRoot}${f}`, `/app/${f}`, 0o644);
-  }
-  for (const d of ["cli", "daemon", "lib"]) {
-    await copyTree(`${repoRoot}${d}`, `${daemonRoot}/app/${d}`, (n) => n.endsWith(".ts") && !n.endsWith("_test.ts"));
-  }
-  await runChecked(["cp", "-a", `${denoDir}/.`, `${daemonRoot}/deno-dir`]);
-  for await (const e of Deno.readDir(`${daemonRoot}/deno-dir`)) {
-    if (e.name.endsWith("-wal") || e.name.endsWith("-shm") || e.name === ".complete") {
-      await Deno.remove(`${daemonRoot}/deno-dir/${e.name}`);
-    }
-  }
-  await runChecked(["chmod", "-R", "a+rX,go-w", `${daemonRoot}/deno-dir`, `${daemonRoot}/app`]);
+  const files = await programFiles();
+  const entrypoint = [
+    "/deno",
+    "run",
+    "--cached-only",
+    "--frozen",
+    "--quiet",
+    "--config=/app/deno.json",
+    ...await compileRuntimeFlags(),
+    "/app/mod.ts",
+  ];
+  const daemonKey = await sha256Hex([
+    Deno.version.deno,
+    denoDir,
+    ...entrypoint,
+    ...(await Promise.all(files.map(async (f) => [f, await Deno.readFile(`${repoRoot}${f}`)]))).flat(),
+  ]);
   archives.push(
-    await writeImageArchive(nodeImages.daemon, {
-      rootfs: daemonRoot,
-      outPath: `${dir}/kubectl-irsa.tar`,
-      config: {
-        entrypoint: [
-          "/deno",
-          "run",
-          "--cached-only",
-          "--frozen",
-          "--quiet",
-          "--config=/app/deno.json",
-          ...await compileRuntimeFlags(),
-          "/app/mod.ts",
-        ],
-        cmd: ["daemon"],
-        env: ["PATH=/", "DENO_DIR=/deno-dir", "DENO_NO_UPDATE_CHECK=1"],
-        user: `${imageUid}:${imageUid}`,
-      },
+    await cachedImage("kubectl-irsa", daemonKey, async (rootfs, outPath) => {
+      // The daemon: Deno and the libraries it links (what distroless cc-debian12 holds), the program's source and a
+      // read-only DENO_DIR with every dependency. Deno falls back to in-memory caches when DENO_DIR is not writable.
+      await baseRootfs(rootfs);
+      await copyInto(rootfs, Deno.execPath(), "/deno");
+      for (const lib of await sharedLibraries(Deno.execPath())) await copyInto(rootfs, await Deno.realPath(lib), lib);
+      for (const f of files) await copyInto(rootfs, `${repoRoot}${f}`, `/app/${f}`, 0o644);
+      await runChecked(["cp", "-a", `${denoDir}/.`, `${rootfs}/deno-dir`]);
+      for await (const e of Deno.readDir(`${rootfs}/deno-dir`)) {
+        if (e.name.endsWith("-wal") || e.name.endsWith("-shm") || e.name === ".complete") {
+          await Deno.remove(`${rootfs}/deno-dir/${e.name}`);
+        }
+      }
+      await runChecked(["chmod", "-R", "a+rX,go-w", `${rootfs}/deno-dir`, `${rootfs}/app`]);
+      return await writeImageArchive(nodeImages.daemon, {
+        rootfs,
+        outPath,
+        config: {
+          entrypoint,
+          cmd: ["daemon"],
+          env: ["PATH=/", "DENO_DIR=/deno-dir", "DENO_NO_UPDATE_CHECK=1"],
+          user: `${imageUid}:${imageUid}`,
+        },
+      });
     }),
   );
-  for (const r of [pauseRoot, echoerRoot, daemonRoot]) await Deno.remove(r, { recursive: true });
   return archives;
 }
