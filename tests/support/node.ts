@@ -410,6 +410,9 @@ disabled_plugins = [
         podLogsDir: `${d}/kubelet/pod-logs`,
         volumePluginDir: `${d}/kubelet/volume-plugins`,
         clusterDomain: "cluster.local",
+        // No cluster DNS: pods get a resolver on the node IP where nothing listens, so a lookup fails at once
+        // instead of timing out against the host's resolver behind the guard.
+        resolvConf: await write("kubelet/resolv.conf", `nameserver ${n.hostIp}\n`),
         serializeImagePulls: false,
         maxPods: 60,
         shutdownGracePeriod: "0s",

@@ -199,7 +199,7 @@ export async function nodeImageArchives(): Promise<ImageArchive[]> {
       await baseRootfs(rootfs);
       await copyInto(rootfs, echoer, "/s3-echoer");
       await copyInto(rootfs, "/bin/busybox", "/bin/busybox");
-      for (const applet of ["sh", "cat", "echo", "env", "ls", "sleep", "wget"]) {
+      for (const applet of ["sh", "cat", "echo", "env", "ls", "nc", "sleep", "wget"]) {
         await Deno.symlink("busybox", `${rootfs}/bin/${applet}`);
       }
       return await writeImageArchive(nodeImages.s3Echoer, {

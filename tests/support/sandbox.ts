@@ -342,6 +342,6 @@ export async function withSandbox<T>(body: (s: Sandbox) => Promise<T>, options: 
     failed = false;
     return result;
   } finally {
-    await sandbox.stop({ keepLogs: failed });
+    await sandbox.stop({ keepLogs: failed || Deno.env.get("KUBECTL_IRSA_KEEP_LOGS") === "1" });
   }
 }
