@@ -68,23 +68,41 @@ async function unmountUnder(prefix: string): Promise<void> {
   }
 }
 
-/** Removes a cgroup folder and its children, deepest first (cgroupfs folders go with rmdir only). */
+/** PIDs in a cgroup folder and its children. */
+async function cgroupPids(path: string): Promise<number[]> {
+  const pids = (await Deno.readTextFile(`${path}/cgroup.procs`).catch(() => "")).split("\n").filter(Boolean)
+    .map(Number);
+  try {
+    for await (const e of Deno.readDir(path)) if (e.isDirectory) pids.push(...await cgroupPids(`${path}/${e.name}`));
+  } catch { /* gone */ }
+  return pids;
+}
+
+/** rmdir of a cgroup folder's children, deepest first, then of itself; true when it is gone. */
+async function rmdirTree(path: string): Promise<boolean> {
+  try {
+    for await (const e of Deno.readDir(path)) if (e.isDirectory) await rmdirTree(`${path}/${e.name}`);
+  } catch { /* gone */ }
+  return await Deno.remove(path).then(() => true, (e) => e instanceof Deno.errors.NotFound);
+}
+
+/**
+ * Removes a cgroup folder and its children (cgroupfs folders go with rmdir only, and only once empty): processes
+ * left in it (containers of a run that died) are killed, and a killed process leaves its cgroups only when it has
+ * exited, which takes a while on a loaded machine, so this retries for up to 20 s.
+ */
 async function removeCgroup(path: string): Promise<void> {
   if (!(await exists(path))) return;
-  for await (const e of Deno.readDir(path)) {
-    if (e.isDirectory) await removeCgroup(`${path}/${e.name}`);
-  }
-  await Deno.remove(path).catch(async () => {
-    // Processes left in it (a shim that outlived containerd): kill them, then try once more.
-    const procs = await Deno.readTextFile(`${path}/cgroup.procs`).catch(() => "");
-    for (const pid of procs.split("\n").filter(Boolean)) {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    for (const pid of await cgroupPids(path)) {
       try {
-        Deno.kill(Number(pid), "SIGKILL");
+        Deno.kill(pid, "SIGKILL");
       } catch { /* gone */ }
     }
+    if (await rmdirTree(path)) return;
     await new Promise((r) => setTimeout(r, 200));
-    await Deno.remove(path).catch((e) => console.error(`node: could not remove cgroup ${path}: ${e}`));
-  });
+  }
+  console.error(`node: could not remove cgroup ${path}: still busy after 20 s`);
 }
 
 /**
