@@ -1,11 +1,15 @@
 // Parses argv into a typed command. Pure: no I/O, so every rule here is table-tested in args_test.ts.
 import { parseArgs } from "node:util";
+import { type BindRequest, validateBindRequest } from "../lib/bind.ts";
 import { type Distro, distros } from "../lib/distro.ts";
 import { isIrsaError } from "../lib/errors.ts";
-import { parseTag, validateDnsLabel, validateEndpointUrl } from "../lib/validate.ts";
+import { validateBucketName, validateIssuerUrl, validateRegion } from "../lib/issuer.ts";
+import { parseTag, validateDnsLabel, validateDnsSubdomain, validateEndpointUrl } from "../lib/validate.ts";
 import { parseDuration } from "../lib/rotation.ts";
+import { parseRequestTimeout } from "../lib/kube/request_timeout.ts";
 import { type CommandName, commandSummaries } from "./commands.ts";
 import { UsageError } from "./usage_error.ts";
+import { cliMessage } from "./remedy.ts";
 
 export { commandSummaries };
 
@@ -28,6 +32,12 @@ export interface GlobalFlags {
   caBundle?: string;
   /** Path-style S3 addressing, for S3-compatible endpoints. */
   s3PathStyle: boolean;
+  /** kubectl's --as: the user to impersonate (replaces the kubeconfig user's `as`). */
+  as?: string;
+  /** kubectl's --as-group, repeated (replaces the kubeconfig user's `as-groups`). */
+  asGroups?: string[];
+  /** kubectl's --request-timeout in milliseconds; 0 means none. */
+  requestTimeoutMs?: number;
 }
 
 /** `kubectl irsa init`. */
@@ -44,8 +54,8 @@ export interface InitCommand {
 }
 
 /**
- * `kubectl irsa bind sa NAME`. Names, ARNs, paths and ranges are checked by the library, not here; the parser
- * only checks syntax.
+ * `kubectl irsa bind sa NAME`. Everything that needs no server (names, ARNs, paths, tags, ranges) is checked here
+ * with the library's own rules; what needs the setup (the default role name, partitions) is checked later.
  */
 export interface BindCommand {
   name: "bind";
@@ -142,6 +152,26 @@ export interface RotateKeyCommand {
   graceMs?: number;
 }
 
+/** The shells `kubectl irsa completion` writes a script for. */
+export const completionShells = ["bash", "zsh", "fish"] as const;
+
+/** `kubectl irsa completion SHELL`. */
+export interface CompletionCommand {
+  name: "completion";
+  flags: GlobalFlags;
+  shell: (typeof completionShells)[number];
+}
+
+/**
+ * The hidden `kubectl irsa __complete WORDS…` (cobra's protocol, which kubectl's plugin completion speaks): the words
+ * after `kubectl irsa`, the last one being completed. `__completeNoDesc` drops the descriptions.
+ */
+export interface CompleteCommand {
+  name: "__complete";
+  words: string[];
+  descriptions: boolean;
+}
+
 /** Every command the CLI runs. */
 export type Command =
   | { name: "help"; topic?: string }
@@ -153,11 +183,15 @@ export type Command =
   | InstallCommand
   | UninstallCommand
   | DoctorCommand
-  | RotateKeyCommand;
+  | RotateKeyCommand
+  | CompletionCommand
+  | CompleteCommand;
 
-type OptionSpec = { type: "string" | "boolean"; short?: string; multiple?: boolean };
+/** One flag of the parser's tables (node:util parseArgs options), which completion also reads. */
+export type OptionSpec = { type: "string" | "boolean"; short?: string; multiple?: boolean };
 
-const globalOptions: Record<string, OptionSpec> = {
+/** Flags every command accepts. */
+export const globalOptions: Record<string, OptionSpec> = {
   kubeconfig: { type: "string" },
   context: { type: "string" },
   namespace: { type: "string", short: "n", multiple: true },
@@ -169,11 +203,16 @@ const globalOptions: Record<string, OptionSpec> = {
   profile: { type: "string" },
   "ca-bundle": { type: "string" },
   "s3-path-style": { type: "boolean" },
+  as: { type: "string" },
+  "as-group": { type: "string", multiple: true },
+  "request-timeout": { type: "string" },
   help: { type: "boolean", short: "h" },
 };
 
-const commandOptions: Record<CommandName, Record<string, OptionSpec>> = {
+/** Each command's own flags. */
+export const commandOptions: Record<CommandName, Record<string, OptionSpec>> = {
   version: {},
+  completion: {},
   init: {
     bucket: { type: "string" },
     "issuer-url": { type: "string" },
@@ -224,9 +263,10 @@ const commandOptions: Record<CommandName, Record<string, OptionSpec>> = {
 };
 
 /** Commands that take positional arguments (`sa NAME`); every other command rejects them. */
-const takesPositionals: ReadonlySet<CommandName> = new Set(["bind", "unbind", "doctor", "rotate-key"]);
+const takesPositionals: ReadonlySet<CommandName> = new Set(["bind", "unbind", "doctor", "rotate-key", "completion"]);
 
-type Values = Record<string, string | boolean | string[] | undefined>;
+/** Parsed flag values, keyed by long flag name (what node:util parseArgs returns). */
+export type Values = Record<string, string | boolean | string[] | undefined>;
 
 function isCommandName(name: string): name is CommandName {
   return Object.hasOwn(commandSummaries, name);
@@ -241,6 +281,9 @@ export function parseCommand(argv: string[]): Command {
     return topic === undefined ? { name: "help" } : { name: "help", topic };
   }
   if (first === "--version") return { name: "version", flags: globalFlags({}) };
+  if (first === "__complete" || first === "__completeNoDesc") {
+    return { name: "__complete", words: argv.slice(1), descriptions: first === "__complete" };
+  }
   if (first.startsWith("-")) throw new UsageError(`a command must come first, got flag "${first}"`);
   if (!isCommandName(first)) throw new UsageError(`unknown command "${first}"`);
 
@@ -266,6 +309,8 @@ export function parseCommand(argv: string[]): Command {
       return parseDoctor(values, positionals, flags);
     case "rotate-key":
       return parseRotateKey(values, positionals, flags);
+    case "completion":
+      return parseCompletion(positionals, flags);
   }
 }
 
@@ -307,9 +352,11 @@ function describeParseError(e: unknown): string {
   }
 }
 
-const outputFormats: OutputFormat[] = ["json", "yaml", "wide", "name"];
+/** Every value of `-o`. */
+export const outputFormats: OutputFormat[] = ["json", "yaml", "wide", "name"];
 
-function globalFlags(v: Values, command?: string): GlobalFlags {
+/** The global flags of parsed values; throws UsageError on a bad value or combination. */
+export function globalFlags(v: Values, command?: string): GlobalFlags {
   const output = v.output as string | undefined;
   if (output !== undefined && !outputFormats.includes(output as OutputFormat)) {
     throw new UsageError(`unknown output format "${output}"; use one of ${outputFormats.join(", ")}`, command);
@@ -336,10 +383,44 @@ function globalFlags(v: Values, command?: string): GlobalFlags {
     }
   }
   if (output !== undefined) flags.output = output as OutputFormat;
+  if (flags.region !== undefined) {
+    const region = flags.region;
+    try {
+      validateRegion(region);
+    } catch (e) {
+      if (isIrsaError(e, "invalid")) throw new UsageError(cliMessage(e), command);
+      throw e;
+    }
+  }
   if (flags.allNamespaces && flags.namespaces.length > 0) {
     throw new UsageError(`"-A" and "-n" cannot be used together`, command);
   }
+  impersonationFlags(v, flags, command);
   return flags;
+}
+
+/** --as, --as-group and --request-timeout, with kubectl's meaning; checked before any connection. */
+function impersonationFlags(v: Values, flags: GlobalFlags, command: string | undefined): void {
+  if (typeof v.as === "string") {
+    if (v.as === "") throw new UsageError(`flag "--as" needs a value`, command);
+    flags.as = v.as;
+  }
+  const groups = (v["as-group"] as string[] | undefined) ?? [];
+  if (groups.length > 0) {
+    if (groups.includes("")) throw new UsageError(`flag "--as-group" needs a value`, command);
+    flags.asGroups = groups;
+  }
+  const timeout = v["request-timeout"];
+  if (typeof timeout === "string") {
+    const ms = parseRequestTimeout(timeout);
+    if (ms === undefined) {
+      throw new UsageError(
+        `invalid "--request-timeout" value "${timeout}": use an integer number of seconds, or a duration with a unit (e.g. 1s, 2m, 3h); 0 means no timeout`,
+        command,
+      );
+    }
+    flags.requestTimeoutMs = ms;
+  }
 }
 
 function parseInit(v: Values, flags: GlobalFlags): InitCommand {
@@ -357,6 +438,10 @@ function parseInit(v: Values, flags: GlobalFlags): InitCommand {
   if (v["out-dir"] !== undefined && keySource !== "generate") {
     throw new UsageError(`"--out-dir" only applies with "--key-source generate"`, "init");
   }
+  // The same rules init applies later, here so that a typo never waits for AWS or the cluster.
+  checked("init", () => validateBucketName(bucket));
+  const issuerUrl = v["issuer-url"];
+  if (typeof issuerUrl === "string") checked("init", () => validateIssuerUrl(issuerUrl));
   const cmd: InitCommand = {
     name: "init",
     flags,
@@ -371,7 +456,26 @@ function parseInit(v: Values, flags: GlobalFlags): InitCommand {
   return cmd;
 }
 
-const serviceAccountResources = ["sa", "serviceaccount", "serviceaccounts"];
+/**
+ * Runs a library check and turns its "invalid" error into a usage error of `command`: syntax errors must stop the
+ * command before it opens any connection.
+ */
+function checked<T>(command: CommandName, check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    if (isIrsaError(e, "invalid")) throw new UsageError(cliMessage(e), command);
+    throw e;
+  }
+}
+
+/** Checks the `-n` values a command uses as namespaces. */
+function checkNamespaces(namespaces: string[], command: CommandName): void {
+  for (const ns of namespaces) checked(command, () => validateDnsLabel("namespace", ns));
+}
+
+/** The resource words of `sa NAME`. */
+export const serviceAccountResources = ["sa", "serviceaccount", "serviceaccounts"];
 
 /** The NAME of `sa NAME`, the only positional form bind and unbind take (kubectl's resource-then-name order). */
 function serviceAccountName(positionals: string[], command: CommandName): string {
@@ -421,7 +525,7 @@ function parseTags(v: Values, command: CommandName): Record<string, string> {
     try {
       tag = parseTag(text);
     } catch (e) {
-      if (isIrsaError(e, "invalid")) throw new UsageError(`"--tag": ${e.message}`, command);
+      if (isIrsaError(e, "invalid")) throw new UsageError(`"--tag": ${cliMessage(e)}`, command);
       throw e;
     }
     if (tags.has(tag.key)) throw new UsageError(`tag key "${tag.key}" is given twice in "--tag"`, command);
@@ -476,7 +580,29 @@ function parseBind(v: Values, positionals: string[], flags: GlobalFlags): BindCo
   if (audience !== undefined) cmd.audience = audience;
   if (sts !== undefined) cmd.stsRegionalEndpoints = sts === "true";
   if (tokenExpiration !== undefined) cmd.tokenExpiration = tokenExpiration;
+  // The inline policy's content is checked once bind has read the file, still before any connection.
+  checked("bind", () => validateBindRequest(bindRequest(cmd, cmd.namespaces)));
   return cmd;
+}
+
+/** The library request of a bind command, for `namespaces` (the context's when none was given). */
+export function bindRequest(cmd: BindCommand, namespaces: string[], inlinePolicy?: string): BindRequest {
+  const request: BindRequest = {
+    serviceAccount: cmd.serviceAccount,
+    namespaces,
+    policies: cmd.policies,
+    tags: cmd.tags,
+    adopt: cmd.adopt,
+  };
+  if (inlinePolicy !== undefined) request.inlinePolicy = inlinePolicy;
+  if (cmd.roleName !== undefined) request.roleName = cmd.roleName;
+  if (cmd.rolePath !== undefined) request.rolePath = cmd.rolePath;
+  if (cmd.permissionsBoundary !== undefined) request.permissionsBoundary = cmd.permissionsBoundary;
+  if (cmd.maxSessionDuration !== undefined) request.maxSessionDuration = cmd.maxSessionDuration;
+  if (cmd.audience !== undefined) request.audience = cmd.audience;
+  if (cmd.stsRegionalEndpoints !== undefined) request.stsRegionalEndpoints = cmd.stsRegionalEndpoints;
+  if (cmd.tokenExpiration !== undefined) request.tokenExpiration = cmd.tokenExpiration;
+  return request;
 }
 
 function parseUnbind(v: Values, positionals: string[], flags: GlobalFlags): UnbindCommand {
@@ -486,6 +612,8 @@ function parseUnbind(v: Values, positionals: string[], flags: GlobalFlags): Unbi
   }
   if (flags.namespaces.length > 1) throw new UsageError(`unbind takes at most one "-n"`, "unbind");
   requireJsonOrYaml(flags, "unbind");
+  checkNamespaces(flags.namespaces, "unbind");
+  checked("unbind", () => validateDnsSubdomain("ServiceAccount name", serviceAccount));
   return { name: "unbind", flags, serviceAccount, keepRole: v["keep-role"] === true };
 }
 
@@ -494,6 +622,8 @@ function parseList(flags: GlobalFlags): ListCommand {
   if (flags.namespaces.length > 1) {
     throw new UsageError(`list takes at most one "-n"; use "-A" for every namespace`, "list");
   }
+  if (flags.dryRun) throw new UsageError(`list changes nothing and does not take "--dry-run"`, "list");
+  checkNamespaces(flags.namespaces, "list");
   return { name: "list", flags };
 }
 
@@ -503,6 +633,7 @@ function daemonNamespace(flags: GlobalFlags, command: "install" | "uninstall"): 
   if (flags.namespaces.length > 1) throw new UsageError(`${command} takes at most one "-n"`, command);
   const namespace = flags.namespaces[0];
   if (namespace === "") throw new UsageError(`flag "--namespace" needs a value`, command);
+  checkNamespaces(flags.namespaces, command);
   return namespace;
 }
 
@@ -549,7 +680,7 @@ function parseInstall(v: Values, flags: GlobalFlags): InstallCommand {
       try {
         validateDnsLabel("namespace", name);
       } catch (e) {
-        if (isIrsaError(e, "invalid")) throw new UsageError(`"--webhook-skip-namespaces": ${e.message}`, "install");
+        if (isIrsaError(e, "invalid")) throw new UsageError(`"--webhook-skip-namespaces": ${cliMessage(e)}`, "install");
         throw e;
       }
     }
@@ -560,7 +691,7 @@ function parseInstall(v: Values, flags: GlobalFlags): InstallCommand {
     try {
       validateEndpointUrl(endpoint);
     } catch (e) {
-      if (isIrsaError(e, "invalid")) throw new UsageError(`"--aws-endpoint-url": ${e.message}`, "install");
+      if (isIrsaError(e, "invalid")) throw new UsageError(`"--aws-endpoint-url": ${cliMessage(e)}`, "install");
       throw e;
     }
     cmd.awsEndpointUrl = endpoint;
@@ -587,8 +718,12 @@ function parseDoctor(v: Values, positionals: string[], flags: GlobalFlags): Doct
   if (flags.dryRun) throw new UsageError(`doctor changes nothing and does not take "--dry-run"`, "doctor");
   const sts = v.sts === true;
   const cmd: DoctorCommand = { name: "doctor", flags, sts };
-  if (positionals.length > 0) cmd.serviceAccount = serviceAccountName(positionals, "doctor");
-  else if (sts) throw new UsageError(`"--sts" needs a ServiceAccount: doctor sa NAME -n NS --sts`, "doctor");
+  checkNamespaces(flags.namespaces, "doctor");
+  if (positionals.length > 0) {
+    const name = serviceAccountName(positionals, "doctor");
+    checked("doctor", () => validateDnsSubdomain("ServiceAccount name", name));
+    cmd.serviceAccount = name;
+  } else if (sts) throw new UsageError(`"--sts" needs a ServiceAccount: doctor sa NAME -n NS --sts`, "doctor");
   else if (flags.namespaces.length > 0) {
     throw new UsageError(`"-n" needs a ServiceAccount: doctor sa NAME -n NS`, "doctor");
   }
@@ -644,4 +779,14 @@ function parseRotateKey(v: Values, positionals: string[], flags: GlobalFlags): R
     cmd.graceMs = ms;
   }
   return cmd;
+}
+
+function parseCompletion(positionals: string[], flags: GlobalFlags): CompletionCommand {
+  const [shell, ...rest] = positionals;
+  if (shell === undefined || !(completionShells as readonly string[]).includes(shell)) {
+    const got = shell === undefined ? "nothing" : `"${shell}"`;
+    throw new UsageError(`expected a shell (${completionShells.join(", ")}), got ${got}`, "completion");
+  }
+  if (rest.length > 0) throw new UsageError(`unexpected argument "${rest.join(" ")}"`, "completion");
+  return { name: "completion", flags, shell: shell as CompletionCommand["shell"] };
 }

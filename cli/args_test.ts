@@ -140,6 +140,53 @@ const cases: Case[] = [
     error: `flag "--kubeconfig" needs a value`,
     command: "version",
   },
+  // kubectl's impersonation and timeout flags
+  {
+    name: "reads --as and repeated --as-group in order",
+    argv: ["list", "--as", "jane", "--as-group", "dev", "--as-group=ops"],
+    want: { name: "list", flags: flags({ as: "jane", asGroups: ["dev", "ops"] }) },
+  },
+  {
+    name: "reads --request-timeout as a Go duration",
+    argv: ["list", "--request-timeout", "1m30s"],
+    want: { name: "list", flags: flags({ requestTimeoutMs: 90_000 }) },
+  },
+  {
+    name: "reads a bare --request-timeout integer as seconds",
+    argv: ["list", "--request-timeout=45"],
+    want: { name: "list", flags: flags({ requestTimeoutMs: 45_000 }) },
+  },
+  {
+    name: "reads --request-timeout 0 as no timeout",
+    argv: ["list", "--request-timeout", "0"],
+    want: { name: "list", flags: flags({ requestTimeoutMs: 0 }) },
+  },
+  {
+    name: "rejects a --request-timeout without a unit it knows",
+    argv: ["list", "--request-timeout", "5x"],
+    error:
+      `invalid "--request-timeout" value "5x": use an integer number of seconds, or a duration with a unit (e.g. 1s, 2m, 3h); 0 means no timeout`,
+    command: "list",
+  },
+  {
+    name: "rejects a negative --request-timeout",
+    argv: ["list", "--request-timeout=-1s"],
+    error:
+      `invalid "--request-timeout" value "-1s": use an integer number of seconds, or a duration with a unit (e.g. 1s, 2m, 3h); 0 means no timeout`,
+    command: "list",
+  },
+  {
+    name: "rejects an empty --as value",
+    argv: ["list", "--as="],
+    error: `flag "--as" needs a value`,
+    command: "list",
+  },
+  {
+    name: "rejects an empty --as-group value",
+    argv: ["list", "--as", "jane", "--as-group="],
+    error: `flag "--as-group" needs a value`,
+    command: "list",
+  },
   {
     name: "rejects an unknown output format",
     argv: ["version", "-o", "xml"],
@@ -213,11 +260,11 @@ const cases: Case[] = [
   },
   {
     name: "accepts init -o json",
-    argv: ["init", "--bucket", "b", "-o", "json"],
+    argv: ["init", "--bucket", "b-oidc", "-o", "json"],
     want: {
       name: "init",
       flags: flags({ output: "json" }),
-      bucket: "b",
+      bucket: "b-oidc",
       keySource: "cluster",
       force: false,
       noThumbprint: false,
@@ -246,6 +293,24 @@ const cases: Case[] = [
     name: "rejects --out-dir without --key-source generate",
     argv: ["init", "--bucket", "b", "--out-dir", "/tmp/keys"],
     error: `"--out-dir" only applies with "--key-source generate"`,
+    command: "init",
+  },
+  {
+    name: "rejects an invalid bucket name in init before any connection",
+    argv: ["init", "--bucket", "My_Bucket"],
+    error: `Bucket name "My_Bucket"`,
+    command: "init",
+  },
+  {
+    name: "rejects an http issuer URL in init before any connection",
+    argv: ["init", "--bucket", "b-oidc", "--issuer-url", "http://x.example/b"],
+    error: `Issuer URL "http://x.example/b" must start with https://`,
+    command: "init",
+  },
+  {
+    name: "rejects an invalid region in init before any connection",
+    argv: ["init", "--bucket", "b-oidc", "--region", "mars"],
+    error: `Region "mars" is not an AWS region code`,
     command: "init",
   },
   {
@@ -595,6 +660,27 @@ const cases: Case[] = [
     error: `unknown flag "--keep-role"`,
     command: "bind",
   },
+  // Everything that needs no server is a usage error of the parser, named by its value.
+  ...([
+    [["bind", "sa", "Bad_Name", "--policy", "P"], `Invalid ServiceAccount name "Bad_Name"`],
+    [["bind", "sa", "api", "-n", "Bad.NS", "--policy", "P"], `Invalid namespace "Bad.NS"`],
+    [["bind", "sa", "api", "--policy", "P", "--role-path", "noslash"], `Invalid IAM path "noslash"`],
+    [["bind", "sa", "api", "--policy", "P", "--role-name", "a/b"], `Invalid IAM role name "a/b"`],
+    [["bind", "sa", "api", "--policy", "P", "--token-expiration", "5"], "Invalid token expiration 5"],
+    [["bind", "sa", "api", "--policy", "P", "--max-session-duration", "100"], "Invalid MaxSessionDuration 100"],
+    [["bind", "sa", "api", "--policy", "Read Only"], `Invalid policy "Read Only"`],
+    [["bind", "sa", "api", "--policy", "arn:aws:s3:::bucket"], `Invalid policy ARN "arn:aws:s3:::bucket"`],
+    [["bind", "sa", "api", "--policy", "P", "--permissions-boundary", "B"], `"B"`],
+    [["bind", "sa", "api", "--policy", "P", "--audience", "*"], `audience "*"`],
+    [["bind", "sa", "api", "--policy", "P", "--tag", "kubectl-irsa/cluster=x"], `"kubectl-irsa/cluster"`],
+    [["bind", "sa", "api", ...Array.from({ length: 11 }, (_, i) => ["--policy", `P${i}`]).flat()], "11 managed"],
+    [["bind", "sa", "api", "--policy", "P", "--region", "mars"], `Region "mars"`],
+  ] as const).map(([argv, error]): Case => ({
+    name: `rejects ${argv.slice(3).join(" ") || argv.join(" ")} in bind before any connection`,
+    argv: [...argv],
+    error,
+    command: "bind",
+  })),
 
   // unbind
   {
@@ -650,6 +736,18 @@ const cases: Case[] = [
     command: "unbind",
   },
   {
+    name: "rejects an invalid ServiceAccount name in unbind",
+    argv: ["unbind", "sa", "Bad_Name"],
+    error: `Invalid ServiceAccount name "Bad_Name"`,
+    command: "unbind",
+  },
+  {
+    name: "rejects an invalid namespace in unbind",
+    argv: ["unbind", "sa", "api", "-n", "Bad_NS"],
+    error: `Invalid namespace "Bad_NS"`,
+    command: "unbind",
+  },
+  {
     name: "rejects bind's --policy on unbind",
     argv: ["unbind", "sa", "api", "--policy", "P"],
     error: `unknown flag "--policy"`,
@@ -689,6 +787,18 @@ const cases: Case[] = [
     name: "rejects list with -n repeated",
     argv: ["list", "-n", "a", "-n", "b"],
     error: `list takes at most one "-n"; use "-A" for every namespace`,
+    command: "list",
+  },
+  {
+    name: "rejects an invalid namespace in list",
+    argv: ["list", "-n", "Bad_NS"],
+    error: `Invalid namespace "Bad_NS"`,
+    command: "list",
+  },
+  {
+    name: "rejects list --dry-run, which would change nothing anyway",
+    argv: ["list", "--dry-run"],
+    error: `list changes nothing and does not take "--dry-run"`,
     command: "list",
   },
   {
@@ -891,6 +1001,24 @@ const cases: Case[] = [
   // Doctor
   { name: "parses doctor", argv: ["doctor"], want: { name: "doctor", flags: flags(), sts: false } },
   {
+    name: "rejects an invalid ServiceAccount name in doctor",
+    argv: ["doctor", "sa", "Bad_Name"],
+    error: `Invalid ServiceAccount name "Bad_Name"`,
+    command: "doctor",
+  },
+  {
+    name: "rejects an invalid namespace in doctor",
+    argv: ["doctor", "sa", "app", "-n", "Bad_NS"],
+    error: `Invalid namespace "Bad_NS"`,
+    command: "doctor",
+  },
+  {
+    name: "rejects an invalid namespace in install",
+    argv: ["install", "-n", "Bad_NS"],
+    error: `Invalid namespace "Bad_NS"`,
+    command: "install",
+  },
+  {
     name: "parses doctor sa NAME -n NS --sts -o json",
     argv: ["doctor", "sa", "app", "-n", "demo", "--sts", "-o", "json"],
     want: {
@@ -979,7 +1107,7 @@ Deno.test("parseCommand() turns argv into a typed command or a UsageError", asyn
 });
 
 Deno.test("parseCommand() does not modify its argv", () => {
-  const argv = ["init", "--bucket", "b", "-n", "x"];
+  const argv = ["init", "--bucket", "b-oidc", "-n", "x"];
   const copy = [...argv];
   parseCommand(argv);
   assert.deepStrictEqual(argv, copy);

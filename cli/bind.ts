@@ -1,17 +1,18 @@
 // `kubectl irsa bind sa NAME`: IAM role with trust policy and policies, annotated ServiceAccount(s).
 import { stringify as toYaml } from "yaml";
 import { iamPort } from "../lib/aws/iam_port.ts";
-import { type BindPorts, type BindRequest, loadSetup, resolveBinding, runBind as runBindCore } from "../lib/bind.ts";
+import { type BindPorts, loadSetup, resolveBinding, runBind as runBindCore, validateBindRequest } from "../lib/bind.ts";
 import { bindActionDiff, type Binding, bindingRoleArn, describeBindAction } from "../lib/bind_plan.ts";
 import { isIrsaError } from "../lib/errors.ts";
+import { irsaManifest } from "../lib/irsa_spec.ts";
 import { clusterPort } from "../lib/kube/kube_port.ts";
 import { serviceAccountPort } from "../lib/kube/service_account_port.ts";
-import { crdGroup, crdVersion, systemNamespace } from "../lib/names.ts";
-import type { BindCommand } from "./args.ts";
+import { type BindCommand, bindRequest } from "./args.ts";
 import { renderPlan } from "./dry_run.ts";
 import type { Io } from "./main.ts";
 import { closeAws, openAws, openKube } from "./session.ts";
 import { UsageError } from "./usage_error.ts";
+import { cliMessage } from "./remedy.ts";
 
 /** Runs `kubectl irsa bind`. */
 export async function runBind(cmd: BindCommand, io: Io): Promise<number> {
@@ -26,35 +27,18 @@ export async function runBind(cmd: BindCommand, io: Io): Promise<number> {
       );
     }
   }
+  // The parser checked the flags; the inline policy's content is known only now. Both before any connection.
+  usageOf(() => validateBindRequest(bindRequest(cmd, cmd.namespaces, inlinePolicy)));
   const kube = await openKube(cmd.flags);
   try {
-    const request: BindRequest = {
-      serviceAccount: cmd.serviceAccount,
-      namespaces: cmd.namespaces.length > 0 ? cmd.namespaces : [kube.namespace],
-      policies: cmd.policies,
-      tags: cmd.tags,
-      adopt: cmd.adopt,
-      ...(inlinePolicy !== undefined ? { inlinePolicy } : {}),
-      ...(cmd.roleName !== undefined ? { roleName: cmd.roleName } : {}),
-      ...(cmd.rolePath !== undefined ? { rolePath: cmd.rolePath } : {}),
-      ...(cmd.permissionsBoundary !== undefined ? { permissionsBoundary: cmd.permissionsBoundary } : {}),
-      ...(cmd.maxSessionDuration !== undefined ? { maxSessionDuration: cmd.maxSessionDuration } : {}),
-      ...(cmd.audience !== undefined ? { audience: cmd.audience } : {}),
-      ...(cmd.stsRegionalEndpoints !== undefined ? { stsRegionalEndpoints: cmd.stsRegionalEndpoints } : {}),
-      ...(cmd.tokenExpiration !== undefined ? { tokenExpiration: cmd.tokenExpiration } : {}),
-    };
+    const request = bindRequest(cmd, cmd.namespaces.length > 0 ? cmd.namespaces : [kube.namespace], inlinePolicy);
     const cluster = clusterPort(kube);
     const setup = await loadSetup({ setupRecord: () => cluster.getSetupRecord() });
-    let binding: Binding;
-    try {
-      binding = resolveBinding(setup, request);
-    } catch (e) {
-      if (isIrsaError(e, "invalid")) throw new UsageError(e.message, "bind");
-      throw e;
-    }
-    if (cmd.flags.dryRun && cmd.flags.output === "yaml") {
-      // For GitOps: the IRSA custom resource that makes the daemon do the same.
-      io.out(toYaml(irsaResource(binding, request)));
+    const binding: Binding = usageOf(() => resolveBinding(setup, request));
+    if (cmd.flags.dryRun && (cmd.flags.output === "yaml" || cmd.flags.output === "json")) {
+      // For GitOps: the IRSA custom resource that makes the daemon do the same; no AWS call, nothing changed.
+      const manifest = irsaManifest(binding);
+      io.out(cmd.flags.output === "json" ? JSON.stringify(manifest, null, 2) + "\n" : toYaml(manifest));
       return 0;
     }
 
@@ -114,19 +98,12 @@ export async function runBind(cmd: BindCommand, io: Io): Promise<number> {
   }
 }
 
-/** The seed-compatible IRSA object for a binding (new optional fields only where set). */
-function irsaResource(binding: Binding, request: BindRequest): Record<string, unknown> {
-  const spec: Record<string, unknown> = {
-    cleanup: true,
-    serviceAccount: { name: binding.serviceAccount, namespaces: binding.namespaces },
-    iamRole: { name: binding.roleName },
-    // The seed resolves bare names itself; keep what the user wrote.
-    iamPolicies: request.policies,
-  };
-  return {
-    apiVersion: `${crdGroup}/${crdVersion}`,
-    kind: "IRSA",
-    metadata: { name: binding.serviceAccount, namespace: systemNamespace },
-    spec,
-  };
+/** Runs a check whose "invalid" errors are usage errors of bind. */
+function usageOf<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    if (isIrsaError(e, "invalid")) throw new UsageError(cliMessage(e), "bind");
+    throw e;
+  }
 }

@@ -10,7 +10,8 @@ export type CommandName =
   | "uninstall"
   | "doctor"
   | "rotate-key"
-  | "version";
+  | "version"
+  | "completion";
 
 /** Subcommands with their one-line summaries, in help order. */
 export const commandSummaries: Record<CommandName, string> = {
@@ -23,6 +24,7 @@ export const commandSummaries: Record<CommandName, string> = {
   doctor: "Check every link of the IRSA chain (issuer, keys, OIDC provider, role, webhook) and explain failures",
   "rotate-key": "Rotate the service-account signing key in stages (prepare, verify, retire) with no token rejected",
   version: "Print the plugin version",
+  completion: "Print a shell completion script (bash, zsh, fish) for kubectl-irsa",
 };
 
 /** The daemon is started by mod.ts, not parsed here, but it has help like every command. */

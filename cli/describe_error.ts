@@ -1,5 +1,6 @@
 import { IrsaError } from "../lib/errors.ts";
 import { UsageError } from "./usage_error.ts";
+import { cliMessage } from "./remedy.ts";
 
 /** Maps any error to the one line the user sees and the exit code. */
 export function describeError(e: unknown, options: { verbose: boolean }): { message: string; exitCode: number } {
@@ -7,8 +8,7 @@ export function describeError(e: unknown, options: { verbose: boolean }): { mess
     const help = e.command ? `kubectl irsa ${e.command} --help` : "kubectl irsa --help";
     return { message: `error: ${e.message}\nSee '${help}'`, exitCode: 2 };
   }
-  const base = e instanceof Error ? e.message : String(e);
-  const lines = [`error: ${base.split("\n")[0]}`];
+  const lines = [`error: ${cliMessage(e)}`];
   if (options.verbose) {
     let cause = e instanceof Error ? e.cause : undefined;
     while (cause !== undefined) {

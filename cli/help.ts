@@ -4,6 +4,9 @@ import { type CommandName, commandSummaries, daemonSummary, type HelpTopic } fro
 const globalFlagsHelp = `Global flags:
       --kubeconfig PATH   Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
       --context NAME      Kubeconfig context to use
+      --as USER           Impersonate USER in every Kubernetes request (kubectl's --as)
+      --as-group GROUP    Impersonate GROUP as well; repeat for more (needs --as, or "as" in the kubeconfig)
+      --request-timeout T Give up on each Kubernetes request after T (30s, 1m; a bare number is seconds; 0: never)
   -n, --namespace NS      Namespace (default: the context's namespace)
   -o, --output FORMAT     Output format: json|yaml (and wide|name where a command lists objects)
       --dry-run           Show what would change and change nothing
@@ -331,6 +334,31 @@ Examples:
 
 ${globalFlagsHelp}
 `,
+  completion: `Print a shell completion script for the kubectl-irsa program. It completes commands, flags, the values of
+flags that have a fixed set (-o, --distro, --key-source, ...), namespaces after -n and ServiceAccount names after
+'sa'. Namespaces and ServiceAccounts are read from the cluster with the connection flags already on the command
+line (--kubeconfig, --context, --as, ...); when the cluster does not answer within 2 seconds nothing is offered.
+
+Through kubectl ('kubectl irsa <TAB>', kubectl 1.26 or later), kubectl's own completion script is used
+('kubectl completion bash|zsh|fish'): kubectl asks the program kubectl_complete-irsa on PATH, which the krew
+archive ships beside kubectl-irsa. Krew links only kubectl-irsa onto PATH, so copy the helper next to that link
+once (the copy keeps working across 'kubectl krew upgrade'). From a checkout, link krew/kubectl_complete-irsa.
+
+Examples:
+  # kubectl irsa <TAB>, after 'kubectl krew install irsa'
+  cp "$(dirname "$(readlink "\${KREW_ROOT:-$HOME/.krew}/bin/kubectl-irsa")")/kubectl_complete-irsa" \\
+      "\${KREW_ROOT:-$HOME/.krew}/bin/"
+
+  # kubectl-irsa <TAB> in bash: this shell, then every new one
+  source <(kubectl irsa completion bash)
+  kubectl irsa completion bash > ~/.local/share/bash-completion/completions/kubectl-irsa
+
+  # zsh (after compinit) and fish
+  kubectl irsa completion zsh > "\${fpath[1]}/_kubectl-irsa"
+  kubectl irsa completion fish > ~/.config/fish/completions/kubectl-irsa.fish
+
+${globalFlagsHelp}
+`,
 };
 
 const usage: Partial<Record<CommandName, string>> = {
@@ -338,6 +366,7 @@ const usage: Partial<Record<CommandName, string>> = {
   unbind: "unbind sa NAME [flags]",
   doctor: "doctor [sa NAME] [flags]",
   "rotate-key": "rotate-key prepare|verify|retire|status [flags]",
+  completion: "completion bash|zsh|fish",
 };
 
 /** The help text for the top level or one command. */

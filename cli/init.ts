@@ -22,6 +22,7 @@ import type { InitCommand } from "./args.ts";
 import type { Io } from "./main.ts";
 import { renderPlan } from "./dry_run.ts";
 import { closeAws, openAws, openKube } from "./session.ts";
+import { cliMessage } from "./remedy.ts";
 
 /** Local files for the CLI: reads tolerate a missing file, writes create the directory and force the mode. */
 export const localFiles: FilePort = {
@@ -58,7 +59,7 @@ export async function runInit(cmd: InitCommand, io: Io): Promise<number> {
     validateInitRequest(request);
   } catch (e) {
     aws.clients.destroy();
-    if (isIrsaError(e, "invalid")) throw new UsageError(e.message, "init");
+    if (isIrsaError(e, "invalid")) throw new UsageError(cliMessage(e), "init");
     throw e;
   }
   let kube;
@@ -105,6 +106,7 @@ export async function runInit(cmd: InitCommand, io: Io): Promise<number> {
           keyFiles: {
             publicKeyPath: "/etc/kubernetes/pki/irsa-manager.pub",
             privateKeyPath: "/etc/kubernetes/pki/irsa-manager.key",
+            inSecretOnly: true,
           },
         }
         : {}),
@@ -123,7 +125,14 @@ export async function runInit(cmd: InitCommand, io: Io): Promise<number> {
       keyIds: plan.jwks.keys.map((k) => k.kid),
       actions: plan.actions.map((a) => ({ kind: a.kind, description: describeInitAction(a) })),
       warnings: plan.warnings,
-      apiserver: { distro, flags: change.flags, snippet: change.snippet, notes: change.notes },
+      apiserver: {
+        distro,
+        flags: change.flags,
+        resultingFlags: change.resultingFlags,
+        edits: change.edits,
+        snippet: change.snippet,
+        notes: change.notes,
+      },
     };
     if (cmd.flags.output === "json") io.out(JSON.stringify(result, null, 2) + "\n");
     else if (cmd.flags.output === "yaml") io.out(toYaml(result));

@@ -119,7 +119,10 @@ async function serverDryRun(kube: KubeClient, objects: Manifest[], namespace: st
       after = await kube.apply<Record<string, unknown>>(ref, o, { force: true, dryRun: true });
     } catch (e) {
       if (e instanceof IrsaError) {
-        throw new IrsaError(e.kind, e.reason, `${objectLabel(o)} would be refused: ${e.message}`, { cause: e });
+        throw new IrsaError(e.kind, e.reason, `${objectLabel(o)} would be refused: ${e.message}`, {
+          cause: e,
+          remedies: e.remedies,
+        });
       }
       throw e;
     }

@@ -77,6 +77,15 @@ export async function runCli(argv: string[], io: Io = processIo): Promise<number
         const { runRotateKey } = await import("./rotate_key.ts");
         return await runRotateKey(command, io);
       }
+      case "completion": {
+        const { completionScript } = await import("./completion.ts");
+        io.out(completionScript(command.shell));
+        return 0;
+      }
+      case "__complete": {
+        const { runComplete } = await import("./completion.ts");
+        return await runComplete(command, io);
+      }
     }
   } catch (e) {
     const { message, exitCode } = describeError(e, { verbose });

@@ -1,7 +1,13 @@
 // `kubectl irsa rotate-key prepare|verify|retire|status`: one stage per run, gather → plan → (apply) with
 // lib/rotate_key.ts, then print what happened and what to do next.
 import { stringify as toYaml } from "yaml";
-import { apiserverChange, defaultServiceAccountKeyFiles, detectDistro, type Distro } from "../lib/apiserver_change.ts";
+import {
+  apiserverChange,
+  defaultServiceAccountKeyFiles,
+  detectDistro,
+  type Distro,
+  type FlagEdit,
+} from "../lib/apiserver_change.ts";
 import { type S3Port, s3Port } from "../lib/aws/s3_port.ts";
 import { clusterPort } from "../lib/kube/kube_port.ts";
 import { rotationKubePort } from "../lib/kube/rotation_port.ts";
@@ -153,7 +159,14 @@ type PrepareResult = {
   publishedKids: string[];
   keyFiles?: { publicPath: string; privatePath: string };
   actions: string[];
-  apiserver: { distro: Distro; flags: string[]; snippet: string; notes: string[] };
+  apiserver: {
+    distro: Distro;
+    flags: string[];
+    resultingFlags: string[];
+    edits: FlagEdit[];
+    snippet: string;
+    notes: string[];
+  };
 };
 
 function prepareResult(cmd: RotateKeyCommand, ctx: RotationContext, plan: RotationPlan, distro: Distro): PrepareResult {
@@ -176,6 +189,8 @@ function prepareResult(cmd: RotateKeyCommand, ctx: RotationContext, plan: Rotati
       apiserver: {
         distro,
         flags: [],
+        resultingFlags: [],
+        edits: [],
         snippet: "",
         notes: [
           `keys.json now holds the new key ${s.newKid} next to the old ones, so tokens signed with either verify.`,
@@ -195,8 +210,10 @@ function prepareResult(cmd: RotateKeyCommand, ctx: RotationContext, plan: Rotati
   const oldPublic = ctx.state?.stage === "retired" && ctx.state.keyFiles
     ? ctx.state.keyFiles.publicPath
     : `${dir}/irsa-manager.pub`;
+  // kind's configuration only creates clusters; a running one is rotated in the node's static-pod manifest.
+  const rendered: Distro = distro === "kind" ? "static-pod" : distro;
   const change = apiserverChange({
-    distro,
+    distro: rendered,
     newIssuer: ctx.record.issuer,
     currentIssuers: [ctx.record.issuer, ...ctx.record.previousIssuers],
     jwksUri: ctx.record.jwksUri,
@@ -204,24 +221,31 @@ function prepareResult(cmd: RotateKeyCommand, ctx: RotationContext, plan: Rotati
       publicKeyPath: keyFiles.publicPath,
       privateKeyPath: keyFiles.privatePath,
       existingPublicKeyPaths: [...defaultServiceAccountKeyFiles(distro), oldPublic],
+      ...(cmd.outDir === undefined ? { inSecretOnly: true } : {}),
     },
   });
   const notes = [
     `keys.json now holds the new key ${s.newKid} next to the old ones, so tokens signed with either verify.`,
-    ...(cmd.outDir === undefined
-      ? [
-        `Write the new key pair to ${keyFiles.publicPath} and ${keyFiles.privatePath} from Secret kube-system/` +
-        "irsa-manager-key (ssh-publickey, ssh-privatekey); the old key stays in kube-system/irsa-manager-key-previous.",
-      ]
+    ...(cmd.outDir === undefined ? ["The old key stays in Secret kube-system/irsa-manager-key-previous."] : []),
+    ...(distro === "kind"
+      ? ["On kind, edit the manifest inside each control-plane node ('docker exec -it <cluster>-control-plane ...')."]
       : []),
     `The old key's file is assumed at ${oldPublic}; keep every --service-account-key-file the apiserver has now.`,
-    ...change.notes.filter((n) => !n.startsWith("Do not add") && !n.startsWith("Leave --api-audiences")),
+    // Audiences and issuers do not change in a rotation; only the key notes apply.
+    ...change.notes.filter((n) => !n.includes("--api-audiences") && !n.startsWith("The apiserver already signs")),
     next,
   ];
   return {
     ...base,
     keyFiles,
-    apiserver: { distro, flags: change.flags, snippet: change.snippet, notes },
+    apiserver: {
+      distro: rendered,
+      flags: change.flags,
+      resultingFlags: change.resultingFlags,
+      edits: change.edits,
+      snippet: change.snippet,
+      notes,
+    },
   };
 }
 

@@ -7,6 +7,7 @@ import { awsEndpointEnv } from "../lib/names.ts";
 import type { GlobalFlags } from "./args.ts";
 import type { Io } from "./main.ts";
 import { UsageError } from "./usage_error.ts";
+import { cliMessage } from "./remedy.ts";
 
 /** An open AWS session plus the CA bundle it trusts (also used to reach the issuer host). */
 export interface AwsSession {
@@ -38,16 +39,25 @@ export async function openAws(
   try {
     return { clients: await createAwsClients(config), caBundlePem };
   } catch (e) {
-    if (e instanceof MissingRegionError) throw new UsageError(e.message, options.command);
+    if (e instanceof MissingRegionError) throw new UsageError(cliMessage(e), options.command);
     throw e;
   }
 }
 
-/** Connects to the cluster named by --kubeconfig/--context (or KUBECONFIG, or in-cluster). */
+/**
+ * Connects to the cluster named by --kubeconfig/--context (or KUBECONFIG, or in-cluster), impersonating --as and
+ * --as-group, each request bounded by --request-timeout.
+ */
 export async function openKube(flags: GlobalFlags): Promise<KubeClient> {
+  const impersonate = {
+    ...(flags.as ? { user: flags.as } : {}),
+    ...(flags.asGroups?.length ? { groups: flags.asGroups } : {}),
+  };
   return await KubeClient.connect({
     ...(flags.kubeconfig ? { kubeconfig: flags.kubeconfig } : {}),
     ...(flags.context ? { context: flags.context } : {}),
+    ...(Object.keys(impersonate).length ? { impersonate } : {}),
+    ...(flags.requestTimeoutMs ? { requestTimeoutMs: flags.requestTimeoutMs } : {}),
   });
 }
 

@@ -12,6 +12,7 @@ import { renderPlan } from "./dry_run.ts";
 import type { Io } from "./main.ts";
 import { closeAws, openAws, openKube } from "./session.ts";
 import { UsageError } from "./usage_error.ts";
+import { cliMessage } from "./remedy.ts";
 
 /** Runs `kubectl irsa unbind`. */
 export async function runUnbind(cmd: UnbindCommand, io: Io): Promise<number> {
@@ -22,7 +23,7 @@ export async function runUnbind(cmd: UnbindCommand, io: Io): Promise<number> {
       validateDnsLabel("namespace", namespace);
       validateDnsSubdomain("ServiceAccount name", cmd.serviceAccount);
     } catch (e) {
-      if (isIrsaError(e, "invalid")) throw new UsageError(e.message, "unbind");
+      if (isIrsaError(e, "invalid")) throw new UsageError(cliMessage(e), "unbind");
       throw e;
     }
     const cluster = clusterPort(kube);

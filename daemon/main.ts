@@ -39,6 +39,17 @@ export async function runDaemon(argv: string[]): Promise<number> {
       return 1;
     }
   }
+  let kube: KubeClient;
+  try {
+    kube = await KubeClient.connect({
+      ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}),
+      ...(options.context ? { context: options.context } : {}),
+    });
+  } catch (e) {
+    // A kubeconfig or in-cluster config that cannot be honoured stops the daemon with its reason, not a stack.
+    log.error("Cannot load the Kubernetes connection", { error: e });
+    return 1;
+  }
   const stop = new AbortController();
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     Deno.addSignalListener(signal, () => {
@@ -46,10 +57,6 @@ export async function runDaemon(argv: string[]): Promise<number> {
       stop.abort();
     });
   }
-  const kube = await KubeClient.connect({
-    ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}),
-    ...(options.context ? { context: options.context } : {}),
-  });
   const metrics = await createMetrics();
   let ready = false;
   const health = Deno.serve({

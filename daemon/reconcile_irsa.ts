@@ -1,16 +1,10 @@
 // The IRSA reconciler: the same lib/ code as `kubectl irsa bind`, for every namespace of the object, with the
 // seed's finalizer, conditions and cleanup. Level-based: it reads fresh state on every call.
 import { iamPort } from "../lib/aws/iam_port.ts";
-import {
-  applyBindActions,
-  type BindPorts,
-  type BindRequest,
-  gatherBind,
-  loadSetup,
-  resolveBinding,
-} from "../lib/bind.ts";
+import { applyBindActions, type BindPorts, gatherBind, loadSetup, resolveBinding } from "../lib/bind.ts";
 import { bindingRoleArn, describeBindAction, planBind, planRemoveBinding } from "../lib/bind_plan.ts";
 import { IrsaError } from "../lib/errors.ts";
+import { bindRequestOf } from "../lib/irsa_spec.ts";
 import type { KubeClient } from "../lib/kube/client.ts";
 import { clusterPort } from "../lib/kube/kube_port.ts";
 import { serviceAccountPort } from "../lib/kube/service_account_port.ts";
@@ -20,6 +14,7 @@ import { setCondition } from "./conditions.ts";
 import type { Logger } from "./log.ts";
 import { addFinalizer, publishEvent, removeFinalizer, updateStatus } from "./object_ops.ts";
 import { type IrsaObject, irsaResource } from "./resources.ts";
+import { daemonMessage } from "./remedy.ts";
 
 /** What a reconciler needs. */
 export interface ReconcileContext {
@@ -34,27 +29,6 @@ export interface ReconcileContext {
 /** Requeue after a delay; thrown errors mean "retry with backoff". */
 export interface ReconcileResult {
   requeueAfterMs?: number;
-}
-
-/** The BindRequest an IRSA spec stands for. Pure. */
-export function bindRequestOf(spec: IrsaObject["spec"]): BindRequest {
-  // Missing names are left empty for resolveBinding to refuse with a clear message.
-  const req: BindRequest = {
-    serviceAccount: spec.serviceAccount?.name ?? "",
-    namespaces: spec.serviceAccount?.namespaces ?? [],
-    policies: spec.iamPolicies ?? [],
-    tags: spec.tags ?? {},
-    adopt: spec.adopt ?? false,
-  };
-  if (spec.iamRole?.name !== undefined) req.roleName = spec.iamRole.name;
-  if (spec.iamRole?.path !== undefined) req.rolePath = spec.iamRole.path;
-  if (spec.iamRole?.maxSessionDuration !== undefined) req.maxSessionDuration = spec.iamRole.maxSessionDuration;
-  if (spec.inlinePolicy !== undefined) req.inlinePolicy = spec.inlinePolicy;
-  if (spec.permissionsBoundary !== undefined) req.permissionsBoundary = spec.permissionsBoundary;
-  if (spec.audience !== undefined) req.audience = spec.audience;
-  if (spec.stsRegionalEndpoints !== undefined) req.stsRegionalEndpoints = spec.stsRegionalEndpoints;
-  if (spec.tokenExpiration !== undefined) req.tokenExpiration = spec.tokenExpiration;
-  return req;
 }
 
 const apiVersion = `${crdGroup}/${crdVersion}`;
@@ -132,7 +106,7 @@ export async function reconcileIrsa(key: string, ctx: ReconcileContext): Promise
     setup = await loadSetup({ setupRecord: () => cluster.getSetupRecord() });
   } catch (e) {
     if (!(e instanceof IrsaError) || e.kind !== "precondition") throw e;
-    await setStatus({ status: "False", reason: "SetupNotReady", message: e.message });
+    await setStatus({ status: "False", reason: "SetupNotReady", message: daemonMessage(e) });
     return { requeueAfterMs: Math.min(ctx.resyncMs, 30_000) };
   }
   let binding;
@@ -141,7 +115,7 @@ export async function reconcileIrsa(key: string, ctx: ReconcileContext): Promise
   } catch (e) {
     if (!(e instanceof IrsaError)) throw e;
     // A spec that cannot work is terminal until it is edited; the resync looks again.
-    await setStatus({ status: "False", reason: "InvalidSpec", message: e.message });
+    await setStatus({ status: "False", reason: "InvalidSpec", message: daemonMessage(e) });
     return { requeueAfterMs: ctx.resyncMs };
   }
 
@@ -158,7 +132,7 @@ export async function reconcileIrsa(key: string, ctx: ReconcileContext): Promise
     const terminal = e instanceof IrsaError && ["invalid", "conflict", "not-found"].includes(e.kind);
     // Terminal failures carry their own reason (RoleNotOwned, PolicyNotFound, ...); AWS failures the seed's.
     const reason = terminal ? (e as IrsaError).reason : "IRSAFailedRoleUpdate";
-    await setStatus({ status: "False", reason, message: (e as Error).message.split("\n")[0]! });
+    await setStatus({ status: "False", reason, message: daemonMessage(e) });
     if (terminal) return { requeueAfterMs: ctx.resyncMs };
     throw e;
   }

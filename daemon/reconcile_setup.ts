@@ -26,6 +26,7 @@ import { setCondition } from "./conditions.ts";
 import { addFinalizer, publishEvent, removeFinalizer, updateStatus } from "./object_ops.ts";
 import type { ReconcileContext, ReconcileResult } from "./reconcile_irsa.ts";
 import { type IrsaSetupObject, irsaSetupResource } from "./resources.ts";
+import { daemonMessage } from "./remedy.ts";
 
 const apiVersion = `${crdGroup}/${crdVersion}`;
 
@@ -185,13 +186,15 @@ export async function reconcileSetup(
       await publishEvent(kube, { apiVersion, kind: "IRSASetup", meta }, {
         type: "Normal",
         reason: "ApiserverChangeRequired",
-        message: `set these kube-apiserver flags: ${change.flags.join(" ")}`,
+        // The whole resulting set, not just the new values: a partial list taken literally drops the key flags.
+        message: `kube-apiserver's service-account flags must become: ${change.resultingFlags.join(" ")} ` +
+          "(<unchanged>: keep every value it has today)",
       }).catch((e) => ctx.log.warn("Publishing an Event failed", { error: e }));
     }
     return { requeueAfterMs: ctx.resyncMs };
   } catch (e) {
     const reason = e instanceof IrsaError ? `SelfHostedSetupFailed${e.reason}` : "SelfHostedSetupFailed";
-    await setStatus({ status: "False", reason, message: (e as Error).message.split("\n")[0]! });
+    await setStatus({ status: "False", reason, message: daemonMessage(e) });
     if (e instanceof IrsaError && ["invalid", "conflict", "precondition"].includes(e.kind)) {
       return { requeueAfterMs: ctx.resyncMs };
     }

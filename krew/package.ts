@@ -1,5 +1,6 @@
 // Builds the krew archive for this machine from source: the launcher as `kubectl-irsa` at the top (where a release
-// archive has the compiled binary), LICENSE, and the source tree the launcher runs. A release archive holds the
+// archive has the compiled binary), kubectl's completion helper `kubectl_complete-irsa` beside it (as in a release
+// archive), LICENSE, and the source tree the launcher runs. A release archive holds the
 // `deno compile` binary instead; this one exists for machines that cannot download Deno's compile runtime, and
 // runs with `deno` from KUBECTL_IRSA_DENO or PATH (or tools/deno after `npm ci --prefix tools/deno` inside it).
 //
@@ -21,6 +22,9 @@ export const sourceEntries = [
   "tools/deno/package.json",
   "tools/deno/package-lock.json",
 ] as const;
+
+/** The executables at the top of the archive, from krew/: the plugin's launcher and kubectl's completion helper. */
+export const launchers = ["kubectl-irsa", "kubectl_complete-irsa"] as const;
 
 /** Whether a repository path is left out of the archive: tests and their fixtures do not run from it. */
 export function excluded(path: string): boolean {
@@ -62,9 +66,11 @@ export async function packageLocal(outDir: string): Promise<string> {
   const staging = await Deno.makeTempDir({ prefix: "kubectl-irsa-package-" });
   try {
     for (const entry of sourceEntries) await copyTree(repo, staging, entry);
-    await Deno.copyFile(`${repo}krew/kubectl-irsa`, `${staging}/kubectl-irsa`);
-    await Deno.chmod(`${staging}/kubectl-irsa`, 0o755);
-    const roots = ["kubectl-irsa", ...new Set(sourceEntries.map((e) => e.split("/")[0]!))];
+    for (const launcher of launchers) {
+      await Deno.copyFile(`${repo}krew/${launcher}`, `${staging}/${launcher}`);
+      await Deno.chmod(`${staging}/${launcher}`, 0o755);
+    }
+    const roots = [...launchers, ...new Set(sourceEntries.map((e) => e.split("/")[0]!))];
     const { success, stderr } = await new Deno.Command("tar", {
       args: ["-czf", out, "-C", staging, ...roots],
       stdout: "null",

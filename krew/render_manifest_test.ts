@@ -30,6 +30,7 @@ interface Platform {
   uri: string;
   sha256: string;
   bin: string;
+  files?: { from: string; to: string }[];
 }
 interface Manifest {
   apiVersion: string;
@@ -64,6 +65,25 @@ Deno.test("fillManifest() fills version, homepage, and each platform's uri and s
       ["darwin", "arm64", `${baseUrl}/kubectl-irsa_v0.1.0_darwin_arm64.tar.gz`, "3".repeat(64), "kubectl-irsa"],
       ["windows", "amd64", `${baseUrl}/kubectl-irsa_v0.1.0_windows_amd64.zip`, "4".repeat(64), "kubectl-irsa.exe"],
     ],
+  );
+});
+
+Deno.test("fillManifest() ships kubectl_complete-irsa on Linux and macOS and says how to put it on PATH", () => {
+  const m = parse(fillManifest(template, base)) as Manifest;
+  for (const p of m.spec.platforms) {
+    const key = `${p.selector.matchLabels.os}/${p.selector.matchLabels.arch}`;
+    // Listed first, so an archive without the helper fails to install; "*" keeps the rest of the archive.
+    const want = p.selector.matchLabels.os === "windows" ? undefined : [
+      { from: "kubectl_complete-irsa", to: "." },
+      { from: "*", to: "." },
+    ];
+    assert.deepStrictEqual(p.files, want, key);
+  }
+  assert.ok(
+    m.spec.caveats.includes(
+      `cp "\${KREW_ROOT:-$HOME/.krew}/store/irsa/v0.1.0/kubectl_complete-irsa" "\${KREW_ROOT:-$HOME/.krew}/bin/"`,
+    ),
+    m.spec.caveats,
   );
 });
 

@@ -5,7 +5,7 @@
 import { stringify } from "yaml";
 import { invalid } from "./errors.ts";
 import { validateIssuerUrl } from "./issuer.ts";
-import { stsAudience } from "./names.ts";
+import { keySecret, stsAudience } from "./names.ts";
 
 import type { Distro } from "./distro.ts";
 export { type Distro, distros } from "./distro.ts";
@@ -22,6 +22,8 @@ export interface GeneratedKeyFiles {
    * the distribution's well-known path; `raw` has none.
    */
   existingPublicKeyPaths?: string[];
+  /** True when the key pair was not written to files, only to the key Secret: the notes say how to extract it. */
+  inSecretOnly?: boolean;
 }
 
 /** What the apiserver looks like today and where the new issuer lives. */
@@ -39,11 +41,47 @@ export interface ApiserverChangeInput {
   keyFiles?: GeneratedKeyFiles;
 }
 
+/**
+ * What the change does to one kube-apiserver flag, wherever the distribution keeps its flags. Every flag of the
+ * service-account group gets one, so nothing is left to guess: a flag is kept, extended or replaced, never
+ * dropped by accident.
+ */
+export interface FlagEdit {
+  /** The flag's name without dashes, for example `service-account-issuer`. */
+  name: string;
+  /**
+   * - `keep`: every occurrence stays as it is;
+   * - `prepend`: `values` go before the first occurrence, and every occurrence stays after them;
+   * - `replace`: every occurrence is deleted and `values` go where the first one was (at the end if none);
+   * - `append`: every occurrence stays, and `values` go after the last one.
+   */
+  action: "keep" | "prepend" | "replace" | "append";
+  /** What `prepend`, `replace` and `append` add, in order; empty for `keep`. */
+  values: string[];
+  /**
+   * For a distribution with a built-in value for the flag (kubeadm, k3s, RKE2): what to write instead when its
+   * configuration has no occurrence yet. One occurrence replaces the built-in value, so that value is written
+   * out too.
+   */
+  ifNone?: string[];
+  /** The flag's values today, when known: seen on the cluster, or the distribution's built-in value. */
+  current?: string[];
+  /** True when `current` is the distribution's built-in value rather than what was seen. */
+  currentIsBuiltIn?: boolean;
+}
+
 /** The rendered change. */
 export interface ApiserverChange {
-  /** Every service-account flag the apiserver must end up with after the change, in order, as `--name=value`. */
+  /** The service-account flags the apiserver ends up with whose values are known, in order, as `--name=value`. */
   flags: string[];
-  /** The exact text to paste for the distribution, ending with a newline. */
+  /** Every service-account flag afterwards, in order; a kept value kubectl-irsa cannot see is `<unchanged>`. */
+  resultingFlags: string[];
+  /** What to do with each service-account flag, in the order of the steps. */
+  edits: FlagEdit[];
+  /**
+   * The numbered steps to follow in the distribution's own configuration format (the lines to add are the
+   * exact text to paste), then the resulting service-account flags; ends with a newline.
+   */
   snippet: string;
   /** Why each part is there and how to apply it; one sentence or short paragraph each. */
   notes: string[];
@@ -78,8 +116,6 @@ export function detectDistro(facts: DistroFacts): Distro {
   return "raw";
 }
 
-type Arg = { name: string; value: string };
-
 // Where each distribution keeps its own service-account verification keys today.
 const defaultKeyFiles: Record<Distro, string[]> = {
   "kubeadm": ["/etc/kubernetes/pki/sa.pub"],
@@ -95,6 +131,33 @@ export function defaultServiceAccountKeyFiles(distro: Distro): string[] {
   return [...defaultKeyFiles[distro]];
 }
 
+/** Service-account flags a distribution passes to kube-apiserver itself unless its configuration names them. */
+interface BuiltIn {
+  owner: string;
+  keyFiles: string[];
+  signingKeyFile: string;
+  /** Set when the distribution also passes `--api-audiences` (k3s and RKE2: the default issuer and their name). */
+  apiAudiencesProgram?: string;
+}
+
+// k3s and RKE2 share k3s's control-plane code: service.key verifies, service.current.key signs.
+const builtIns: Partial<Record<Distro, BuiltIn>> = {
+  "kubeadm": { owner: "kubeadm", keyFiles: defaultKeyFiles.kubeadm, signingKeyFile: "/etc/kubernetes/pki/sa.key" },
+  "kind": { owner: "kubeadm", keyFiles: defaultKeyFiles.kind, signingKeyFile: "/etc/kubernetes/pki/sa.key" },
+  "k3s": {
+    owner: "k3s",
+    keyFiles: defaultKeyFiles.k3s,
+    signingKeyFile: "/var/lib/rancher/k3s/server/tls/service.current.key",
+    apiAudiencesProgram: "k3s",
+  },
+  "rke2": {
+    owner: "RKE2",
+    keyFiles: defaultKeyFiles.rke2,
+    signingKeyFile: "/var/lib/rancher/rke2/server/tls/service.current.key",
+    apiAudiencesProgram: "rke2",
+  },
+};
+
 // Directories the apiserver already sees, so key files inside them need no extra mount.
 const mountedDirs: Partial<Record<Distro, string>> = {
   "kubeadm": "/etc/kubernetes/pki",
@@ -103,6 +166,10 @@ const mountedDirs: Partial<Record<Distro, string>> = {
 };
 
 const keyVolumeName = "irsa-keys";
+const manifestPath = "/etc/kubernetes/manifests/kube-apiserver.yaml";
+
+/** The placeholder in `resultingFlags` for values that stay as they are but cannot be seen from the cluster. */
+export const unchangedValue = "<unchanged>";
 
 function unique(values: Iterable<string>): string[] {
   return [...new Set(values)];
@@ -133,49 +200,378 @@ export function apiserverChange(input: ApiserverChangeInput): ApiserverChange {
       `JWKS URI "${input.jwksUri}" must start with https:// (kube-apiserver refuses others)`,
     );
   }
-  const current = input.currentIssuers.map((i) => i.trim()).filter((i) => i !== "");
+  const distro = input.distro;
+  const builtIn = builtIns[distro];
+  const current = unique(input.currentIssuers.map((i) => i.trim()).filter((i) => i !== ""));
   const issuerAlreadyFirst = current[0] === newIssuer;
-  // kind's config is only read when the cluster is created, so no token of an old issuer can exist then.
-  const issuers = input.distro === "kind" ? [newIssuer] : unique([newIssuer, ...current]);
-
-  const args: Arg[] = issuers.map((value) => ({ name: "service-account-issuer", value }));
-  args.push({ name: "service-account-jwks-uri", value: input.jwksUri });
-
-  let keyDirs: string[] = [];
   const keys = input.keyFiles;
-  if (keys !== undefined) {
-    const pub = checkPath("Public key path", keys.publicKeyPath);
-    const priv = checkPath("Private key path", keys.privateKeyPath);
-    const existing = (keys.existingPublicKeyPaths ?? defaultKeyFiles[input.distro]).map((p) =>
-      checkPath("Existing key path", p)
-    );
-    if (input.distro !== "kind") {
-      for (const value of unique([...existing, pub])) args.push({ name: "service-account-key-file", value });
-      args.push({ name: "service-account-signing-key-file", value: priv });
-      const seen = mountedDirs[input.distro];
-      keyDirs = unique([pub, priv].filter((p) => seen === undefined || !isUnder(p, seen)).map(dirname));
+  const pub = keys && checkPath("Public key path", keys.publicKeyPath);
+  const priv = keys && checkPath("Private key path", keys.privateKeyPath);
+  const existing = keys?.existingPublicKeyPaths?.map((p) => checkPath("Existing key path", p));
+
+  const edits = distro === "kind"
+    ? kindEdits(newIssuer, input.jwksUri)
+    : flagEdits({ newIssuer, current, jwksUri: input.jwksUri, builtIn, pub, priv, existing });
+  const resulting = resultOf(edits, builtIn?.owner ?? "");
+  if (distro === "kind" && keys !== undefined) {
+    // kubeadm's built-in paths stay (step 1 deletes any other), but they now hold the mounted key pair.
+    const kind = builtIns.kind!;
+    for (const r of resulting) {
+      if (r.name === "service-account-key-file") {
+        Object.assign(r, { value: kind.keyFiles[0], why: `kubeadm's built-in path, where ${pub} is mounted` });
+      }
+      if (r.name === "service-account-signing-key-file") {
+        Object.assign(r, { value: kind.signingKeyFile, why: `kubeadm's built-in path, where ${priv} is mounted` });
+      }
     }
   }
-
-  const flags = args.map((a) => `--${a.name}=${a.value}`);
+  const keyDirs = distro === "kind" || pub === undefined || priv === undefined ? [] : unique(
+    [pub, priv].filter((p) => !isUnder(p, mountedDirs[distro] ?? "\0")).map(dirname),
+  );
+  const issuers = resulting.filter((r) => r.name === "service-account-issuer").map((r) => r.value);
   const notes = [
-    ...issuerNotes(input.distro, issuers, current, issuerAlreadyFirst),
-    ...audienceNotes(input.apiAudiences, newIssuer),
+    ...issuerNotes(distro, newIssuer, current, issuerAlreadyFirst),
+    ...audienceNotes(input.apiAudiences, newIssuer, builtIn),
     `--service-account-jwks-uri makes the apiserver's own /.well-known/openid-configuration point at ${input.jwksUri}, ` +
     "so that file must list every key in --service-account-key-file; kubectl irsa publishes them there.",
-    ...(keys === undefined ? [] : keyNotes(input.distro, keys)),
-    ...distroNotes(input.distro, { args, issuers, keyDirs, generate: keys !== undefined }),
+    ...(keys === undefined ? [] : keyNotes(distro, keys, builtIn)),
+    ...distroNotes(distro, { issuers, keyDirs, generate: keys !== undefined, builtIn, current }),
   ];
-  return { flags, snippet: render(input.distro, args, keyDirs, keys), notes, issuerAlreadyFirst };
+  const steps = distro === "kind"
+    ? kindSteps(newIssuer, input.jwksUri, keys)
+    : formatSteps(distro, edits, keyDirs, builtIn);
+  const snippet = [
+    ...steps,
+    "",
+    distro === "kind"
+      ? "The new cluster's kube-apiserver then runs with these service-account flags:"
+      : "Afterwards kube-apiserver runs with these service-account flags:",
+    ...block(resulting.map((r) => `--${r.name}=${r.value}  (${r.why})`)),
+  ].join("\n") + "\n";
+  return {
+    flags: resulting.filter((r) => r.value !== unchangedValue).map((r) => `--${r.name}=${r.value}`),
+    resultingFlags: resulting.map((r) => `--${r.name}=${r.value}`),
+    edits,
+    snippet,
+    notes,
+    issuerAlreadyFirst,
+  };
 }
 
-function issuerNotes(distro: Distro, issuers: string[], current: string[], alreadyFirst: boolean): string[] {
+function flagEdits(c: {
+  newIssuer: string;
+  current: string[];
+  jwksUri: string;
+  builtIn: BuiltIn | undefined;
+  pub: string | undefined;
+  priv: string | undefined;
+  existing: string[] | undefined;
+}): FlagEdit[] {
+  const withBuiltIn = c.builtIn !== undefined;
+  const old = c.current.filter((i) => i !== c.newIssuer);
+  let issuer: FlagEdit;
+  if (c.current[0] === c.newIssuer) {
+    issuer = { name: "service-account-issuer", action: "keep", values: [], current: c.current };
+  } else if (c.current.includes(c.newIssuer)) {
+    // Already accepted but not signing: moving it to the front rewrites the list.
+    issuer = { name: "service-account-issuer", action: "replace", values: [c.newIssuer, ...old], current: c.current };
+  } else {
+    issuer = {
+      name: "service-account-issuer",
+      action: "prepend",
+      values: [c.newIssuer],
+      current: c.current,
+      ...(withBuiltIn && old.length > 0 ? { ifNone: [c.newIssuer, ...old] } : {}),
+    };
+  }
+  const keyCurrent = c.existing ?? c.builtIn?.keyFiles;
+  const keyKnown = keyCurrent === undefined
+    ? {}
+    : { current: keyCurrent, ...(c.existing === undefined ? { currentIsBuiltIn: true } : {}) };
+  const signingKnown = c.builtIn === undefined ? {} : { current: [c.builtIn.signingKeyFile], currentIsBuiltIn: true };
+  const edits: FlagEdit[] = [issuer, { name: "service-account-jwks-uri", action: "replace", values: [c.jwksUri] }];
+  if (c.pub === undefined || c.priv === undefined) {
+    edits.push(
+      { name: "service-account-key-file", action: "keep", values: [], ...keyKnown },
+      { name: "service-account-signing-key-file", action: "keep", values: [], ...signingKnown },
+    );
+    return edits;
+  }
+  const added = keyCurrent?.includes(c.pub) ? [] : [c.pub];
+  edits.push(
+    added.length === 0 ? { name: "service-account-key-file", action: "keep", values: [], ...keyKnown } : {
+      name: "service-account-key-file",
+      action: "append",
+      values: added,
+      ...keyKnown,
+      ...(withBuiltIn ? { ifNone: unique([...(c.builtIn?.keyFiles ?? []), c.pub]) } : {}),
+    },
+    { name: "service-account-signing-key-file", action: "replace", values: [c.priv], ...signingKnown },
+  );
+  return edits;
+}
+
+// kind's config is only read when a cluster is created, so no token of an old issuer can exist then, and the
+// key pair (generate mode) is mounted where kubeadm's built-in flags already point.
+function kindEdits(newIssuer: string, jwksUri: string): FlagEdit[] {
+  const builtIn = builtIns.kind!;
+  return [
+    { name: "service-account-issuer", action: "replace", values: [newIssuer] },
+    { name: "service-account-jwks-uri", action: "replace", values: [jwksUri] },
+    { name: "service-account-key-file", action: "keep", values: [], current: builtIn.keyFiles, currentIsBuiltIn: true },
+    {
+      name: "service-account-signing-key-file",
+      action: "keep",
+      values: [],
+      current: [builtIn.signingKeyFile],
+      currentIsBuiltIn: true,
+    },
+  ];
+}
+
+type ResultingFlag = { name: string; value: string; why: string };
+
+function resultOf(edits: FlagEdit[], owner: string): ResultingFlag[] {
+  const out: ResultingFlag[] = [];
+  for (const e of edits) {
+    // A built-in value is only what the distribution uses when its configuration names none, so it is not shown
+    // as the value: the configuration may name others.
+    const kept = (): ResultingFlag[] =>
+      e.current === undefined || e.currentIsBuiltIn
+        ? [{
+          name: e.name,
+          value: unchangedValue,
+          why: e.current === undefined
+            ? "every value it has today, as it is"
+            : `every value it has today, as it is; ${owner}'s built-in value is ${e.current.join(", ")}`,
+        }]
+        : e.current.map((value) => ({ name: e.name, value, why: "unchanged" }));
+    const added = e.values.map((value) => ({ name: e.name, value, why: "new" }));
+    switch (e.action) {
+      case "keep":
+        out.push(...kept());
+        break;
+      case "replace":
+        out.push(...added.map((a) => (e.current?.includes(a.value) ? { ...a, why: "kept" } : a)));
+        break;
+      case "prepend":
+        out.push(
+          ...added,
+          ...(e.current ?? []).filter((v) => !e.values.includes(v)).map((value) => ({
+            name: e.name,
+            value,
+            why: "kept",
+          })),
+        );
+        break;
+      case "append":
+        out.push(...kept(), ...added);
+        break;
+    }
+  }
+  return out;
+}
+
+/** How one configuration format spells the flags, so every step reads the same in each of them. */
+interface Format {
+  /** Where the flags live; the first line of the steps. */
+  where: string;
+  /** How a step refers to the occurrences of a flag: `--name flag`, `name entry`. */
+  ref(name: string): string;
+  /** The lines to paste for these values of a flag. */
+  entries(name: string, values: string[]): string[];
+}
+
+function yamlLines(value: unknown): string[] {
+  return stringify(value).replace(/\n$/, "").split("\n");
+}
+
+function formatOf(distro: Exclude<Distro, "kind">, builtIn: BuiltIn | undefined): Format {
+  switch (distro) {
+    case "raw":
+      return {
+        where: "On every control-plane node, edit kube-apiserver's command line (its systemd unit, manifest or " +
+          "start script); leave every flag not named here as it is:",
+        ref: (name) => `--${name} flag`,
+        entries: (name, values) => values.map((v) => `--${name}=${v}`),
+      };
+    case "static-pod":
+      return {
+        where: `On every control-plane node, edit spec.containers[0].command in ${manifestPath}; leave every ` +
+          "entry not named here as it is:",
+        ref: (name) => `--${name} entry`,
+        entries: (name, values) => yamlLines(values.map((v) => `--${name}=${v}`)),
+      };
+    case "kubeadm":
+      return {
+        where: "Edit apiServer.extraArgs of the cluster's ClusterConfiguration (apiVersion: kubeadm.k8s.io/v1beta4; " +
+          "create extraArgs if it is missing); leave every entry not named here as it is:",
+        ref: (name) => `${name} entry`,
+        entries: (name, values) => yamlLines(values.map((value) => ({ name, value }))),
+      };
+    case "k3s":
+    case "rke2":
+      return {
+        where: `On every server node, edit the kube-apiserver-arg list in /etc/rancher/${distro}/config.yaml ` +
+          `(create it if it is missing; ${builtIn?.owner ?? distro} passes its own values for the flags it does ` +
+          "not list); leave every entry not named here as it is:",
+        ref: (name) => `${name} entry`,
+        entries: (name, values) => yamlLines(values.map((v) => `${name}=${v}`)),
+      };
+  }
+}
+
+const stepIndent = "     ";
+
+function block(lines: string[]): string[] {
+  return lines.map((l) => stepIndent + l);
+}
+
+function formatSteps(
+  distro: Exclude<Distro, "kind">,
+  edits: FlagEdit[],
+  keyDirs: string[],
+  builtIn: BuiltIn | undefined,
+): string[] {
+  const f = formatOf(distro, builtIn);
+  const lines = [f.where, ""];
+  let n = 0;
+  for (const e of edits) {
+    n++;
+    const ref = f.ref(e.name);
+    const these = e.values.length === 1 ? "this" : "these";
+    const ifNone = e.ifNone === undefined
+      ? []
+      : [`   If there is no ${ref} yet, add these instead:`, ...block(f.entries(e.name, e.ifNone))];
+    switch (e.action) {
+      case "keep": {
+        const usual = e.currentIsBuiltIn && e.current && builtIn
+          ? ` (With none, ${builtIn.owner} uses ${e.current.join(", ")}.)`
+          : "";
+        lines.push(`${n}. Keep every ${ref} as it is.${usual}`);
+        break;
+      }
+      case "prepend":
+        lines.push(
+          `${n}. Put ${these} before the first ${ref} and keep every existing one after it:`,
+          ...block(f.entries(e.name, e.values)),
+          ...ifNone,
+        );
+        break;
+      case "replace":
+        lines.push(
+          `${n}. Delete every ${ref} and put ${these} in ${e.values.length === 1 ? "its" : "their"} place:`,
+          ...block(f.entries(e.name, e.values)),
+        );
+        break;
+      case "append":
+        lines.push(
+          `${n}. Keep every ${ref} and add ${these} after the last one:`,
+          ...block(f.entries(e.name, e.values)),
+          ...ifNone,
+        );
+        break;
+    }
+  }
+  if (keyDirs.length === 0) return lines;
+  const volumeName = (i: number) => (i === 0 ? keyVolumeName : `${keyVolumeName}-${i + 1}`);
+  const addTo = (path: string, value: unknown) => {
+    n++;
+    lines.push(`${n}. Add to ${path} (create it if it is missing):`, ...block(yamlLines(value)));
+  };
+  switch (distro) {
+    case "kubeadm":
+      // Directory, not DirectoryOrCreate: an empty directory created by the kubelet would hide a wrong path.
+      addTo(
+        "apiServer.extraVolumes",
+        keyDirs.map((dir, i) => ({
+          name: volumeName(i),
+          hostPath: dir,
+          mountPath: dir,
+          readOnly: true,
+          pathType: "Directory",
+        })),
+      );
+      break;
+    case "static-pod":
+      addTo(
+        "spec.containers[0].volumeMounts",
+        keyDirs.map((dir, i) => ({ mountPath: dir, name: volumeName(i), readOnly: true })),
+      );
+      addTo(
+        "spec.volumes",
+        keyDirs.map((dir, i) => ({ hostPath: { path: dir, type: "Directory" }, name: volumeName(i) })),
+      );
+      break;
+    case "rke2":
+      addTo("kube-apiserver-extra-mount", keyDirs.map((dir) => `${dir}:${dir}:ro`));
+      break;
+    case "k3s":
+    case "raw":
+      break; // the apiserver runs on the host and reads any path
+  }
+  return lines;
+}
+
+function kindSteps(newIssuer: string, jwksUri: string, keys: GeneratedKeyFiles | undefined): string[] {
+  const args = [
+    { name: "service-account-issuer", value: newIssuer },
+    { name: "service-account-jwks-uri", value: jwksUri },
+  ];
+  const dropped = [
+    ...args.map((a) => a.name),
+    ...(keys ? ["service-account-key-file", "service-account-signing-key-file"] : []),
+  ];
+  const v1beta3 = stringify({
+    apiVersion: "kubeadm.k8s.io/v1beta3",
+    kind: "ClusterConfiguration",
+    apiServer: { extraArgs: Object.fromEntries(args.map((a) => [a.name, a.value])) },
+  });
+  const v1beta4 = stringify({
+    apiVersion: "kubeadm.k8s.io/v1beta4",
+    kind: "ClusterConfiguration",
+    apiServer: { extraArgs: args },
+  });
+  const literal = (text: string) => ["- |", ...text.replace(/\n$/, "").split("\n").map((l) => `  ${l}`)];
+  const lines = [
+    "Edit the kind cluster configuration (kind: Cluster, apiVersion: kind.x-k8s.io/v1alpha4) that the cluster is " +
+    "created from:",
+    "",
+    `1. Delete ${joinAnd(dropped)} from apiServer.extraArgs in every kubeadmConfigPatches entry of kind ` +
+    "ClusterConfiguration.",
+    "2. Add these to kubeadmConfigPatches (create it if it is missing); kind applies only the one whose apiVersion " +
+    "matches the kubeadm configuration it generates:",
+    ...block([...literal(v1beta3), ...literal(v1beta4)]),
+  ];
+  let n = 2;
+  if (keys) {
+    n++;
+    lines.push(
+      `${n}. Add to extraMounts of every node with role: control-plane (create it if it is missing):`,
+      ...block(yamlLines([
+        { hostPath: keys.publicKeyPath, containerPath: "/etc/kubernetes/pki/sa.pub", readOnly: true },
+        { hostPath: keys.privateKeyPath, containerPath: "/etc/kubernetes/pki/sa.key", readOnly: true },
+      ])),
+    );
+  }
+  n++;
+  lines.push(
+    `${n}. Create the cluster from it: 'kind delete cluster --name <name>' (this deletes the current cluster and ` +
+      "everything in it), then 'kind create cluster --name <name> --config <file>'.",
+  );
+  return lines;
+}
+
+function joinAnd(items: string[]): string {
+  return items.length <= 1 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
+}
+
+function issuerNotes(distro: Distro, newIssuer: string, current: string[], alreadyFirst: boolean): string[] {
   const notes: string[] = [];
-  const newIssuer = issuers[0] ?? "";
   if (distro === "kind") return notes;
   if (alreadyFirst) {
     notes.push(
-      `The apiserver already signs tokens with issuer ${newIssuer}; the flags below restate the current setup.`,
+      `The apiserver already signs tokens with issuer ${newIssuer}; the --service-account-issuer flags stay as they are.`,
     );
   } else {
     notes.push(
@@ -186,19 +582,24 @@ function issuerNotes(distro: Distro, issuers: string[], current: string[], alrea
   }
   if (current.length === 0) {
     notes.push(
-      "No current issuer was given. If the apiserver has a --service-account-issuer today, add it after the new " +
+      "No current issuer was given. If the apiserver has a --service-account-issuer today, keep it after the new " +
         "one, or pods' existing tokens stop working.",
     );
   }
   return notes;
 }
 
-function audienceNotes(apiAudiences: string[] | undefined, newIssuer: string): string[] {
+function audienceNotes(apiAudiences: string[] | undefined, newIssuer: string, builtIn: BuiltIn | undefined): string[] {
   const notes = [
     `Do not add ${stsAudience} to --api-audiences. Pods get tokens for AWS from their own projected volume with ` +
     `that audience; listing it would let those tokens authenticate to the Kubernetes API as well.`,
   ];
-  if (apiAudiences === undefined) {
+  if (apiAudiences === undefined && builtIn?.apiAudiencesProgram !== undefined) {
+    notes.push(
+      `${builtIn.owner} sets --api-audiences itself (its default issuer and "${builtIn.apiAudiencesProgram}"); keep it ` +
+        "as it is: token audiences do not depend on the issuer, so tokens issued before the change stay valid.",
+    );
+  } else if (apiAudiences === undefined) {
     notes.push(
       "Leave --api-audiences unset. Without it kube-apiserver accepts every --service-account-issuer as an " +
         "audience (the flag's help still says a single issuer, which predates multiple issuers), so tokens issued " +
@@ -222,25 +623,32 @@ function audienceNotes(apiAudiences: string[] | undefined, newIssuer: string): s
   return notes;
 }
 
-function keyNotes(distro: Distro, keys: GeneratedKeyFiles): string[] {
-  const where = distro === "kind" ? "on the machine running kind" : "on every control-plane node";
+function keyNotes(distro: Distro, keys: GeneratedKeyFiles, builtIn: BuiltIn | undefined): string[] {
+  const where = distro === "kind"
+    ? "on the machine running kind before creating the cluster"
+    : "on every control-plane node before the restart";
   const notes = [
-    `Put ${keys.publicKeyPath} and ${keys.privateKeyPath} ${where} first; keep the private key readable by root ` +
-    "only (mode 0600).",
+    `Put ${keys.publicKeyPath} and ${keys.privateKeyPath} ${where}; keep the private key readable by root only ` +
+    "(mode 0600).",
   ];
+  if (keys.inSecretOnly) {
+    const get = (key: string, path: string) =>
+      `kubectl -n ${keySecret.namespace} get secret ${keySecret.name} -o jsonpath="{.data.${key}}" | base64 -d > ${path}`;
+    notes.push(
+      `The key pair is in Secret ${keySecret.namespace}/${keySecret.name}: '(umask 077; ` +
+        `${get(keySecret.privateKey, keys.privateKeyPath)})' and '${get(keySecret.publicKey, keys.publicKeyPath)}'.`,
+    );
+  }
   if (distro === "kind") return notes;
   notes.push(
     "The existing --service-account-key-file values stay: tokens already issued are signed with the old key, " +
       "and dropping it broke node joins in amazon-eks-pod-identity-webhook#29. New tokens are signed with the new " +
       "private key; keys.json must hold both public keys before the apiserver restarts.",
   );
-  if (keys.existingPublicKeyPaths === undefined) {
-    const assumed = defaultKeyFiles[distro];
+  if (keys.existingPublicKeyPaths === undefined && builtIn !== undefined) {
     notes.push(
-      assumed.length === 0
-        ? "Add your apiserver's current --service-account-key-file values before the new one; they are not known here."
-        : `Assumed the current --service-account-key-file is ${assumed.join(", ")} (the ${distro} default); ` +
-          "check the running apiserver and adjust.",
+      `The resulting flags assume ${builtIn.owner}'s built-in --service-account-key-file ` +
+        `(${builtIn.keyFiles.join(", ")}) where the configuration names none; the steps keep whatever it names.`,
     );
   }
   return notes;
@@ -248,22 +656,21 @@ function keyNotes(distro: Distro, keys: GeneratedKeyFiles): string[] {
 
 function distroNotes(
   distro: Distro,
-  c: { args: Arg[]; issuers: string[]; keyDirs: string[]; generate: boolean },
+  c: { issuers: string[]; keyDirs: string[]; generate: boolean; builtIn: BuiltIn | undefined; current: string[] },
 ): string[] {
-  const manifest = "/etc/kubernetes/manifests/kube-apiserver.yaml";
   switch (distro) {
     case "kubeadm": {
       const notes = [
-        "Merge this into the cluster's ClusterConfiguration (kubectl -n kube-system get configmap kubeadm-config " +
-        "-o jsonpath='{.data.ClusterConfiguration}'), keeping its other extraArgs. It needs kubeadm 1.31 or later " +
+        "Edit a copy of the cluster's ClusterConfiguration ('kubectl -n kube-system get configmap kubeadm-config " +
+        "-o jsonpath='{.data.ClusterConfiguration}' > cluster-config.yaml'). It needs kubeadm 1.31 or later " +
         "(v1beta4): v1beta3's extraArgs map cannot repeat a flag; convert with 'kubeadm config migrate' or use " +
         "--distro static-pod instead.",
-        "Listing a flag in extraArgs replaces kubeadm's default for it, which is why the old issuer" +
-        (c.generate ? " and key file are" : " is") + " listed again.",
-        `On every control-plane node: back up ${manifest} outside /etc/kubernetes/manifests, run 'kubeadm init ` +
-        "phase control-plane apiserver --config <file>' and diff the result (the kubelet restarts the apiserver " +
-        "when the file changes). Then run 'kubeadm init phase upload-config kubeadm --config <file>' so joins and " +
-        "upgrades keep the change.",
+        "An extraArgs entry replaces kubeadm's built-in value of the same flag, which is why the built-in values are " +
+        "written out where the configuration has no entry yet.",
+        `On every control-plane node: back up ${manifestPath} outside /etc/kubernetes/manifests, run 'kubeadm init ` +
+        "phase control-plane apiserver --config cluster-config.yaml' and diff the result (the kubelet restarts the " +
+        "apiserver when the file changes). Then run 'kubeadm init phase upload-config kubeadm --config " +
+        "cluster-config.yaml' so joins and upgrades keep the change.",
       ];
       // kubeadm before kubernetes/kubeadm#3261 sorted repeated extraArgs by value, which can move another issuer
       // in front of ours and silently keep the old issuer in every new token.
@@ -271,12 +678,12 @@ function distroNotes(
       if (c.issuers.length > 1 && sortedFirst !== c.issuers[0]) {
         notes.push(
           `Warning: kubeadm releases without the fix for kubernetes/kubeadm#3261 sort repeated extraArgs by value and ` +
-            `would put ${sortedFirst} first. Check that the first --service-account-issuer in ${manifest} is ` +
+            `would put ${sortedFirst} first. Check that the first --service-account-issuer in ${manifestPath} is ` +
             `${c.issuers[0]}; if not, fix the order by hand (see --distro static-pod) or upgrade kubeadm to a ` +
             "recent patch release (the fix is backported to 1.32 and later).",
         );
       } else if (c.issuers.length > 1) {
-        notes.push(`Check that the first --service-account-issuer in ${manifest} is ${c.issuers[0]}.`);
+        notes.push(`Check that the first --service-account-issuer in ${manifestPath} is ${c.issuers[0]}.`);
       }
       if (c.keyDirs.length > 0) {
         notes.push(
@@ -289,26 +696,16 @@ function distroNotes(
     }
     case "static-pod":
       return [
-        `In ${manifest} on every control-plane node, delete the existing --service-account-issuer, ` +
-        "--service-account-jwks-uri" +
-        (c.generate ? ", --service-account-key-file and --service-account-signing-key-file" : "") +
-        " lines and put these in their place: the new issuer must come before every other " +
-        "--service-account-issuer line, and the old values are already included.",
         "Edit a copy outside /etc/kubernetes/manifests and move it back; the kubelet restarts the apiserver " +
         "when the file changes, and stray backup files in that directory are started as pods too.",
-        ...(c.keyDirs.length > 0
-          ? [`Add the volumeMounts and volumes entries so the apiserver can read ${c.keyDirs.join(", ")}.`]
-          : []),
+        ...(c.keyDirs.length > 0 ? [`The volumes let the apiserver read ${c.keyDirs.join(", ")}.`] : []),
       ];
     case "k3s":
     case "rke2": {
-      const path = `/etc/rancher/${distro}/config.yaml`;
       const service = distro === "k3s" ? "k3s" : "rke2-server";
       return [
-        `Add these to ${path} on every server node; if the file already has kube-apiserver-arg` +
-        (distro === "rke2" && c.keyDirs.length > 0 ? " or kube-apiserver-extra-mount" : "") +
-        ", merge the entries into that list. Values given there replace the built-in ones with the same name, " +
-        "which is why the old values are repeated.",
+        `An entry in kube-apiserver-arg replaces ${c.builtIn?.owner}'s built-in value of the same flag, which is ` +
+        "why the built-in values are written out where the list has no entry yet.",
         `Then run 'systemctl restart ${service}' on each server node, one at a time.`,
         ...(distro === "rke2" && c.keyDirs.length > 0
           ? ["kube-apiserver-extra-mount makes the key directory visible inside RKE2's apiserver static pod."]
@@ -317,92 +714,25 @@ function distroNotes(
     }
     case "kind":
       return [
-        "kind reads this only when a cluster is created: save it as a file and run 'kind create cluster --config " +
-        "<file>'. A new cluster has no tokens of an old issuer, so only the new issuer is set (kind patches " +
-        "kubeadm's v1beta3 extraArgs map, which cannot repeat a flag).",
+        "kind reads this only when a cluster is created. A new cluster has no tokens of an old issuer, so only the " +
+        "new issuer is set, and it has no setup record: run the same 'kubectl irsa init' command against it again " +
+        "afterwards.",
         ...(c.generate
           ? [
             "The key pair is mounted as the node's /etc/kubernetes/pki/sa.key and sa.pub, which kubeadm adopts " +
             "instead of generating its own, so the apiserver and controller-manager both sign with it. hostPath is " +
-            "a path on the machine running kind.",
+            "a path on the machine running kind. Before running init again, give the new cluster the same key: " +
+            "'kubectl -n kube-system create secret generic irsa-manager-key --type=kubernetes.io/ssh-auth " +
+            "--from-file=ssh-privatekey=<private key> --from-file=ssh-publickey=<public key>'.",
           ]
           : [
-            "A recreated cluster gets a new signing key: run 'kubectl irsa init' again afterwards so keys.json holds " +
-            "it, or use generate mode so the key is fixed up front.",
+            "A recreated cluster gets a new signing key, which running init again publishes in keys.json; until " +
+            "then its tokens do not verify. Use generate mode to fix the key up front.",
           ]),
         "To change a running kind cluster instead, use --distro static-pod and edit the manifest inside the node " +
         "('docker exec -it <cluster>-control-plane ...').",
       ];
     case "raw":
-      return [
-        "Pass these flags to kube-apiserver in place of its current --service-account-* flags (the old values are " +
-        "included), keeping the new issuer before every other --service-account-issuer, and restart it.",
-      ];
+      return ["Then restart kube-apiserver, one control-plane node at a time."];
   }
-}
-
-function render(distro: Distro, args: Arg[], keyDirs: string[], keys: GeneratedKeyFiles | undefined): string {
-  const flagLines = args.map((a) => `--${a.name}=${a.value}`);
-  const volumeName = (i: number) => (i === 0 ? keyVolumeName : `${keyVolumeName}-${i + 1}`);
-  switch (distro) {
-    case "raw":
-      return flagLines.join("\n") + "\n";
-    case "kubeadm": {
-      const apiServer: Record<string, unknown> = { extraArgs: args.map((a) => ({ name: a.name, value: a.value })) };
-      if (keyDirs.length > 0) {
-        // Directory, not DirectoryOrCreate: an empty directory created by the kubelet would hide a wrong path.
-        apiServer["extraVolumes"] = keyDirs.map((dir, i) => ({
-          name: volumeName(i),
-          hostPath: dir,
-          mountPath: dir,
-          readOnly: true,
-          pathType: "Directory",
-        }));
-      }
-      return stringify({ apiVersion: "kubeadm.k8s.io/v1beta4", kind: "ClusterConfiguration", apiServer });
-    }
-    case "static-pod": {
-      const parts = [
-        "# spec.containers[0].command:\n" + indent(stringify(flagLines), 4),
-      ];
-      if (keyDirs.length > 0) {
-        const mounts = keyDirs.map((dir, i) => ({ mountPath: dir, name: volumeName(i), readOnly: true }));
-        const volumes = keyDirs.map((dir, i) => ({ hostPath: { path: dir, type: "Directory" }, name: volumeName(i) }));
-        parts.push("# spec.containers[0].volumeMounts:\n" + indent(stringify(mounts), 4));
-        parts.push("# spec.volumes:\n" + indent(stringify(volumes), 2));
-      }
-      return parts.join("");
-    }
-    case "k3s":
-    case "rke2": {
-      const config: Record<string, string[]> = { "kube-apiserver-arg": flagLines.map((f) => f.slice(2)) };
-      if (distro === "rke2" && keyDirs.length > 0) {
-        config["kube-apiserver-extra-mount"] = keyDirs.map((dir) => `${dir}:${dir}:ro`);
-      }
-      return stringify(config);
-    }
-    case "kind": {
-      const extraArgs: Record<string, string> = {};
-      for (const a of args) extraArgs[a.name] = a.value;
-      const patch = stringify({ kind: "ClusterConfiguration", apiServer: { extraArgs } });
-      const node: Record<string, unknown> = { role: "control-plane" };
-      if (keys !== undefined) {
-        node["extraMounts"] = [
-          { hostPath: keys.publicKeyPath, containerPath: "/etc/kubernetes/pki/sa.pub", readOnly: true },
-          { hostPath: keys.privateKeyPath, containerPath: "/etc/kubernetes/pki/sa.key", readOnly: true },
-        ];
-      }
-      return stringify({
-        kind: "Cluster",
-        apiVersion: "kind.x-k8s.io/v1alpha4",
-        nodes: [node],
-        kubeadmConfigPatches: [patch],
-      });
-    }
-  }
-}
-
-function indent(text: string, spaces: number): string {
-  const pad = " ".repeat(spaces);
-  return text.split("\n").map((l) => (l === "" ? l : pad + l)).join("\n");
 }

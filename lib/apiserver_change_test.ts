@@ -1,6 +1,23 @@
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
-import { parse } from "yaml";
-import { apiserverChange, type ApiserverChangeInput, detectDistro, type Distro, distros } from "./apiserver_change.ts";
+import {
+  type ApiserverChange,
+  apiserverChange,
+  type ApiserverChangeInput,
+  detectDistro,
+  type Distro,
+  distros,
+  type FlagEdit,
+  unchangedValue,
+} from "./apiserver_change.ts";
+import {
+  apiserverArgs,
+  applyPrintedChange,
+  argName,
+  type ConfigFormat,
+  initialConfig,
+  readPrintedChange,
+} from "../tests/support/apiserver_instructions.ts";
+import { parse, stringify } from "yaml";
 import { isIrsaError } from "./errors.ts";
 
 const s3 = "https://s3.eu-west-1.amazonaws.com/b";
@@ -12,104 +29,163 @@ function input(distro: Distro, extra: Partial<ApiserverChangeInput> = {}): Apise
   return { distro, newIssuer: s3, currentIssuers: [old], jwksUri: jwks, ...extra };
 }
 
-Deno.test("apiserverChange() renders the exact raw and kubeadm snippets", async (t) => {
+/** The change as `kubectl irsa init` prints it in text mode, for the reader of printed output. */
+function printed(distro: Distro, change: ApiserverChange): string {
+  return [
+    `Apply this kube-apiserver change (${distro}):`,
+    "",
+    ...change.snippet.replace(/\n$/, "").split("\n").map((l) => (l === "" ? "" : `    ${l}`)),
+    "",
+    ...change.notes.map((n) => `- ${n}`),
+  ].join("\n") + "\n";
+}
+
+Deno.test("apiserverChange() renders the exact steps", async (t) => {
   const cases: { name: string; input: ApiserverChangeInput; snippet: string }[] = [
     {
-      name: "raw, cluster-key mode",
+      name: "raw, cluster-key mode keeps both key flags explicitly",
       input: input("raw"),
-      snippet: `--service-account-issuer=${s3}\n--service-account-issuer=${old}\n--service-account-jwks-uri=${jwks}\n`,
+      snippet:
+        `On every control-plane node, edit kube-apiserver's command line (its systemd unit, manifest or start script); leave every flag not named here as it is:
+
+1. Put this before the first --service-account-issuer flag and keep every existing one after it:
+     --service-account-issuer=${s3}
+2. Delete every --service-account-jwks-uri flag and put this in its place:
+     --service-account-jwks-uri=${jwks}
+3. Keep every --service-account-key-file flag as it is.
+4. Keep every --service-account-signing-key-file flag as it is.
+
+Afterwards kube-apiserver runs with these service-account flags:
+     --service-account-issuer=${s3}  (new)
+     --service-account-issuer=${old}  (kept)
+     --service-account-jwks-uri=${jwks}  (new)
+     --service-account-key-file=<unchanged>  (every value it has today, as it is)
+     --service-account-signing-key-file=<unchanged>  (every value it has today, as it is)
+`,
     },
     {
       name: "raw, generate mode with known existing keys",
       input: input("raw", { keyFiles: { ...keyFiles, existingPublicKeyPaths: ["/srv/sa.pub"] } }),
-      snippet: `--service-account-issuer=${s3}\n--service-account-issuer=${old}\n--service-account-jwks-uri=${jwks}\n` +
-        "--service-account-key-file=/srv/sa.pub\n--service-account-key-file=/etc/irsa/sa.pub\n" +
-        "--service-account-signing-key-file=/etc/irsa/sa.key\n",
-    },
-    {
-      name: "kubeadm, cluster-key mode",
-      input: input("kubeadm"),
-      snippet: `apiVersion: kubeadm.k8s.io/v1beta4
-kind: ClusterConfiguration
-apiServer:
-  extraArgs:
-    - name: service-account-issuer
-      value: ${s3}
-    - name: service-account-issuer
-      value: ${old}
-    - name: service-account-jwks-uri
-      value: ${jwks}
+      snippet:
+        `On every control-plane node, edit kube-apiserver's command line (its systemd unit, manifest or start script); leave every flag not named here as it is:
+
+1. Put this before the first --service-account-issuer flag and keep every existing one after it:
+     --service-account-issuer=${s3}
+2. Delete every --service-account-jwks-uri flag and put this in its place:
+     --service-account-jwks-uri=${jwks}
+3. Keep every --service-account-key-file flag and add this after the last one:
+     --service-account-key-file=/etc/irsa/sa.pub
+4. Delete every --service-account-signing-key-file flag and put this in its place:
+     --service-account-signing-key-file=/etc/irsa/sa.key
+
+Afterwards kube-apiserver runs with these service-account flags:
+     --service-account-issuer=${s3}  (new)
+     --service-account-issuer=${old}  (kept)
+     --service-account-jwks-uri=${jwks}  (new)
+     --service-account-key-file=/srv/sa.pub  (unchanged)
+     --service-account-key-file=/etc/irsa/sa.pub  (new)
+     --service-account-signing-key-file=/etc/irsa/sa.key  (new)
 `,
     },
     {
-      name: "kubeadm, generate mode mounts the key directory",
+      name: "kubeadm, generate mode writes out kubeadm's built-in values when extraArgs has none and mounts the keys",
       input: input("kubeadm", { keyFiles }),
-      snippet: `apiVersion: kubeadm.k8s.io/v1beta4
-kind: ClusterConfiguration
-apiServer:
-  extraArgs:
-    - name: service-account-issuer
-      value: ${s3}
-    - name: service-account-issuer
-      value: ${old}
-    - name: service-account-jwks-uri
-      value: ${jwks}
-    - name: service-account-key-file
-      value: /etc/kubernetes/pki/sa.pub
-    - name: service-account-key-file
-      value: /etc/irsa/sa.pub
-    - name: service-account-signing-key-file
-      value: /etc/irsa/sa.key
-  extraVolumes:
-    - name: irsa-keys
-      hostPath: /etc/irsa
-      mountPath: /etc/irsa
-      readOnly: true
-      pathType: Directory
+      snippet:
+        `Edit apiServer.extraArgs of the cluster's ClusterConfiguration (apiVersion: kubeadm.k8s.io/v1beta4; create extraArgs if it is missing); leave every entry not named here as it is:
+
+1. Put this before the first service-account-issuer entry and keep every existing one after it:
+     - name: service-account-issuer
+       value: ${s3}
+   If there is no service-account-issuer entry yet, add these instead:
+     - name: service-account-issuer
+       value: ${s3}
+     - name: service-account-issuer
+       value: ${old}
+2. Delete every service-account-jwks-uri entry and put this in its place:
+     - name: service-account-jwks-uri
+       value: ${jwks}
+3. Keep every service-account-key-file entry and add this after the last one:
+     - name: service-account-key-file
+       value: /etc/irsa/sa.pub
+   If there is no service-account-key-file entry yet, add these instead:
+     - name: service-account-key-file
+       value: /etc/kubernetes/pki/sa.pub
+     - name: service-account-key-file
+       value: /etc/irsa/sa.pub
+4. Delete every service-account-signing-key-file entry and put this in its place:
+     - name: service-account-signing-key-file
+       value: /etc/irsa/sa.key
+5. Add to apiServer.extraVolumes (create it if it is missing):
+     - name: irsa-keys
+       hostPath: /etc/irsa
+       mountPath: /etc/irsa
+       readOnly: true
+       pathType: Directory
+
+Afterwards kube-apiserver runs with these service-account flags:
+     --service-account-issuer=${s3}  (new)
+     --service-account-issuer=${old}  (kept)
+     --service-account-jwks-uri=${jwks}  (new)
+     --service-account-key-file=<unchanged>  (every value it has today, as it is; kubeadm's built-in value is /etc/kubernetes/pki/sa.pub)
+     --service-account-key-file=/etc/irsa/sa.pub  (new)
+     --service-account-signing-key-file=/etc/irsa/sa.key  (new)
 `,
     },
     {
-      name: "kubeadm, keys under /etc/kubernetes/pki need no extra volume",
-      input: input("kubeadm", {
-        keyFiles: { publicKeyPath: "/etc/kubernetes/pki/irsa.pub", privateKeyPath: "/etc/kubernetes/pki/irsa.key" },
-      }),
-      snippet: `apiVersion: kubeadm.k8s.io/v1beta4
-kind: ClusterConfiguration
-apiServer:
-  extraArgs:
-    - name: service-account-issuer
-      value: ${s3}
-    - name: service-account-issuer
-      value: ${old}
-    - name: service-account-jwks-uri
-      value: ${jwks}
-    - name: service-account-key-file
-      value: /etc/kubernetes/pki/sa.pub
-    - name: service-account-key-file
-      value: /etc/kubernetes/pki/irsa.pub
-    - name: service-account-signing-key-file
-      value: /etc/kubernetes/pki/irsa.key
-`,
-    },
-    {
-      name: "static-pod, generate mode adds command lines, volumeMounts and volumes",
+      name: "static-pod, generate mode adds command entries, volumeMounts and volumes",
       input: input("static-pod", { keyFiles }),
-      snippet: `# spec.containers[0].command:
-    - --service-account-issuer=${s3}
-    - --service-account-issuer=${old}
-    - --service-account-jwks-uri=${jwks}
-    - --service-account-key-file=/etc/kubernetes/pki/sa.pub
-    - --service-account-key-file=/etc/irsa/sa.pub
-    - --service-account-signing-key-file=/etc/irsa/sa.key
-# spec.containers[0].volumeMounts:
-    - mountPath: /etc/irsa
-      name: irsa-keys
-      readOnly: true
-# spec.volumes:
-  - hostPath:
-      path: /etc/irsa
-      type: Directory
-    name: irsa-keys
+      snippet:
+        `On every control-plane node, edit spec.containers[0].command in /etc/kubernetes/manifests/kube-apiserver.yaml; leave every entry not named here as it is:
+
+1. Put this before the first --service-account-issuer entry and keep every existing one after it:
+     - --service-account-issuer=${s3}
+2. Delete every --service-account-jwks-uri entry and put this in its place:
+     - --service-account-jwks-uri=${jwks}
+3. Keep every --service-account-key-file entry and add this after the last one:
+     - --service-account-key-file=/etc/irsa/sa.pub
+4. Delete every --service-account-signing-key-file entry and put this in its place:
+     - --service-account-signing-key-file=/etc/irsa/sa.key
+5. Add to spec.containers[0].volumeMounts (create it if it is missing):
+     - mountPath: /etc/irsa
+       name: irsa-keys
+       readOnly: true
+6. Add to spec.volumes (create it if it is missing):
+     - hostPath:
+         path: /etc/irsa
+         type: Directory
+       name: irsa-keys
+
+Afterwards kube-apiserver runs with these service-account flags:
+     --service-account-issuer=${s3}  (new)
+     --service-account-issuer=${old}  (kept)
+     --service-account-jwks-uri=${jwks}  (new)
+     --service-account-key-file=<unchanged>  (every value it has today, as it is)
+     --service-account-key-file=/etc/irsa/sa.pub  (new)
+     --service-account-signing-key-file=/etc/irsa/sa.key  (new)
+`,
+    },
+    {
+      name: "k3s, cluster-key mode keeps the key files, whatever k3s uses",
+      input: input("k3s"),
+      snippet:
+        `On every server node, edit the kube-apiserver-arg list in /etc/rancher/k3s/config.yaml (create it if it is missing; k3s passes its own values for the flags it does not list); leave every entry not named here as it is:
+
+1. Put this before the first service-account-issuer entry and keep every existing one after it:
+     - service-account-issuer=${s3}
+   If there is no service-account-issuer entry yet, add these instead:
+     - service-account-issuer=${s3}
+     - service-account-issuer=${old}
+2. Delete every service-account-jwks-uri entry and put this in its place:
+     - service-account-jwks-uri=${jwks}
+3. Keep every service-account-key-file entry as it is. (With none, k3s uses /var/lib/rancher/k3s/server/tls/service.key.)
+4. Keep every service-account-signing-key-file entry as it is. (With none, k3s uses /var/lib/rancher/k3s/server/tls/service.current.key.)
+
+Afterwards kube-apiserver runs with these service-account flags:
+     --service-account-issuer=${s3}  (new)
+     --service-account-issuer=${old}  (kept)
+     --service-account-jwks-uri=${jwks}  (new)
+     --service-account-key-file=<unchanged>  (every value it has today, as it is; k3s's built-in value is /var/lib/rancher/k3s/server/tls/service.key)
+     --service-account-signing-key-file=<unchanged>  (every value it has today, as it is; k3s's built-in value is /var/lib/rancher/k3s/server/tls/service.current.key)
 `,
     },
   ];
@@ -118,101 +194,122 @@ apiServer:
   }
 });
 
-Deno.test("apiserverChange() renders parseable YAML for k3s, rke2 and kind", async (t) => {
-  const cases: { name: string; input: ApiserverChangeInput; want: unknown }[] = [
-    {
-      name: "k3s, cluster-key mode",
-      input: input("k3s"),
-      want: {
-        "kube-apiserver-arg": [
-          `service-account-issuer=${s3}`,
-          `service-account-issuer=${old}`,
-          `service-account-jwks-uri=${jwks}`,
-        ],
+Deno.test("apiserverChange() gives each service-account flag one explicit edit", async (t) => {
+  type Actions = [FlagEdit["action"], FlagEdit["action"], FlagEdit["action"], FlagEdit["action"]];
+  const cases: { name: string; input: ApiserverChangeInput; want: Actions }[] = [
+    ...distros.filter((d) => d !== "kind").flatMap((d) => [
+      { name: `${d}, cluster-key mode`, input: input(d), want: ["prepend", "replace", "keep", "keep"] as Actions },
+      {
+        name: `${d}, generate mode`,
+        input: input(d, { keyFiles }),
+        want: ["prepend", "replace", "append", "replace"] as Actions,
       },
-    },
+    ]),
+    { name: "kind, cluster-key mode", input: input("kind"), want: ["replace", "replace", "keep", "keep"] },
     {
-      name: "k3s, generate mode keeps k3s's own key",
-      input: input("k3s", { keyFiles }),
-      want: {
-        "kube-apiserver-arg": [
-          `service-account-issuer=${s3}`,
-          `service-account-issuer=${old}`,
-          `service-account-jwks-uri=${jwks}`,
-          "service-account-key-file=/var/lib/rancher/k3s/server/tls/service.key",
-          "service-account-key-file=/etc/irsa/sa.pub",
-          "service-account-signing-key-file=/etc/irsa/sa.key",
-        ],
-      },
-    },
-    {
-      name: "rke2, cluster-key mode",
-      input: input("rke2"),
-      want: {
-        "kube-apiserver-arg": [
-          `service-account-issuer=${s3}`,
-          `service-account-issuer=${old}`,
-          `service-account-jwks-uri=${jwks}`,
-        ],
-      },
-    },
-    {
-      name: "rke2, generate mode mounts the key directory into the static pod",
-      input: input("rke2", { keyFiles }),
-      want: {
-        "kube-apiserver-arg": [
-          `service-account-issuer=${s3}`,
-          `service-account-issuer=${old}`,
-          `service-account-jwks-uri=${jwks}`,
-          "service-account-key-file=/var/lib/rancher/rke2/server/tls/service.key",
-          "service-account-key-file=/etc/irsa/sa.pub",
-          "service-account-signing-key-file=/etc/irsa/sa.key",
-        ],
-        "kube-apiserver-extra-mount": ["/etc/irsa:/etc/irsa:ro"],
-      },
-    },
-    {
-      name: "kind, cluster-key mode",
-      input: input("kind"),
-      want: {
-        kind: "Cluster",
-        apiVersion: "kind.x-k8s.io/v1alpha4",
-        nodes: [{ role: "control-plane" }],
-        kubeadmConfigPatches: [{
-          kind: "ClusterConfiguration",
-          apiServer: { extraArgs: { "service-account-issuer": s3, "service-account-jwks-uri": jwks } },
-        }],
-      },
-    },
-    {
-      name: "kind, generate mode mounts the key pair as kubeadm's sa.key and sa.pub",
+      name: "kind, generate mode mounts the keys",
       input: input("kind", { keyFiles }),
-      want: {
-        kind: "Cluster",
-        apiVersion: "kind.x-k8s.io/v1alpha4",
-        nodes: [{
-          role: "control-plane",
-          extraMounts: [
-            { hostPath: "/etc/irsa/sa.pub", containerPath: "/etc/kubernetes/pki/sa.pub", readOnly: true },
-            { hostPath: "/etc/irsa/sa.key", containerPath: "/etc/kubernetes/pki/sa.key", readOnly: true },
-          ],
-        }],
-        kubeadmConfigPatches: [{
-          kind: "ClusterConfiguration",
-          apiServer: { extraArgs: { "service-account-issuer": s3, "service-account-jwks-uri": jwks } },
-        }],
-      },
+      want: ["replace", "replace", "keep", "keep"],
+    },
+    {
+      name: "re-run after the change",
+      input: input("raw", { currentIssuers: [s3, old] }),
+      want: ["keep", "replace", "keep", "keep"],
+    },
+    {
+      name: "new issuer accepted but not first",
+      input: input("raw", { currentIssuers: [old, s3] }),
+      want: ["replace", "replace", "keep", "keep"],
     },
   ];
   for (const c of cases) {
     await t.step(c.name, () => {
-      const doc = parse(apiserverChange(c.input).snippet);
-      // kind embeds each patch as a YAML string; parse it too so the structure is compared, not the text.
-      if (Array.isArray(doc?.kubeadmConfigPatches)) {
-        doc.kubeadmConfigPatches = doc.kubeadmConfigPatches.map((p: string) => parse(p));
-      }
-      deepEqual(doc, c.want);
+      const edits = apiserverChange(c.input).edits;
+      deepEqual(edits.map((e) => e.name), [
+        "service-account-issuer",
+        "service-account-jwks-uri",
+        "service-account-key-file",
+        "service-account-signing-key-file",
+      ]);
+      deepEqual(edits.map((e) => e.action), c.want);
     });
+  }
+});
+
+Deno.test("following the printed steps literally gives the printed flags and keeps every key file", async (t) => {
+  const base = ["--etcd-servers=http://127.0.0.1:2379", "--secure-port=6443"];
+  // Configurations that already name some service-account flags, besides each distribution's default file.
+  const extraKey = "/srv/extra.pub";
+  const edited = (file: string, edit: (doc: Record<string, unknown>) => void) => {
+    const doc = parse(file);
+    edit(doc);
+    return stringify(doc);
+  };
+  const named: Partial<Record<ConfigFormat, (file: string) => string>> = {
+    "raw": (f) => f.replace("--profiling=false", `--service-account-key-file=${extraKey}\n--profiling=false`),
+    "static-pod": (f) =>
+      edited(f, (d) => {
+        (d as { spec: { containers: { command: string[] }[] } }).spec.containers[0]!.command.push(
+          `--service-account-key-file=${extraKey}`,
+        );
+      }),
+    "kubeadm": (f) =>
+      edited(f, (d) => {
+        (d as { apiServer: { extraArgs: unknown[] } }).apiServer.extraArgs.push({
+          name: "service-account-key-file",
+          value: extraKey,
+        });
+      }),
+    "k3s": (f) =>
+      edited(f, (d) => {
+        (d["kube-apiserver-arg"] as string[]).unshift(`service-account-key-file=${extraKey}`);
+      }),
+    "rke2": (f) =>
+      edited(f, (d) => {
+        (d["kube-apiserver-arg"] as string[]).push(`service-account-issuer=${old}`);
+      }),
+    "kind": (f) =>
+      edited(f, (d) => {
+        (d["kubeadmConfigPatches"] as string[]).push(
+          "kind: ClusterConfiguration\napiServer:\n  extraArgs:\n    service-account-issuer: https://old.example\n",
+        );
+      }),
+  };
+  for (const distro of distros) {
+    for (const mode of ["cluster", "generate"] as const) {
+      for (const variant of ["default", "named"] as const) {
+        const edit = named[distro];
+        if (variant === "named" && !edit) continue;
+        await t.step(`${distro}, ${mode} mode, ${variant} configuration`, () => {
+          const change = apiserverChange(input(distro, mode === "generate" ? { keyFiles } : {}));
+          const file = variant === "named" ? edit!(initialConfig(distro, base)) : initialConfig(distro, base);
+          if (variant === "named") ok(file !== initialConfig(distro, base), "the variant changed nothing");
+          const read = readPrintedChange(printed(distro, change));
+          deepEqual(read.result, change.resultingFlags);
+          const before = apiserverArgs(distro, file, base).args;
+          const after = apiserverArgs(distro, applyPrintedChange(distro, file, read), base).args;
+          const values = (args: string[], name: string) =>
+            args.filter((a) => argName(a) === name).map((a) => a.slice(name.length + 3));
+          for (const name of new Set(read.result.map(argName))) {
+            const printedValues = read.result.filter((r) => argName(r) === name).map((r) => r.slice(name!.length + 3));
+            const want = printedValues.flatMap((v) => (v === unchangedValue ? values(before, name!) : [v]));
+            deepEqual(values(after, name!), want, `--${name} after following the steps`);
+          }
+          // The keys the apiserver verifies with before the change still verify after it (kind makes a new cluster).
+          const keysBefore = values(before, "service-account-key-file");
+          const keysAfter = values(after, "service-account-key-file");
+          if (distro !== "kind") ok(keysBefore.every((k) => keysAfter.includes(k)), keysAfter.join(" "));
+          equal(values(after, "service-account-signing-key-file").length, 1);
+          equal(values(after, "service-account-issuer")[0], s3);
+          if (distro !== "kind") ok(values(after, "service-account-issuer").includes(old));
+          // Flags outside the change are untouched.
+          deepEqual(
+            after.filter((a) => !argName(a)?.startsWith("service-account-")),
+            before.filter((a) => !argName(a)?.startsWith("service-account-")),
+          );
+        });
+      }
+    }
   }
 });
 
@@ -253,8 +350,14 @@ Deno.test("apiserverChange() is stable when re-run on its own result", async (t)
         input(distro, { currentIssuers: issuers, keyFiles: { ...keyFiles, existingPublicKeyPaths: keys } }),
       );
       deepEqual(again.flags, first.flags);
-      equal(again.snippet, first.snippet);
+      const known = (flags: string[]) => flags.filter((f) => !f.endsWith(unchangedValue));
+      deepEqual(known(again.resultingFlags), known(first.resultingFlags));
       equal(again.issuerAlreadyFirst, true);
+      // Nothing is added a second time: every flag is kept or set to the value it already has.
+      for (const e of again.edits) {
+        ok(e.action === "keep" || e.action === "replace", `${e.name}: ${e.action}`);
+        if (e.action === "replace") ok(e.values.every((v) => first.flags.includes(`--${e.name}=${v}`)), e.name);
+      }
     });
   }
 });
@@ -294,9 +397,24 @@ Deno.test("apiserverChange() explains the audience default and the kubeadm sorti
     ok(!r.notes.some((n) => n.startsWith("Warning:")));
     ok(r.notes.some((n) => n.startsWith("Check that the first --service-account-issuer")));
   });
-  await t.step("raw generate mode without known key files says so", () => {
+  await t.step("raw generate mode without known key files keeps every current one", () => {
     const r = apiserverChange(input("raw", { keyFiles }));
-    ok(r.notes.some((n) => n.includes("current --service-account-key-file values")));
+    ok(r.snippet.includes("3. Keep every --service-account-key-file flag and add this after the last one:\n"));
+    ok(r.resultingFlags.includes(`--service-account-key-file=${unchangedValue}`));
+  });
+  await t.step("k3s and RKE2 keep the --api-audiences they set themselves", () => {
+    for (const [distro, program] of [["k3s", "k3s"], ["rke2", "rke2"]] as const) {
+      const r = apiserverChange(input(distro));
+      ok(r.notes.some((n) => n.includes(`sets --api-audiences itself (its default issuer and "${program}")`)));
+      ok(!r.notes.some((n) => n.startsWith("Leave --api-audiences unset")));
+    }
+  });
+  await t.step("a key pair only in the Secret comes with the commands that write its files", () => {
+    const r = apiserverChange(input("kubeadm", { keyFiles: { ...keyFiles, inSecretOnly: true } }));
+    const note = r.notes.find((n) => n.startsWith("The key pair is in Secret kube-system/irsa-manager-key"));
+    ok(note?.includes(`base64 -d > ${keyFiles.privateKeyPath}`), note);
+    ok(note?.includes(`base64 -d > ${keyFiles.publicKeyPath}`), note);
+    ok(!apiserverChange(input("kubeadm", { keyFiles })).notes.some((n) => n.startsWith("The key pair is in Secret")));
   });
 });
 

@@ -1,7 +1,16 @@
 // `bind` and `unbind` end to end: validate, gather (reads only), plan, apply. The CLI commands and the IRSA
 // reconciler call these, so they cannot drift apart.
 import { managedPolicyArn, validatePolicyArn, validateRoleArn } from "./arn.ts";
-import { type BindAction, type Binding, type BindObserved, planBind, planUnbind } from "./bind_plan.ts";
+import {
+  type BindAction,
+  type Binding,
+  type BindObserved,
+  type ObservedServiceAccount,
+  planBind,
+  planUnbind,
+  roleIsOurs,
+  trustedSubjects,
+} from "./bind_plan.ts";
 import { IrsaError } from "./errors.ts";
 import { setupRecord as setupRecordName } from "./names.ts";
 import { defaultRoleName } from "./role_name.ts";
@@ -55,48 +64,41 @@ export async function loadSetup(ports: Pick<BindPorts, "setupRecord">): Promise<
     throw new IrsaError(
       "precondition",
       "NotInitialized",
-      `no IRSA setup recorded in ${setupRecordName.namespace}/${setupRecordName.name}; run 'kubectl irsa init' first`,
+      `no IRSA setup recorded in ${setupRecordName.namespace}/${setupRecordName.name}`,
+      { remedies: [{ kind: "init", again: false }] },
     );
   }
   return parseSetupRecord({ [setupRecordName.key]: text });
 }
 
 /**
- * Checks a request and turns it into a Binding. Pure given the setup: every check that needs no AWS call happens
- * here, so invalid input never reaches AWS.
+ * The checks of a request that need neither the setup nor any server: names, paths, ARNs, tags, ranges and the
+ * inline policy. The CLI runs them before it opens a connection, so a typo is a usage error at once; an empty
+ * namespace list is allowed here (the CLI learns the context's namespace later) and refused by resolveBinding.
  */
-export function resolveBinding(setup: SetupRecord, req: BindRequest): Binding {
+export function validateBindRequest(req: BindRequest): void {
   validateDnsSubdomain("ServiceAccount name", req.serviceAccount);
-  if (req.namespaces.length === 0) throw new IrsaError("invalid", "NoNamespace", "at least one namespace is needed");
   for (const ns of req.namespaces) validateDnsLabel("namespace", ns);
-  const namespaces = [...new Set(req.namespaces)];
-  const roleName = req.roleName ??
-    defaultRoleName({ clusterName: setup.clusterName, namespace: namespaces, serviceAccount: req.serviceAccount });
-  validateRoleName(roleName);
-  const rolePath = req.rolePath ?? "/";
-  validateRolePath(rolePath);
-  const policyArns = [...new Set(req.policies.map((p) => managedPolicyArn(setup.partition, p)))];
-  if (policyArns.length > 10) {
+  if (req.roleName !== undefined) validateRoleName(req.roleName);
+  if (req.rolePath !== undefined) validateRolePath(req.rolePath);
+  // Bare names resolve in any partition the same way; the partition of an ARN is checked with the setup.
+  const policyKeys = new Set(req.policies.map((p) => {
+    if (!p.startsWith("arn:")) return `aws:policy/${managedPolicyArn("aws", p).split(":policy/")[1]}`;
+    const arn = validatePolicyArn(p);
+    return `${arn.account}:${arn.resource}`;
+  }));
+  if (policyKeys.size > 10) {
     throw new IrsaError(
       "invalid",
       "TooManyPolicies",
-      `${policyArns.length} managed policies requested; IAM attaches at most 10 to a role by default`,
+      `${policyKeys.size} managed policies requested; IAM attaches at most 10 to a role by default`,
     );
   }
   if (req.inlinePolicy !== undefined) {
     validateInlinePolicyJson(req.inlinePolicy);
     validatePolicyDocumentSize("inline", req.inlinePolicy);
   }
-  if (req.permissionsBoundary !== undefined) {
-    const arn = validatePolicyArn(req.permissionsBoundary);
-    if (arn.partition !== setup.partition) {
-      throw new IrsaError(
-        "invalid",
-        "InvalidArn",
-        `permissions boundary ${req.permissionsBoundary} is in partition ${arn.partition}, not ${setup.partition}`,
-      );
-    }
-  }
+  if (req.permissionsBoundary !== undefined) validatePolicyArn(req.permissionsBoundary);
   const tags = req.tags ?? {};
   validateTags(tags);
   // IAM role tag keys are case-insensitive, so "Kubectl-IRSA/cluster" would overwrite an ownership tag.
@@ -113,6 +115,32 @@ export function resolveBinding(setup: SetupRecord, req: BindRequest): Binding {
   if (req.audience !== undefined && (req.audience === "" || /[*?]/.test(req.audience))) {
     throw new IrsaError("invalid", "InvalidAudience", `audience "${req.audience}" must be a literal, non-empty value`);
   }
+}
+
+/**
+ * Checks a request and turns it into a Binding. Pure given the setup: every check that needs no AWS call happens
+ * here, so invalid input never reaches AWS.
+ */
+export function resolveBinding(setup: SetupRecord, req: BindRequest): Binding {
+  validateBindRequest(req);
+  if (req.namespaces.length === 0) throw new IrsaError("invalid", "NoNamespace", "at least one namespace is needed");
+  const namespaces = [...new Set(req.namespaces)];
+  const roleName = req.roleName ??
+    defaultRoleName({ clusterName: setup.clusterName, namespace: namespaces, serviceAccount: req.serviceAccount });
+  validateRoleName(roleName);
+  const rolePath = req.rolePath ?? "/";
+  const policyArns = [...new Set(req.policies.map((p) => managedPolicyArn(setup.partition, p)))];
+  if (req.permissionsBoundary !== undefined) {
+    const arn = validatePolicyArn(req.permissionsBoundary);
+    if (arn.partition !== setup.partition) {
+      throw new IrsaError(
+        "invalid",
+        "InvalidArn",
+        `permissions boundary ${req.permissionsBoundary} is in partition ${arn.partition}, not ${setup.partition}`,
+      );
+    }
+  }
+  const tags = req.tags ?? {};
   const trust = buildTrustPolicy({
     providerArn: setup.providerArn,
     issuerHostPath: issuerHostPath(setup.issuer),
@@ -252,7 +280,16 @@ export async function runUnbind(
     serviceAccount: target.serviceAccount,
   });
   const role = await ports.iam.getRole(roleName);
-  const { actions, warnings } = planUnbind(setup, target, { role, serviceAccount });
+  // The other namespaces the role trusts this ServiceAccount name in: their binding records drop this one.
+  const siblings: Record<string, ObservedServiceAccount> = {};
+  if (role && !target.keepRole && roleIsOurs(role, setup)) {
+    for (const sub of trustedSubjects(role.trustPolicy)) {
+      const [, , namespace = "", name = ""] = sub.split(":");
+      if (name !== target.serviceAccount || namespace === target.namespace || namespace in siblings) continue;
+      siblings[namespace] = await ports.serviceAccounts.get(namespace, name);
+    }
+  }
+  const { actions, warnings } = planUnbind(setup, target, { role, serviceAccount, siblings });
   if (!serviceAccount.exists && !role) {
     warnings.push(
       `nothing is bound: ServiceAccount ${target.namespace}/${target.serviceAccount} and role "${roleName}" do not exist`,

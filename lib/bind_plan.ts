@@ -97,7 +97,7 @@ export function bindingRoleArn(setup: SetupRecord, binding: Pick<Binding, "roleN
   return buildRoleArn(setup.partition, setup.account, binding.roleName, { path: binding.rolePath });
 }
 
-/** The annotations the binding puts on each ServiceAccount. */
+/** The annotations the binding puts on each ServiceAccount: the webhook's, then the binding record. */
 export function serviceAccountAnnotations(setup: SetupRecord, binding: Binding): Record<string, string> {
   const out: Record<string, string> = { [saAnnotation.roleArn]: bindingRoleArn(setup, binding) };
   if (binding.audience !== undefined) out[saAnnotation.audience] = binding.audience;
@@ -105,7 +105,126 @@ export function serviceAccountAnnotations(setup: SetupRecord, binding: Binding):
     out[saAnnotation.stsRegionalEndpoints] = String(binding.stsRegionalEndpoints);
   }
   if (binding.tokenExpiration !== undefined) out[saAnnotation.tokenExpiration] = String(binding.tokenExpiration);
+  out[irsaAnnotation.binding] = serializeBindingRecord(binding);
   return out;
+}
+
+/**
+ * The binding as recorded on its ServiceAccounts: stable JSON (namespaces, policies and tags sorted, the inline
+ * policy minified), so the same bind run in another order records the same text.
+ */
+export function serializeBindingRecord(binding: Binding): string {
+  const tags = Object.fromEntries(Object.entries(binding.tags).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
+  const record: Record<string, unknown> = {
+    roleName: binding.roleName,
+    rolePath: binding.rolePath,
+    namespaces: [...binding.namespaces].sort(),
+    policyArns: [...binding.policyArns].sort(),
+    tags,
+  };
+  if (binding.inlinePolicy !== undefined) record.inlinePolicy = minifyJson(binding.inlinePolicy);
+  if (binding.permissionsBoundaryArn !== undefined) record.permissionsBoundaryArn = binding.permissionsBoundaryArn;
+  if (binding.maxSessionDuration !== undefined) record.maxSessionDuration = binding.maxSessionDuration;
+  if (binding.audience !== undefined) record.audience = binding.audience;
+  if (binding.stsRegionalEndpoints !== undefined) record.stsRegionalEndpoints = binding.stsRegionalEndpoints;
+  if (binding.tokenExpiration !== undefined) record.tokenExpiration = binding.tokenExpiration;
+  return JSON.stringify(record);
+}
+
+function minifyJson(text: string): string {
+  try {
+    return JSON.stringify(JSON.parse(text));
+  } catch {
+    return text; // resolveBinding refuses what is not JSON; never lose the text here
+  }
+}
+
+/**
+ * The binding a ServiceAccount records, when kubectl-irsa owns the record (an edit by another field manager is
+ * not ours to trust). Throws IrsaError("invalid", "InvalidBindingRecord") for a record that cannot be read.
+ */
+export function recordedBinding(
+  name: string,
+  namespace: string,
+  sa: ObservedServiceAccount,
+): Binding | undefined {
+  const text = sa.annotations[irsaAnnotation.binding];
+  if (text === undefined || !sa.ownedAnnotations.includes(irsaAnnotation.binding)) return undefined;
+  const damaged = (why: string) =>
+    new IrsaError(
+      "invalid",
+      "InvalidBindingRecord",
+      `the annotation ${irsaAnnotation.binding} of ServiceAccount ${namespace}/${name} is damaged (${why})`,
+      { remedies: [{ kind: "bindAgain" }] },
+    );
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw damaged("not JSON");
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw damaged("not a JSON object");
+  const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === "string");
+  if (typeof raw.roleName !== "string" || raw.roleName === "") throw damaged(`"roleName" missing`);
+  if (typeof raw.rolePath !== "string") throw damaged(`"rolePath" missing`);
+  if (!isStrings(raw.namespaces) || !raw.namespaces.includes(namespace)) {
+    throw damaged(`"namespaces" does not hold ${namespace}`);
+  }
+  if (!isStrings(raw.policyArns)) throw damaged(`"policyArns" missing`);
+  const tags = raw.tags;
+  if (
+    typeof tags !== "object" || tags === null || Array.isArray(tags) ||
+    !Object.values(tags).every((v) => typeof v === "string")
+  ) throw damaged(`"tags" missing`);
+  const binding: Binding = {
+    serviceAccount: name,
+    namespaces: raw.namespaces,
+    roleName: raw.roleName,
+    rolePath: raw.rolePath,
+    policyArns: raw.policyArns,
+    tags: tags as Record<string, string>,
+    adopt: false,
+  };
+  const optional = <T>(key: string, is: (v: unknown) => v is T, what: string): T | undefined => {
+    const v = raw[key];
+    if (v === undefined) return undefined;
+    if (!is(v)) throw damaged(`"${key}" is not a ${what}`);
+    return v;
+  };
+  const isString = (v: unknown): v is string => typeof v === "string";
+  const isNumber = (v: unknown): v is number => typeof v === "number";
+  const isBoolean = (v: unknown): v is boolean => typeof v === "boolean";
+  const inlinePolicy = optional("inlinePolicy", isString, "string");
+  const permissionsBoundaryArn = optional("permissionsBoundaryArn", isString, "string");
+  const maxSessionDuration = optional("maxSessionDuration", isNumber, "number");
+  const audience = optional("audience", isString, "string");
+  const stsRegionalEndpoints = optional("stsRegionalEndpoints", isBoolean, "boolean");
+  const tokenExpiration = optional("tokenExpiration", isNumber, "number");
+  if (inlinePolicy !== undefined) binding.inlinePolicy = inlinePolicy;
+  if (permissionsBoundaryArn !== undefined) binding.permissionsBoundaryArn = permissionsBoundaryArn;
+  if (maxSessionDuration !== undefined) binding.maxSessionDuration = maxSessionDuration;
+  if (audience !== undefined) binding.audience = audience;
+  if (stsRegionalEndpoints !== undefined) binding.stsRegionalEndpoints = stsRegionalEndpoints;
+  if (tokenExpiration !== undefined) binding.tokenExpiration = tokenExpiration;
+  return binding;
+}
+
+/**
+ * The first webhook annotation of the binding that the ServiceAccount already holds with another value, set by
+ * someone else. bind must not silently replace it: that would re-point running workloads at another role.
+ */
+export function foreignAnnotation(
+  desired: Record<string, string>,
+  sa: ObservedServiceAccount,
+): { key: string; value: string; wanted: string } | undefined {
+  if (!sa.exists) return undefined;
+  for (const [key, wanted] of Object.entries(desired)) {
+    // Our own annotations (created-by, the binding record) are ours by name.
+    if ((Object.values(irsaAnnotation) as string[]).includes(key)) continue;
+    const value = sa.annotations[key];
+    if (value !== undefined && value !== wanted && !sa.ownedAnnotations.includes(key)) return { key, value, wanted };
+  }
+  return undefined;
 }
 
 /** The trust policy of the binding, as JSON text. */
@@ -125,6 +244,26 @@ export function planBind(setup: SetupRecord, binding: Binding, observed: BindObs
   const trustPolicy = bindingTrustPolicy(setup, binding);
   const ownership = roleOwnershipTags(setup, binding);
   const role = observed.role;
+  const annotations = serviceAccountAnnotations(setup, binding);
+
+  // Checked before anything else, so a refusal plans (and so writes) nothing at all.
+  if (!binding.adopt) {
+    for (const namespace of binding.namespaces) {
+      const sa = observed.serviceAccounts[namespace];
+      const foreign = sa && foreignAnnotation(annotations, sa);
+      if (foreign) {
+        throw new IrsaError(
+          "conflict",
+          "AnnotationNotOwned",
+          `ServiceAccount ${namespace}/${binding.serviceAccount} has ${foreign.key}: ${foreign.value}, which ` +
+            "kubectl-irsa did not set",
+          {
+            remedies: [{ kind: "adopt", to: `replace it with ${foreign.wanted}` }, { kind: "otherServiceAccount" }],
+          },
+        );
+      }
+    }
+  }
 
   if (!role) {
     actions.push({
@@ -154,14 +293,16 @@ export function planBind(setup: SetupRecord, binding: Binding, observed: BindObs
       throw new IrsaError(
         "conflict",
         "RoleNotOwned",
-        `IAM role "${roleName}" exists but was not created by kubectl-irsa for this cluster; pass --adopt to manage it, or choose another --role-name`,
+        `IAM role "${roleName}" exists but was not created by kubectl-irsa for this cluster`,
+        { remedies: [{ kind: "adopt", to: "manage it" }, { kind: "roleName" }] },
       );
     }
     if (role.path !== binding.rolePath) {
       throw new IrsaError(
         "conflict",
         "RolePathDiffers",
-        `IAM role "${roleName}" has path "${role.path}", not "${binding.rolePath}"; IAM cannot change a role's path, so pass --role-path ${role.path}`,
+        `IAM role "${roleName}" has path "${role.path}", not "${binding.rolePath}", and IAM cannot change a role's path`,
+        { remedies: [{ kind: "rolePath", path: role.path }] },
       );
     }
     if (!policiesEqual(parsePolicyDocument(role.trustPolicy), trustPolicy)) {
@@ -210,7 +351,6 @@ export function planBind(setup: SetupRecord, binding: Binding, observed: BindObs
     }
   }
 
-  const annotations = serviceAccountAnnotations(setup, binding);
   for (const namespace of binding.namespaces) {
     const sa = observed.serviceAccounts[namespace] ?? { exists: false, annotations: {}, ownedAnnotations: [] };
     // A fresh copy per namespace: `keep` below must not leak created-by onto another namespace's ServiceAccount.
@@ -242,6 +382,11 @@ function pick(record: Record<string, string>, keys: string[]): Record<string, st
 export interface UnbindObserved {
   role: ObservedRole | undefined;
   serviceAccount: ObservedServiceAccount;
+  /**
+   * ServiceAccounts of the same name in the other namespaces the role trusts, by namespace: their binding records
+   * lose the unbound namespace, so `list` does not call the rest of the binding drifted.
+   */
+  siblings?: Record<string, ObservedServiceAccount>;
 }
 
 /**
@@ -278,6 +423,18 @@ export function planUnbind(
         if (!policiesEqual(parsePolicyDocument(role.trustPolicy), trustPolicy)) {
           actions.push({ kind: "UpdateTrustPolicy", roleName: role.name, trustPolicy, before: role.trustPolicy });
         }
+        // The ownership tag names the namespaces bind would name for what remains.
+        const namespaces = subjects.filter((s) => s.serviceAccount === target.serviceAccount).map((s) => s.namespace);
+        const tag = roleOwnershipTags(setup, { namespaces, serviceAccount: target.serviceAccount })[
+          awsTag.serviceAccount
+        ];
+        if (namespaces.length > 0 && role.tags[awsTag.serviceAccount] !== tag) {
+          actions.push({ kind: "TagRole", roleName: role.name, tags: { [awsTag.serviceAccount]: tag } });
+        }
+        for (const [namespace, sibling] of Object.entries(observed.siblings ?? {})) {
+          if (namespace === target.namespace) continue;
+          actions.push(...recordWithout(target.serviceAccount, namespace, sibling, target.namespace));
+        }
       } else {
         actions.push(...roleRemoval(role));
       }
@@ -285,6 +442,27 @@ export function planUnbind(
   }
   actions.push(...serviceAccountRemoval(target.namespace, target.serviceAccount, observed.serviceAccount));
   return { actions, warnings };
+}
+
+/** Rewrites a sibling's binding record without `removed`; nothing when it records no such binding. */
+function recordWithout(name: string, namespace: string, sa: ObservedServiceAccount, removed: string): BindAction[] {
+  let recorded: Binding | undefined;
+  try {
+    recorded = recordedBinding(name, namespace, sa);
+  } catch {
+    return []; // a damaged record is list's to report, not unbind's to guess at
+  }
+  if (!recorded || !recorded.namespaces.includes(removed)) return [];
+  const owned = pick(sa.annotations, sa.ownedAnnotations);
+  const record = serializeBindingRecord({ ...recorded, namespaces: recorded.namespaces.filter((n) => n !== removed) });
+  return [{
+    kind: "ApplyServiceAccount",
+    namespace,
+    name,
+    annotations: { ...owned, [irsaAnnotation.binding]: record },
+    create: false,
+    before: owned,
+  }];
 }
 
 /** Deletes a role; IAM refuses DeleteRole while policies are attached, so they go first. */
@@ -400,6 +578,67 @@ export function describeBindAction(a: BindAction): string {
         : `${a.create ? "create" : "annotate"} ServiceAccount ${a.namespace}/${a.name}`;
     case "DeleteServiceAccount":
       return `delete ServiceAccount ${a.namespace}/${a.name} (created by kubectl-irsa)`;
+  }
+}
+
+/**
+ * Drift of a recorded binding, for `list`: exactly what bind would change now (its own plan), each part described.
+ * A binding bind would refuse (a foreign role or annotation) is a conflict, not a plan.
+ */
+export function bindingDrift(
+  setup: SetupRecord,
+  binding: Binding,
+  observed: BindObserved,
+): { actions: BindAction[]; drift: string[]; conflict?: IrsaError } {
+  let actions: BindAction[];
+  try {
+    actions = planBind(setup, binding, observed);
+  } catch (e) {
+    if (e instanceof IrsaError && e.kind === "conflict") return { actions: [], drift: [], conflict: e };
+    throw e;
+  }
+  return { actions, drift: actions.map(describeDrift) };
+}
+
+/**
+ * What an action of a bind plan says about the present state, for `list`: a plan that is not empty is drift, and
+ * each action names the part that differs from the recorded binding.
+ */
+export function describeDrift(a: BindAction): string {
+  switch (a.kind) {
+    case "CreateRole":
+      return `IAM role "${a.roleName}" does not exist`;
+    case "UpdateTrustPolicy":
+      return `the trust policy of "${a.roleName}" differs: ${
+        trustPolicyDiff(parsePolicyDocument(a.before), parsePolicyDocument(a.trustPolicy)).join(", ")
+      }`;
+    case "UpdateMaxSessionDuration":
+      return `max session duration is ${a.before}s, not ${a.seconds}s`;
+    case "PutPermissionsBoundary":
+      return `permissions boundary is ${a.before ?? "none"}, not ${a.arn}`;
+    case "TagRole":
+      return `tag${Object.keys(a.tags).length > 1 ? "s" : ""} ${
+        Object.entries(a.tags).map(([k, v]) => `${k}=${v}`).join(", ")
+      } missing or changed`;
+    case "AttachPolicy":
+      return `${a.policyArn} is not attached`;
+    case "DetachPolicy":
+      return `${a.policyArn} is attached but not bound`;
+    case "PutInlinePolicy":
+      return `inline policy "${a.policyName}" ${a.before === undefined ? "is missing" : "differs"}`;
+    case "DeleteInlinePolicy":
+      return `inline policy "${a.policyName}" is attached but not bound`;
+    case "ApplyServiceAccount": {
+      if (a.create) return `ServiceAccount ${a.namespace}/${a.name} does not exist`;
+      const keys = [...new Set([...Object.keys(a.before), ...Object.keys(a.annotations)])]
+        .filter((k) => a.before[k] !== a.annotations[k]);
+      return `annotation${keys.length > 1 ? "s" : ""} ${keys.join(", ")} of ServiceAccount ${a.namespace}/${a.name} ${
+        keys.length > 1 ? "differ" : "differs"
+      }`;
+    }
+    case "DeleteRole":
+    case "DeleteServiceAccount":
+      return describeBindAction(a);
   }
 }
 

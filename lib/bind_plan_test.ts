@@ -4,35 +4,28 @@ import {
   type BindAction,
   bindActionDiff,
   type Binding,
+  bindingDrift,
   bindingRoleArn,
   type BindObserved,
   describeBindAction,
+  describeDrift,
   inlinePolicyName,
   type ObservedServiceAccount,
   planBind,
   planUnbind,
+  recordedBinding,
+  serializeBindingRecord,
   trustedSubjects,
   type UnbindObserved,
 } from "./bind_plan.ts";
 import { isIrsaError } from "./errors.ts";
-import type { SetupRecord } from "./setup_record.ts";
 import { parsePolicyDocument } from "./trust_policy.ts";
+import { testIssuerHost, testSetup } from "./testdata/setup_fixture.ts";
 
-const host = "s3.eu-west-1.amazonaws.com/b";
+const host = testIssuerHost;
 const provider = `arn:aws:iam::123456789012:oidc-provider/${host}`;
 
-const setup: SetupRecord = {
-  issuer: `https://${host}`,
-  jwksUri: `https://${host}/keys.json`,
-  providerArn: provider,
-  bucket: "b",
-  region: "eu-west-1",
-  account: "123456789012",
-  partition: "aws",
-  keySource: "generate",
-  clusterName: "b",
-  previousIssuers: [],
-};
+const setup = testSetup;
 
 const roleName = "irsa-b-ns1_app";
 const roleArn = `arn:aws:iam::123456789012:role/${roleName}`;
@@ -46,6 +39,7 @@ const audienceKey = "eks.amazonaws.com/audience";
 const stsKey = "eks.amazonaws.com/sts-regional-endpoints";
 const tokenKey = "eks.amazonaws.com/token-expiration";
 const createdByKey = "irsa.kubectl.io/created-by";
+const bindingKey = "irsa.kubectl.io/binding";
 
 /** The trust policy of REFERENCE §2, byte for byte, for the given namespaces of ServiceAccount "app". */
 function trust(namespaces: string[], audience = "sts.amazonaws.com"): string {
@@ -113,8 +107,24 @@ function sa(annotations: Record<string, string>, ownedAnnotations: string[]): Ob
   return { exists: true, annotations, ownedAnnotations };
 }
 
-/** A ServiceAccount already annotated by us with the binding's role. */
-const annotated = sa({ [roleArnKey]: roleArn }, [roleArnKey]);
+/** The binding record bind writes for `binding(over)`. */
+function record(over: Partial<Binding> = {}): string {
+  return serializeBindingRecord(binding(over));
+}
+
+/** The role ARN annotation and binding record bind writes for `binding(over)`, plus `extra`. */
+function ours(over: Partial<Binding> = {}, extra: Record<string, string> = {}): Record<string, string> {
+  return { [roleArnKey]: bindingRoleArn(setup, binding(over)), ...extra, [bindingKey]: record(over) };
+}
+
+/** A ServiceAccount that bind already annotated for `binding(over)`. */
+function annotatedAs(over: Partial<Binding> = {}): ObservedServiceAccount {
+  const annotations = ours(over);
+  return sa(annotations, Object.keys(annotations));
+}
+
+/** A ServiceAccount already annotated by us with the default binding. */
+const annotated = annotatedAs();
 
 const inlineDoc = JSON.stringify({
   Version: "2012-10-17",
@@ -171,13 +181,13 @@ const bindCases: BindCase[] = [
         },
       },
       { kind: "AttachPolicy", roleName, policyArn: readOnly },
-      apply("ns1", { [roleArnKey]: roleArn, [createdByKey]: "kubectl-irsa" }, true),
+      apply("ns1", ours({}, { [createdByKey]: "kubectl-irsa" }), true),
     ],
   },
   {
     name: "new binding, two namespaces: sorted sub list, one SA per namespace",
     binding: { namespaces: ["ns2", "ns1"] },
-    observed: { role: undefined, serviceAccounts: { ns1: absent, ns2: annotated } },
+    observed: { role: undefined, serviceAccounts: { ns1: absent, ns2: annotatedAs({ namespaces: ["ns1", "ns2"] }) } },
     want: [
       {
         kind: "CreateRole",
@@ -187,7 +197,7 @@ const bindCases: BindCase[] = [
         tags: ownership("ns1+ns2/app"),
       },
       { kind: "AttachPolicy", roleName, policyArn: readOnly },
-      apply("ns1", { [roleArnKey]: roleArn, [createdByKey]: "kubectl-irsa" }, true),
+      apply("ns1", ours({ namespaces: ["ns2", "ns1"] }, { [createdByKey]: "kubectl-irsa" }), true),
     ],
   },
   {
@@ -214,13 +224,24 @@ const bindCases: BindCase[] = [
       { kind: "AttachPolicy", roleName, policyArn: readOnly },
       { kind: "AttachPolicy", roleName, policyArn: s3Full },
       { kind: "PutInlinePolicy", roleName, policyName: inlinePolicyName, document: inlineDoc, before: undefined },
-      apply("ns1", { [roleArnKey]: `arn:aws:iam::123456789012:role/team/${roleName}` }, false),
+      apply(
+        "ns1",
+        ours({
+          rolePath: "/team/",
+          tags: { team: "payments" },
+          maxSessionDuration: 7200,
+          permissionsBoundaryArn: boundary,
+          inlinePolicy: inlineDoc,
+          policyArns: [readOnly, s3Full],
+        }),
+        false,
+      ),
     ],
   },
   {
     name: "existing SA without annotations: annotate it, no created-by",
     observed: { role: role(), serviceAccounts: { ns1: sa({}, []) } },
-    want: [apply("ns1", { [roleArnKey]: roleArn }, false)],
+    want: [apply("ns1", ours(), false)],
   },
   {
     name: "idempotent: matching role (plain JSON) and annotated SA",
@@ -246,8 +267,12 @@ const bindCases: BindCase[] = [
     observed: {
       role: role({ trustPolicy: encodeURIComponent(trustReordered(["ns1", "ns2"])), tags: ownership("ns1+ns2/app") }),
       serviceAccounts: {
-        ns1: annotated,
-        ns2: sa({ [roleArnKey]: roleArn, [createdByKey]: "kubectl-irsa" }, [roleArnKey, createdByKey]),
+        ns1: annotatedAs({ namespaces: ["ns1", "ns2"] }),
+        ns2: sa(ours({ namespaces: ["ns2", "ns1"] }, { [createdByKey]: "kubectl-irsa" }), [
+          roleArnKey,
+          bindingKey,
+          createdByKey,
+        ]),
       },
     },
     want: [],
@@ -273,8 +298,22 @@ const bindCases: BindCase[] = [
       }),
       serviceAccounts: {
         ns1: sa(
-          { [roleArnKey]: roleArn, [audienceKey]: "custom", [stsKey]: "true", [tokenKey]: "3600", foreign: "x" },
-          [roleArnKey, audienceKey, stsKey, tokenKey],
+          {
+            ...ours({
+              tags: { team: "payments" },
+              maxSessionDuration: 7200,
+              permissionsBoundaryArn: boundary,
+              inlinePolicy: inlineDoc,
+              audience: "custom",
+              stsRegionalEndpoints: true,
+              tokenExpiration: 3600,
+            }),
+            [audienceKey]: "custom",
+            [stsKey]: "true",
+            [tokenKey]: "3600",
+            foreign: "x",
+          },
+          [roleArnKey, audienceKey, stsKey, tokenKey, bindingKey],
         ),
       },
     },
@@ -292,13 +331,18 @@ const bindCases: BindCase[] = [
         before: encodeURIComponent(trust(["ns1"])),
       },
       { kind: "TagRole", roleName, tags: { "kubectl-irsa/service-account": "ns1+ns2/app" } },
-      apply("ns2", { [roleArnKey]: roleArn, [createdByKey]: "kubectl-irsa" }, true),
+      // The SA of ns1 records the binding with its new namespace.
+      apply("ns1", ours({ namespaces: ["ns1", "ns2"] }), false, ours()),
+      apply("ns2", ours({ namespaces: ["ns1", "ns2"] }, { [createdByKey]: "kubectl-irsa" }), true),
     ],
   },
   {
     name: "policy set changes: attach the new ones first, then detach the removed ones",
     binding: { policyArns: [readOnly, ec2ReadOnly] },
-    observed: { role: role({ attachedPolicyArns: [s3Full, readOnly] }), serviceAccounts: { ns1: annotated } },
+    observed: {
+      role: role({ attachedPolicyArns: [s3Full, readOnly] }),
+      serviceAccounts: { ns1: annotatedAs({ policyArns: [readOnly, ec2ReadOnly] }) },
+    },
     want: [
       { kind: "AttachPolicy", roleName, policyArn: ec2ReadOnly },
       { kind: "DetachPolicy", roleName, policyArn: s3Full },
@@ -307,7 +351,10 @@ const bindCases: BindCase[] = [
   {
     name: "all policies removed: detach each",
     binding: { policyArns: [] },
-    observed: { role: role({ attachedPolicyArns: [readOnly, s3Full] }), serviceAccounts: { ns1: annotated } },
+    observed: {
+      role: role({ attachedPolicyArns: [readOnly, s3Full] }),
+      serviceAccounts: { ns1: annotatedAs({ policyArns: [] }) },
+    },
     want: [
       { kind: "DetachPolicy", roleName, policyArn: readOnly },
       { kind: "DetachPolicy", roleName, policyArn: s3Full },
@@ -316,7 +363,10 @@ const bindCases: BindCase[] = [
   {
     name: "inline policy added; another inline policy on the role is untouched",
     binding: { inlinePolicy: inlineDoc },
-    observed: { role: role({ inlinePolicies: { theirs: foreignInline } }), serviceAccounts: { ns1: annotated } },
+    observed: {
+      role: role({ inlinePolicies: { theirs: foreignInline } }),
+      serviceAccounts: { ns1: annotatedAs({ inlinePolicy: inlineDoc }) },
+    },
     want: [{ kind: "PutInlinePolicy", roleName, policyName: inlinePolicyName, document: inlineDoc, before: undefined }],
   },
   {
@@ -324,7 +374,7 @@ const bindCases: BindCase[] = [
     binding: { inlinePolicy: inlineDoc },
     observed: {
       role: role({ inlinePolicies: { [inlinePolicyName]: encodeURIComponent(JSON.stringify(JSON.parse(inlineDoc))) } }),
-      serviceAccounts: { ns1: annotated },
+      serviceAccounts: { ns1: annotatedAs({ inlinePolicy: inlineDoc }) },
     },
     want: [],
   },
@@ -333,7 +383,7 @@ const bindCases: BindCase[] = [
     binding: { inlinePolicy: inlineDocOther },
     observed: {
       role: role({ inlinePolicies: { [inlinePolicyName]: encodeURIComponent(inlineDoc), theirs: foreignInline } }),
-      serviceAccounts: { ns1: annotated },
+      serviceAccounts: { ns1: annotatedAs({ inlinePolicy: inlineDocOther }) },
     },
     want: [{
       kind: "PutInlinePolicy",
@@ -432,13 +482,13 @@ const bindCases: BindCase[] = [
   {
     name: "maxSessionDuration requested and different: update",
     binding: { maxSessionDuration: 7200 },
-    observed: { role: role(), serviceAccounts: { ns1: annotated } },
+    observed: { role: role(), serviceAccounts: { ns1: annotatedAs({ maxSessionDuration: 7200 }) } },
     want: [{ kind: "UpdateMaxSessionDuration", roleName, seconds: 7200, before: 3600 }],
   },
   {
     name: "maxSessionDuration requested and equal: nothing",
     binding: { maxSessionDuration: 3600 },
-    observed: { role: role(), serviceAccounts: { ns1: annotated } },
+    observed: { role: role(), serviceAccounts: { ns1: annotatedAs({ maxSessionDuration: 3600 }) } },
     want: [],
   },
   {
@@ -451,7 +501,7 @@ const bindCases: BindCase[] = [
     binding: { permissionsBoundaryArn: boundary },
     observed: {
       role: role({ permissionsBoundaryArn: "arn:aws:iam::123456789012:policy/old" }),
-      serviceAccounts: { ns1: annotated },
+      serviceAccounts: { ns1: annotatedAs({ permissionsBoundaryArn: boundary }) },
     },
     want: [{
       kind: "PutPermissionsBoundary",
@@ -463,7 +513,7 @@ const bindCases: BindCase[] = [
   {
     name: "permissions boundary requested on a role without one",
     binding: { permissionsBoundaryArn: boundary },
-    observed: { role: role(), serviceAccounts: { ns1: annotated } },
+    observed: { role: role(), serviceAccounts: { ns1: annotatedAs({ permissionsBoundaryArn: boundary }) } },
     want: [{ kind: "PutPermissionsBoundary", roleName, arn: boundary, before: undefined }],
   },
   {
@@ -471,7 +521,7 @@ const bindCases: BindCase[] = [
     binding: { tags: { team: "payments", env: "prod" } },
     observed: {
       role: role({ tags: { ...ownership(), team: "payments", env: "dev", extra: "kept" } }),
-      serviceAccounts: { ns1: annotated },
+      serviceAccounts: { ns1: annotatedAs({ tags: { team: "payments", env: "prod" } }) },
     },
     want: [{ kind: "TagRole", roleName, tags: { env: "prod" } }],
   },
@@ -482,7 +532,7 @@ const bindCases: BindCase[] = [
       serviceAccounts: { ns1: sa({ "example.com/owner": "them", [audienceKey]: "theirs" }, []) },
     },
     check: (actions) => {
-      deepStrictEqual(actions, [apply("ns1", { [roleArnKey]: roleArn }, false)]);
+      deepStrictEqual(actions, [apply("ns1", ours(), false)]);
       const a = actions[0];
       ok(a?.kind === "ApplyServiceAccount");
       ok(!("example.com/owner" in a.annotations));
@@ -490,23 +540,62 @@ const bindCases: BindCase[] = [
     },
   },
   {
-    name: "SA whose role-arn was set by another manager: take it over, before shows theirs",
+    name: "SA whose role-arn another manager set to another role: refused, whether or not the role exists",
+    observed: {
+      role: undefined,
+      serviceAccounts: { ns1: sa({ [roleArnKey]: "arn:aws:iam::123456789012:role/someone-elses-role" }, []) },
+    },
+    conflict: "AnnotationNotOwned",
+  },
+  {
+    name: "SA of the second namespace with a foreign role-arn: refused before any action for the first",
+    binding: { namespaces: ["ns1", "ns2"] },
+    observed: {
+      role: undefined,
+      serviceAccounts: { ns1: absent, ns2: sa({ [roleArnKey]: "arn:aws:iam::123456789012:role/x" }, ["other"]) },
+    },
+    conflict: "AnnotationNotOwned",
+  },
+  {
+    name: "SA with a foreign audience that the binding sets otherwise: refused",
+    binding: { audience: "custom-aud" },
+    observed: { role: role(), serviceAccounts: { ns1: sa({ [roleArnKey]: roleArn, [audienceKey]: "theirs" }, []) } },
+    conflict: "AnnotationNotOwned",
+  },
+  {
+    name: "SA whose role-arn another manager set, with adopt: take it over, before shows theirs",
+    binding: { adopt: true },
     observed: { role: role(), serviceAccounts: { ns1: sa({ [roleArnKey]: "arn:aws:iam::123456789012:role/x" }, []) } },
-    want: [apply("ns1", { [roleArnKey]: roleArn }, false, { [roleArnKey]: "arn:aws:iam::123456789012:role/x" })],
+    want: [apply("ns1", ours(), false, { [roleArnKey]: "arn:aws:iam::123456789012:role/x" })],
+  },
+  {
+    name: "SA whose role-arn another manager set to the binding's own ARN: no conflict, the record is added",
+    observed: { role: role(), serviceAccounts: { ns1: sa({ [roleArnKey]: roleArn }, []) } },
+    want: [apply("ns1", ours(), false, { [roleArnKey]: roleArn })],
+  },
+  {
+    name: "SA whose binding record another manager edited: ours by name, rewritten without --adopt",
+    observed: {
+      role: role(),
+      serviceAccounts: { ns1: sa({ [roleArnKey]: roleArn, [bindingKey]: "{}" }, [roleArnKey]) },
+    },
+    want: [apply("ns1", ours(), false, { [roleArnKey]: roleArn, [bindingKey]: "{}" })],
   },
   {
     name: "SA owning an annotation no longer wanted (token-expiration dropped): apply without it",
     observed: {
       role: role(),
-      serviceAccounts: { ns1: sa({ [roleArnKey]: roleArn, [tokenKey]: "3600" }, [roleArnKey, tokenKey]) },
+      serviceAccounts: {
+        ns1: sa(ours({}, { [tokenKey]: "3600" }), [roleArnKey, tokenKey, bindingKey]),
+      },
     },
-    want: [apply("ns1", { [roleArnKey]: roleArn }, false, { [roleArnKey]: roleArn, [tokenKey]: "3600" })],
+    want: [apply("ns1", ours(), false, ours({}, { [tokenKey]: "3600" }))],
   },
   {
     name: "SA with a created-by annotation that another manager owns: not claimed",
     observed: {
       role: role(),
-      serviceAccounts: { ns1: sa({ [roleArnKey]: roleArn, [createdByKey]: "kubectl-irsa" }, [roleArnKey]) },
+      serviceAccounts: { ns1: sa(ours({}, { [createdByKey]: "kubectl-irsa" }), [roleArnKey, bindingKey]) },
     },
     want: [],
   },
@@ -520,13 +609,16 @@ const bindCases: BindCase[] = [
       equal(create.trustPolicy, trust(["ns1"], "custom-aud"));
       deepStrictEqual(
         actions.at(-1),
-        apply("ns1", {
-          [roleArnKey]: roleArn,
-          [audienceKey]: "custom-aud",
-          [stsKey]: "true",
-          [tokenKey]: "3600",
-          [createdByKey]: "kubectl-irsa",
-        }, true),
+        apply(
+          "ns1",
+          ours({ audience: "custom-aud", stsRegionalEndpoints: true, tokenExpiration: 3600 }, {
+            [audienceKey]: "custom-aud",
+            [stsKey]: "true",
+            [tokenKey]: "3600",
+            [createdByKey]: "kubectl-irsa",
+          }),
+          true,
+        ),
       );
     },
   },
@@ -534,7 +626,7 @@ const bindCases: BindCase[] = [
     name: 'sts-regional-endpoints false is the string "false"',
     binding: { stsRegionalEndpoints: false },
     observed: { role: role(), serviceAccounts: { ns1: annotated } },
-    want: [apply("ns1", { [roleArnKey]: roleArn, [stsKey]: "false" }, false, { [roleArnKey]: roleArn })],
+    want: [apply("ns1", ours({ stsRegionalEndpoints: false }, { [stsKey]: "false" }), false, ours())],
   },
   {
     name: "audience change updates the trust policy and the annotation",
@@ -547,7 +639,7 @@ const bindCases: BindCase[] = [
         trustPolicy: trust(["ns1"], "custom-aud"),
         before: encodeURIComponent(trust(["ns1"])),
       },
-      apply("ns1", { [roleArnKey]: roleArn, [audienceKey]: "custom-aud" }, false, { [roleArnKey]: roleArn }),
+      apply("ns1", ours({ audience: "custom-aud" }, { [audienceKey]: "custom-aud" }), false, ours()),
     ],
   },
   {
@@ -556,11 +648,15 @@ const bindCases: BindCase[] = [
     observed: {
       role: role({ trustPolicy: trust(["ns1", "ns2"]), tags: ownership("ns1+ns2/app") }),
       serviceAccounts: {
-        ns1: sa({ [roleArnKey]: roleArn, [createdByKey]: "kubectl-irsa" }, [roleArnKey, createdByKey]),
+        ns1: sa(ours({ namespaces: ["ns1", "ns2"] }, { [createdByKey]: "kubectl-irsa" }), [
+          roleArnKey,
+          bindingKey,
+          createdByKey,
+        ]),
         ns2: sa({ "example.com/owner": "them" }, []),
       },
     },
-    want: [apply("ns2", { [roleArnKey]: roleArn }, false)],
+    want: [apply("ns2", ours({ namespaces: ["ns1", "ns2"] }), false)],
   },
 ];
 
@@ -572,7 +668,11 @@ Deno.test("planBind() plans the actions of a binding", async (t) => {
         throws(() => planBind(setup, b, c.observed), (e: unknown) => {
           ok(isIrsaError(e, "conflict"), `expected a conflict, got ${String(e)}`);
           equal(e.reason, c.conflict);
-          ok(e.message.includes(roleName), e.message);
+          // A role conflict names the role; an annotation conflict the ServiceAccount and the way out.
+          if (e.reason === "AnnotationNotOwned") {
+            ok(/ServiceAccount ns\d\/app /.test(e.message), e.message);
+            equal(e.remedies[0]?.kind, "adopt");
+          } else ok(e.message.includes(roleName), e.message);
           ok(!e.message.includes("\n"));
           return true;
         });
@@ -645,9 +745,7 @@ const unbindCases: UnbindCase[] = [
         name: "app",
         annotations: {},
         create: false,
-        before: {
-          [roleArnKey]: roleArn,
-        },
+        before: ours(),
       },
     ],
   },
@@ -666,7 +764,7 @@ const unbindCases: UnbindCase[] = [
       roleName,
       trustPolicy: trust(["ns1"], "custom-aud"),
       before: encodeURIComponent(trustReordered(["ns1", "ns2"], "custom-aud")),
-    }],
+    }, { kind: "TagRole", roleName, tags: { "kubectl-irsa/service-account": "ns1/app" } }],
     check: (actions) => {
       const a = actions[0];
       ok(a?.kind === "UpdateTrustPolicy");
@@ -679,7 +777,10 @@ const unbindCases: UnbindCase[] = [
   {
     name: "owned role trusted by two other namespaces: the trust policy is left as is",
     target: { namespace: "ns3" },
-    observed: { role: role({ trustPolicy: encodeURIComponent(trust(["ns1", "ns2"])) }), serviceAccount: absent },
+    observed: {
+      role: role({ trustPolicy: encodeURIComponent(trust(["ns1", "ns2"])), tags: ownership("ns1+ns2/app") }),
+      serviceAccount: absent,
+    },
     want: [],
   },
   {
@@ -691,9 +792,7 @@ const unbindCases: UnbindCase[] = [
       name: "app",
       annotations: {},
       create: false,
-      before: {
-        [roleArnKey]: roleArn,
-      },
+      before: ours(),
     }],
     warnings: [`IAM role "${roleName}" was not created by kubectl-irsa for this cluster; it is left unchanged`],
   },
@@ -716,9 +815,7 @@ const unbindCases: UnbindCase[] = [
       name: "app",
       annotations: {},
       create: false,
-      before: {
-        [roleArnKey]: roleArn,
-      },
+      before: ours(),
     }],
   },
   {
@@ -864,4 +961,251 @@ Deno.test("bindActionDiff() explains changes", async (t) => {
     { name: "DeleteRole has no diff", action: oneOfEach.DeleteRole, want: [] },
   ];
   for (const c of cases) await t.step(c.name, () => deepStrictEqual(bindActionDiff(c.action), c.want));
+});
+
+Deno.test("planBind() refuses a role annotation kubectl-irsa did not set, in one line naming it and the way out", () => {
+  const theirs = "arn:aws:iam::123456789012:role/someone-elses-role";
+  throws(
+    () =>
+      planBind(setup, binding(), {
+        role: undefined,
+        serviceAccounts: { ns1: sa({ [roleArnKey]: theirs }, []) },
+      }),
+    (e: unknown) => {
+      ok(isIrsaError(e, "conflict"));
+      equal(e.reason, "AnnotationNotOwned");
+      equal(
+        e.message,
+        `ServiceAccount ns1/app has eks.amazonaws.com/role-arn: ${theirs}, which kubectl-irsa did not set`,
+      );
+      deepStrictEqual(e.remedies, [
+        { kind: "adopt", to: `replace it with ${roleArn}` },
+        { kind: "otherServiceAccount" },
+      ]);
+      return true;
+    },
+  );
+});
+
+Deno.test("serializeBindingRecord() is stable across flag order and carries every field bind resolved", () => {
+  const full: Partial<Binding> = {
+    namespaces: ["ns2", "ns1"],
+    policyArns: [s3Full, readOnly],
+    tags: { z: "1", a: "2" },
+    inlinePolicy: JSON.stringify(JSON.parse(inlineDoc), null, 2),
+    permissionsBoundaryArn: boundary,
+    maxSessionDuration: 7200,
+    audience: "custom",
+    stsRegionalEndpoints: false,
+    tokenExpiration: 900,
+  };
+  const text = record(full);
+  equal(
+    record({ ...full, namespaces: ["ns1", "ns2"], policyArns: [readOnly, s3Full], tags: { a: "2", z: "1" } }),
+    text,
+  );
+  deepStrictEqual(JSON.parse(text), {
+    roleName,
+    rolePath: "/",
+    namespaces: ["ns1", "ns2"],
+    policyArns: [s3Full, readOnly].sort(),
+    tags: { a: "2", z: "1" },
+    inlinePolicy: inlineDoc,
+    permissionsBoundaryArn: boundary,
+    maxSessionDuration: 7200,
+    audience: "custom",
+    stsRegionalEndpoints: false,
+    tokenExpiration: 900,
+  });
+  const back = recordedBinding("app", "ns2", sa({ [bindingKey]: text }, [bindingKey]));
+  deepStrictEqual(back, {
+    ...binding(full),
+    namespaces: ["ns1", "ns2"],
+    policyArns: [s3Full, readOnly].sort(),
+    inlinePolicy: inlineDoc,
+  });
+});
+
+Deno.test("recordedBinding() trusts only a record kubectl-irsa owns and refuses a damaged one", async (t) => {
+  await t.step(
+    "no record",
+    () => equal(recordedBinding("app", "ns1", sa({ [roleArnKey]: roleArn }, [roleArnKey])), undefined),
+  );
+  await t.step("a record another manager wrote", () => {
+    equal(recordedBinding("app", "ns1", sa({ [bindingKey]: record() }, [])), undefined);
+  });
+  const damaged: { name: string; text: string; named: string }[] = [
+    { name: "not JSON", text: "{nope", named: "not JSON" },
+    { name: "an array", text: "[]", named: "not a JSON object" },
+    { name: "no role name", text: JSON.stringify({ ...JSON.parse(record()), roleName: undefined }), named: "roleName" },
+    { name: "another namespace's record", text: record({ namespaces: ["ns2"] }), named: "ns1" },
+    {
+      name: "tags that are not strings",
+      text: JSON.stringify({ ...JSON.parse(record()), tags: { a: 1 } }),
+      named: "tags",
+    },
+    {
+      name: "a token expiration that is not a number",
+      text: JSON.stringify({ ...JSON.parse(record()), tokenExpiration: "900" }),
+      named: "tokenExpiration",
+    },
+  ];
+  for (const c of damaged) {
+    await t.step(c.name, () => {
+      throws(() => recordedBinding("app", "ns1", sa({ [bindingKey]: c.text }, [bindingKey])), (e: unknown) => {
+        ok(isIrsaError(e, "invalid"));
+        equal(e.reason, "InvalidBindingRecord");
+        ok(e.message.includes(c.named) && e.message.includes("ns1/app") && !e.message.includes("\n"), e.message);
+        return true;
+      });
+    });
+  }
+});
+
+Deno.test("bindingDrift() is exactly what bind would change, each part named", async (t) => {
+  const cases: {
+    name: string;
+    binding?: Partial<Binding>;
+    observed: BindObserved;
+    drift: string[];
+    conflict?: string;
+  }[] = [
+    { name: "nothing changed", observed: { role: role(), serviceAccounts: { ns1: annotated } }, drift: [] },
+    {
+      name: "a managed policy detached behind our back",
+      observed: { role: role({ attachedPolicyArns: [] }), serviceAccounts: { ns1: annotated } },
+      drift: [`${readOnly} is not attached`],
+    },
+    {
+      name: "a policy attached by hand",
+      observed: { role: role({ attachedPolicyArns: [readOnly, s3Full] }), serviceAccounts: { ns1: annotated } },
+      drift: [`${s3Full} is attached but not bound`],
+    },
+    {
+      name: "an edited trust policy",
+      observed: {
+        role: role({ trustPolicy: encodeURIComponent(trust(["elsewhere"])) }),
+        serviceAccounts: { ns1: annotated },
+      },
+      drift: [
+        `the trust policy of "${roleName}" differs: + subject system:serviceaccount:ns1:app, ` +
+        "- subject system:serviceaccount:elsewhere:app",
+      ],
+    },
+    {
+      name: "a missing ownership tag",
+      observed: {
+        role: role({ tags: { ...ownership(), "kubectl-irsa/service-account": "ns9/app" } }),
+        serviceAccounts: { ns1: annotated },
+      },
+      drift: ["tag kubectl-irsa/service-account=ns1/app missing or changed"],
+    },
+    {
+      name: "a missing user tag",
+      binding: { tags: { team: "payments" } },
+      observed: { role: role(), serviceAccounts: { ns1: annotatedAs({ tags: { team: "payments" } }) } },
+      drift: ["tag team=payments missing or changed"],
+    },
+    {
+      name: "a changed permissions boundary",
+      binding: { permissionsBoundaryArn: boundary },
+      observed: {
+        role: role({ permissionsBoundaryArn: "arn:aws:iam::123456789012:policy/other" }),
+        serviceAccounts: { ns1: annotatedAs({ permissionsBoundaryArn: boundary }) },
+      },
+      drift: [`permissions boundary is arn:aws:iam::123456789012:policy/other, not ${boundary}`],
+    },
+    {
+      name: "an edited inline policy",
+      binding: { inlinePolicy: inlineDoc },
+      observed: {
+        role: role({ inlinePolicies: { [inlinePolicyName]: encodeURIComponent(inlineDocOther) } }),
+        serviceAccounts: { ns1: annotatedAs({ inlinePolicy: inlineDoc }) },
+      },
+      drift: [`inline policy "${inlinePolicyName}" differs`],
+    },
+    {
+      name: "a changed session duration",
+      binding: { maxSessionDuration: 7200 },
+      observed: { role: role(), serviceAccounts: { ns1: annotatedAs({ maxSessionDuration: 7200 }) } },
+      drift: ["max session duration is 3600s, not 7200s"],
+    },
+    {
+      name: "an annotation kubectl-irsa owns, edited",
+      binding: { tokenExpiration: 900 },
+      observed: {
+        role: role(),
+        serviceAccounts: {
+          ns1: sa(ours({ tokenExpiration: 900 }, { [tokenKey]: "3600" }), [roleArnKey, tokenKey, bindingKey]),
+        },
+      },
+      drift: [`annotation ${tokenKey} of ServiceAccount ns1/app differs`],
+    },
+    {
+      name: "the ServiceAccount of another namespace deleted",
+      binding: { namespaces: ["ns1", "ns2"] },
+      observed: {
+        role: role({ trustPolicy: trust(["ns1", "ns2"]), tags: ownership("ns1+ns2/app") }),
+        serviceAccounts: { ns1: annotatedAs({ namespaces: ["ns1", "ns2"] }), ns2: absent },
+      },
+      drift: ["ServiceAccount ns2/app does not exist"],
+    },
+    {
+      name: "the role deleted",
+      observed: { role: undefined, serviceAccounts: { ns1: annotated } },
+      drift: [`IAM role "${roleName}" does not exist`, `${readOnly} is not attached`],
+    },
+    {
+      name: "the ownership tags removed: bind would refuse, so a conflict",
+      observed: { role: role({ tags: {} }), serviceAccounts: { ns1: annotated } },
+      drift: [],
+      conflict: "RoleNotOwned",
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const b = binding(c.binding);
+      const got = bindingDrift(setup, b, c.observed);
+      deepStrictEqual(got.drift, c.drift);
+      equal(got.conflict?.reason, c.conflict);
+      if (!c.conflict) deepStrictEqual(got.actions, planBind(setup, b, c.observed), "the drift is bind's own plan");
+    });
+  }
+});
+
+Deno.test("describeDrift() describes every action kind in one non-empty line", async (t) => {
+  for (const a of Object.values(oneOfEach)) {
+    await t.step(a.kind, () => {
+      const text = describeDrift(a);
+      ok(text.trim().length > 0 && !text.includes("\n") && !text.includes("undefined"), text);
+    });
+  }
+});
+
+Deno.test("planUnbind() drops the namespace from the records of the binding's other ServiceAccounts", () => {
+  const both = { namespaces: ["ns1", "ns2"] };
+  const { actions } = planUnbind(setup, { ...target, namespace: "ns2" }, {
+    role: role({ trustPolicy: encodeURIComponent(trust(["ns1", "ns2"])), tags: ownership("ns1+ns2/app") }),
+    serviceAccount: sa(ours(both, { [createdByKey]: "kubectl-irsa" }), [roleArnKey, bindingKey, createdByKey]),
+    siblings: { ns1: sa(ours(both, { "example.com/x": "y" }), [roleArnKey, bindingKey]) },
+  });
+  deepStrictEqual(actions, [
+    {
+      kind: "UpdateTrustPolicy",
+      roleName,
+      trustPolicy: trust(["ns1"]),
+      before: encodeURIComponent(trust(["ns1", "ns2"])),
+    },
+    { kind: "TagRole", roleName, tags: { "kubectl-irsa/service-account": "ns1/app" } },
+    apply("ns1", ours(), false, ours(both)),
+    { kind: "DeleteServiceAccount", namespace: "ns2", name: "app" },
+  ]);
+  // What remains is what bind for ns1 alone plans nothing for.
+  deepStrictEqual(
+    planBind(setup, binding(), {
+      role: role({ trustPolicy: trust(["ns1"]), tags: ownership() }),
+      serviceAccounts: { ns1: annotated },
+    }),
+    [],
+  );
 });

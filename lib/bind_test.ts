@@ -1,22 +1,10 @@
 import { deepStrictEqual, equal, notEqual, ok, rejects, throws } from "node:assert/strict";
-import { type BindRequest, loadSetup, resolveBinding } from "./bind.ts";
+import { type BindRequest, loadSetup, resolveBinding, validateBindRequest } from "./bind.ts";
 import { isIrsaError } from "./errors.ts";
 import { serializeSetupRecord, type SetupRecord } from "./setup_record.ts";
+import { testSetup } from "./testdata/setup_fixture.ts";
 
-const host = "s3.eu-west-1.amazonaws.com/b";
-
-const setup: SetupRecord = {
-  issuer: `https://${host}`,
-  jwksUri: `https://${host}/keys.json`,
-  providerArn: `arn:aws:iam::123456789012:oidc-provider/${host}`,
-  bucket: "b",
-  region: "eu-west-1",
-  account: "123456789012",
-  partition: "aws",
-  keySource: "generate",
-  clusterName: "b",
-  previousIssuers: [],
-};
+const setup = testSetup;
 
 function request(over: Partial<BindRequest> = {}): BindRequest {
   return { serviceAccount: "app", namespaces: ["ns1"], policies: ["ReadOnlyAccess"], ...over };
@@ -46,7 +34,8 @@ const hugeInline = JSON.stringify({
 });
 const hugeSize = hugeInline.replace(/\s/g, "").length;
 
-const badCases: { name: string; req: Partial<BindRequest>; named: string }[] = [
+/** `needsSetup`: the rule depends on the setup (the account's partition), so only resolveBinding can apply it. */
+const badCases: { name: string; req: Partial<BindRequest>; named: string; needsSetup?: true }[] = [
   { name: "ServiceAccount name with upper case", req: { serviceAccount: "App" }, named: '"App"' },
   { name: "ServiceAccount name too long", req: { serviceAccount: "a".repeat(254) }, named: "a".repeat(254) },
   { name: "ServiceAccount name with underscore", req: { serviceAccount: "my_app" }, named: '"my_app"' },
@@ -59,7 +48,7 @@ const badCases: { name: string; req: Partial<BindRequest>; named: string }[] = [
   { name: "namespace with underscore", req: { namespaces: ["ns_1"] }, named: '"ns_1"' },
   { name: "namespace wildcard", req: { namespaces: ["*"] }, named: '"*"' },
   { name: "one bad namespace among good ones", req: { namespaces: ["ok", "Bad"] }, named: '"Bad"' },
-  { name: "empty namespace list", req: { namespaces: [] }, named: "namespace" },
+  { name: "empty namespace list", req: { namespaces: [] }, named: "namespace", needsSetup: true },
   { name: "role name too long", req: { roleName: "r".repeat(65) }, named: "r".repeat(65) },
   { name: "role name with a space", req: { roleName: "my role" }, named: '"my role"' },
   { name: "role name with a slash", req: { roleName: "team/app" }, named: '"team/app"' },
@@ -90,6 +79,7 @@ const badCases: { name: string; req: Partial<BindRequest>; named: string }[] = [
     name: "policy ARN of another partition",
     req: { policies: ["arn:aws-cn:iam::aws:policy/X"] },
     named: "arn:aws-cn:iam::aws:policy/X",
+    needsSetup: true,
   },
   {
     name: "policy ARN that is a role",
@@ -109,6 +99,7 @@ const badCases: { name: string; req: Partial<BindRequest>; named: string }[] = [
     name: "boundary of another partition",
     req: { permissionsBoundary: "arn:aws-us-gov:iam::aws:policy/B" },
     named: "arn:aws-us-gov:iam::aws:policy/B",
+    needsSetup: true,
   },
   { name: "inline policy not JSON", req: { inlinePolicy: "{nope" }, named: "{nope" },
   { name: "inline policy an array", req: { inlinePolicy: "[]" }, named: '"[]"' },
@@ -138,6 +129,26 @@ Deno.test("resolveBinding() refuses bad input before any AWS call", async (t) =>
   for (const c of badCases) {
     await t.step(c.name, () => assertInvalid(() => resolveBinding(setup, request(c.req)), c.named));
   }
+});
+
+Deno.test("validateBindRequest() refuses, without the setup, every bad input whose rule needs none", async (t) => {
+  for (const c of badCases.filter((c) => !c.needsSetup)) {
+    await t.step(c.name, () => assertInvalid(() => validateBindRequest(request(c.req)), c.named));
+  }
+});
+
+Deno.test("validateBindRequest() leaves what needs the setup or the cluster to later", async (t) => {
+  const cases: { name: string; req: Partial<BindRequest> }[] = [
+    { name: "no namespace yet: the context's comes from the kubeconfig", req: { namespaces: [] } },
+    { name: "an ARN of another partition", req: { policies: ["arn:aws-cn:iam::aws:policy/X"] } },
+    { name: "a boundary of another partition", req: { permissionsBoundary: "arn:aws-cn:iam::aws:policy/B" } },
+    {
+      name: "10 policies, one named twice (by name and by ARN), are 10",
+      req: { policies: [...manyPolicies(10), "arn:aws:iam::aws:policy/Policy0"] },
+    },
+    { name: "limits themselves", req: { tags: manyTags(50), maxSessionDuration: 43200, tokenExpiration: 600 } },
+  ];
+  for (const c of cases) await t.step(c.name, () => validateBindRequest(request(c.req)));
 });
 
 Deno.test("resolveBinding() resolves valid input", async (t) => {
@@ -276,8 +287,8 @@ Deno.test("loadSetup() reads the record init wrote", async () => {
 
 Deno.test("loadSetup() fails as a precondition when init has not run or the record is damaged", async (t) => {
   const cases: { name: string; text: string | undefined; reason: string; named: string }[] = [
-    { name: "no record", text: undefined, reason: "NotInitialized", named: "run 'kubectl irsa init' first" },
-    { name: "empty record", text: "", reason: "SetupRecordDamaged", named: "kubectl irsa init" },
+    { name: "no record", text: undefined, reason: "NotInitialized", named: "no IRSA setup recorded" },
+    { name: "empty record", text: "", reason: "SetupRecordDamaged", named: "is damaged" },
     { name: "not JSON", text: "{nope", reason: "SetupRecordDamaged", named: "not JSON" },
     {
       name: "a field missing",
@@ -299,6 +310,7 @@ Deno.test("loadSetup() fails as a precondition when init has not run or the reco
         equal(e.reason, c.reason);
         ok(e.message.includes(c.named), e.message);
         ok(!e.message.includes("\n"));
+        deepStrictEqual(e.remedies, [{ kind: "init", again: c.reason !== "NotInitialized" }]);
         return true;
       });
     });

@@ -330,7 +330,8 @@ const irsaSpec: Schema = {
     audience: {
       type: "string",
       minLength: 1,
-      maxLength: 255,
+      // No tighter than bind: the audience is bounded by the trust policy's 2048 characters, which bind checks.
+      maxLength: 2048,
       description: "Audience of the ServiceAccount token (default sts.amazonaws.com).",
     },
     permissionsBoundary: {

@@ -2,9 +2,12 @@ import { seedEksYaml, seedIrsaYaml, seedSetupYaml } from "./testdata/seed_manife
 import assert from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import { type CrdKindName, crdKinds, crdManifests, crdName, objectSchema, patterns, type Schema } from "./crds.ts";
+import { type BindRequest, resolveBinding } from "./bind.ts";
+import { irsaManifest } from "./irsa_spec.ts";
 import { validateBucketName, validateIssuerUrl, validateRegion } from "./issuer.ts";
 import { crdGroup, crdVersion } from "./names.ts";
 import { validateDnsLabel, validateDnsSubdomain, validateRoleName, validateRolePath } from "./validate.ts";
+import { testSetup } from "./testdata/setup_fixture.ts";
 
 /**
  * A structural validator for the subset of OpenAPI the CRDs use (types, required, enum, pattern, lengths,
@@ -103,6 +106,50 @@ Deno.test("crdManifests() accepts every new optional field with valid values", (
   });
   assert.deepEqual(validateManifest(setup), []);
   assert.deepEqual(validateManifest(irsa), []);
+});
+
+Deno.test("crdManifests() accepts the export of every binding bind accepts, at bind's own bounds", async (t) => {
+  const setup = testSetup;
+  const accepts = (req: BindRequest): boolean => {
+    try {
+      resolveBinding(setup, req);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const base: BindRequest = { serviceAccount: "app", namespaces: ["demo"], policies: ["ReadOnlyAccess"] };
+  // The longest audience bind accepts is bounded by the trust policy's size, not by a length of its own.
+  let audience = 1;
+  while (accepts({ ...base, audience: "a".repeat(audience + 1) })) audience++;
+  assert.ok(audience > 255, `bind accepts audiences of ${audience} characters`);
+  const requests: [string, BindRequest][] = [
+    ["the seed's shape", { ...base, namespaces: ["kube-system", "default"], policies: ["AmazonS3FullAccess"] }],
+    ["the longest audience", { ...base, audience: "a".repeat(audience) }],
+    ["every field at its bound", {
+      serviceAccount: "s".repeat(253),
+      namespaces: Array.from({ length: 3 }, (_, i) => `${i}${"n".repeat(62)}`),
+      policies: Array.from({ length: 10 }, (_, i) => `service-role/${"p".repeat(127)}${i}`),
+      inlinePolicy: JSON.stringify({ Version: "2012-10-17", Statement: [] }),
+      roleName: "r".repeat(64),
+      rolePath: `/${"p".repeat(510)}/`,
+      permissionsBoundary: `arn:aws:iam::123456789012:policy/${"b".repeat(128)}`,
+      tags: Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`${i}`.padEnd(128, "k"), "v".repeat(256)])),
+      maxSessionDuration: 43200,
+      audience: "sts.amazonaws.com",
+      stsRegionalEndpoints: true,
+      tokenExpiration: 2 ** 32,
+      adopt: true,
+    }],
+  ];
+  for (const [name, req] of requests) {
+    await t.step(name, () => {
+      const manifest = irsaManifest(resolveBinding(setup, req)) as unknown as Record<string, unknown>;
+      assert.deepEqual(validateManifest(manifest), []);
+      const objectName = (manifest.metadata as { name: string }).name;
+      assert.ok(objectName.length <= 253 && new RegExp(patterns.dnsSubdomain).test(objectName), objectName);
+    });
+  }
 });
 
 Deno.test("crdManifests() rejects bad IRSASetup and IRSA specs", async (t) => {

@@ -81,9 +81,18 @@ export async function gatherInit(req: InitRequest, ports: InitPorts): Promise<In
     throw new IrsaError(
       "precondition",
       "AccountPublicAccessBlocked",
-      `account ${identity.account} blocks public bucket policies (account-level Block Public Access), so STS could not read the discovery documents; ` +
-        `allow them with 'aws s3control put-public-access-block --account-id ${identity.account} --public-access-block-configuration ` +
-        `BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=false,RestrictPublicBuckets=false', or host the issuer elsewhere with --issuer-url`,
+      `account ${identity.account} blocks public bucket policies (account-level Block Public Access), so STS could not read the discovery documents`,
+      {
+        remedies: [
+          {
+            kind: "other",
+            text: `allow them with 'aws s3control put-public-access-block --account-id ${identity.account} ` +
+              "--public-access-block-configuration " +
+              "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=false,RestrictPublicBuckets=false'",
+          },
+          { kind: "issuerUrl", to: "host the issuer elsewhere" },
+        ],
+      },
     );
   }
 
@@ -101,7 +110,8 @@ export async function gatherInit(req: InitRequest, ports: InitPorts): Promise<In
       throw new IrsaError(
         "precondition",
         "ClusterKeysUnavailable",
-        "the kube-apiserver does not serve its keys at /openid/v1/jwks (its --service-account-issuer is not an https URL); rerun with --key-source generate",
+        "the kube-apiserver does not serve its keys at /openid/v1/jwks (its --service-account-issuer is not an https URL)",
+        { remedies: [{ kind: "generateKey" }] },
       );
     }
     currentKeys = jwks;

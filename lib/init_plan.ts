@@ -96,7 +96,8 @@ export function planKeyFileWrites(
       throw new IrsaError(
         "conflict",
         "KeyFileExists",
-        `${f.path} already exists with another key; pass --force to overwrite it`,
+        `${f.path} already exists with another key`,
+        { remedies: [{ kind: "force", to: "overwrite it" }] },
       );
     }
     writes.push({
@@ -146,7 +147,8 @@ export function planInit(desired: InitDesired, observed: InitObserved): InitPlan
       throw new IrsaError(
         "conflict",
         "KeyExists",
-        `Secret ${keySecret.namespace}/${keySecret.name} already holds a key; pass --force to replace it`,
+        `Secret ${keySecret.namespace}/${keySecret.name} already holds a key`,
+        { remedies: [{ kind: "force", to: "replace it" }] },
       );
     }
     if (!same) {

@@ -75,6 +75,11 @@ export const label = {
 export const irsaAnnotation = {
   /** Set on a ServiceAccount that kubectl-irsa created, so unbind may delete it. */
   createdBy: "irsa.kubectl.io/created-by",
+  /**
+   * Set on every ServiceAccount bind binds: the binding as bind resolved it (JSON), so `list` can plan the same
+   * binding again and report any difference as drift.
+   */
+  binding: "irsa.kubectl.io/binding",
   /** On the webhook's TLS Secret: when the staged successor CA entered the caBundle. */
   caStagedAt: "irsa.kubectl.io/ca-staged-at",
   /** On the daemon's pod template: the AWS CA bundle's SHA-256, so a new bundle rolls the pods that read it once. */

@@ -29,7 +29,9 @@ export function defaultRoleName(input: RoleNameInput): string {
   for (const ns of namespaces) validateDnsLabel("namespace", ns);
   validateDnsSubdomain("ServiceAccount name", input.serviceAccount);
   const cluster = input.clusterName.replace(/[^\w+=,.@-]/g, "-");
-  if (cluster.length === 0) throw invalid("InvalidName", "The cluster name is empty; pass --cluster-name");
+  if (cluster.length === 0) {
+    throw invalid("InvalidName", "The cluster name is empty", { remedies: [{ kind: "clusterName" }] });
+  }
   const joined = [...new Set(namespaces)].sort().join(".");
   const full = `irsa-${cluster}-${joined}_${input.serviceAccount}`;
   if (full.length <= maxRoleNameLength) return full;

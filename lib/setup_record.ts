@@ -58,7 +58,8 @@ export function parseSetupRecord(data: Record<string, string> | undefined): Setu
     new IrsaError(
       "precondition",
       "SetupRecordDamaged",
-      `the setup record ${where.namespace}/${where.name} is damaged (${why}); run 'kubectl irsa init' again`,
+      `the setup record ${where.namespace}/${where.name} is damaged (${why})`,
+      { remedies: [{ kind: "init", again: true }] },
     );
   if (!text) throw damaged(`no "${where.key}" key`);
   let raw: Record<string, unknown>;

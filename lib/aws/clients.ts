@@ -7,6 +7,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3ControlClient } from "@aws-sdk/client-s3-control";
 import type { STSClient } from "@aws-sdk/client-sts";
 import type { HttpsProxyAgent as ProxyAgent } from "https-proxy-agent";
+import type { Remedy } from "../errors.ts";
 import { awsEndpointEnv } from "../names.ts";
 import { CallLog, isWriteOperation } from "./call_log.ts";
 
@@ -95,6 +96,8 @@ export interface AwsClients {
 /** Thrown when no region can be found; the CLI turns it into a usage error. */
 export class MissingRegionError extends Error {
   override readonly name = "MissingRegionError";
+  /** Rendered by cli/ (a flag) and daemon/ (its environment), like an IrsaError's. */
+  readonly remedies: readonly Remedy[] = [{ kind: "awsRegion" }];
 }
 
 /** Creates the clients. Throws MissingRegionError when no region is configured anywhere. */
@@ -135,7 +138,7 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
   }
   const region = config.region ?? await regionFromProfile(config.profile);
   if (!region) {
-    throw new MissingRegionError("no AWS region: pass --region or set AWS_REGION");
+    throw new MissingRegionError("no AWS region is configured");
   }
   const endpoint = (id: keyof NonNullable<AwsConfig["endpoints"]>) =>
     config.endpoints?.[id] ?? config.endpoints?.default;

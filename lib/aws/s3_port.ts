@@ -65,16 +65,16 @@ export function headBucketError(e: unknown, target: { bucket: string; account: s
     return new IrsaError(
       "conflict",
       "BucketNotOwned",
-      `bucket "${target.bucket}" exists but is not owned by account ${target.account} (or s3:ListBucket is denied); choose another --bucket`,
-      { cause: e },
+      `bucket "${target.bucket}" exists but is not owned by account ${target.account} (or s3:ListBucket is denied)`,
+      { cause: e, remedies: [{ kind: "bucket" }] },
     );
   }
   if (status === 301) {
     return new IrsaError(
       "invalid",
       "BucketRegionMismatch",
-      `bucket "${target.bucket}" is not in ${target.region}; pass its region with --region`,
-      { cause: e },
+      `bucket "${target.bucket}" is not in ${target.region}`,
+      { cause: e, remedies: [{ kind: "bucketRegion" }] },
     );
   }
   return awsError(e, "s3:HeadBucket", target.bucket);
@@ -120,7 +120,8 @@ export function s3Port(clients: AwsClients): S3Port {
         throw new IrsaError(
           "invalid",
           "BucketRegionMismatch",
-          `bucket "${bucket}" is in ${actualRegion}, not ${region}; pass --region ${actualRegion} or choose another bucket`,
+          `bucket "${bucket}" is in ${actualRegion}, not ${region}`,
+          { remedies: [{ kind: "bucketRegion", region: actualRegion }, { kind: "bucket" }] },
         );
       }
       const tagging = await wrap("s3:GetBucketTagging", () => c.send(new s3.GetBucketTaggingCommand(owner)), [
@@ -170,8 +171,8 @@ export function s3Port(clients: AwsClients): S3Port {
           throw new IrsaError(
             "conflict",
             "BucketNameTaken",
-            `bucket name "${bucket}" is taken by another account; choose another --bucket`,
-            { cause: e },
+            `bucket name "${bucket}" is taken by another account`,
+            { cause: e, remedies: [{ kind: "bucket" }] },
           );
         }
         throw awsError(e, "s3:CreateBucket", bucket);

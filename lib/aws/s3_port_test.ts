@@ -1,4 +1,4 @@
-import { equal } from "node:assert/strict";
+import { deepStrictEqual, equal } from "node:assert/strict";
 import { headBucketError, regionOfLocation } from "./s3_port.ts";
 
 const target = { bucket: "b", account: "123456789012", region: "eu-west-1" };
@@ -13,13 +13,15 @@ Deno.test("headBucketError() names another account's bucket, a region mismatch a
       kind: "conflict",
       reason: "BucketNotOwned",
       says: "not owned by account 123456789012",
+      remedies: [{ kind: "bucket" }],
     },
     {
       name: "301: another region",
       error: sdkError(301, "PermanentRedirect"),
       kind: "invalid",
       reason: "BucketRegionMismatch",
-      says: "--region",
+      says: 'bucket "b" is not in eu-west-1',
+      remedies: [{ kind: "bucketRegion" }],
     },
     {
       name: "500: AWS failure",
@@ -27,6 +29,7 @@ Deno.test("headBucketError() names another account's bucket, a region mismatch a
       kind: "unavailable",
       reason: "InternalError",
       says: "s3:HeadBucket",
+      remedies: [],
     },
   ];
   for (const c of cases) {
@@ -35,6 +38,7 @@ Deno.test("headBucketError() names another account's bucket, a region mismatch a
       equal(e.kind, c.kind);
       equal(e.reason, c.reason);
       equal(e.message.includes(c.says), true, e.message);
+      deepStrictEqual(e.remedies, c.remedies);
     });
   }
 });

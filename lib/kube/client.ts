@@ -2,7 +2,16 @@
 // watch streams, and turns API failures into IrsaErrors with the API server's own message.
 import { IrsaError, type IrsaErrorKind } from "../errors.ts";
 import { fieldManager } from "../names.ts";
-import { type KubeConnection, loadKubeConnection, processKubeconfigSources } from "./kubeconfig.ts";
+import type { ExecCredentials } from "./exec_credential.ts";
+import {
+  type Impersonation,
+  type KubeconfigOptions,
+  type KubeConnection,
+  loadKubeConnection,
+  processKubeconfigSources,
+} from "./kubeconfig.ts";
+import { goDuration } from "./request_timeout.ts";
+import { openTransport, type Transport, type TransportSettings } from "./transport.ts";
 
 /** Identifies a resource collection or object. Core resources have group "". */
 export interface ResourceRef {
@@ -46,25 +55,89 @@ function kindOfStatus(status: number): IrsaErrorKind {
   return "unavailable";
 }
 
+/** Characters Go allows in a header name (net/http's isTokenTable), minus "%", which PathUnescape would misread. */
+const headerKeyByte = /^[A-Za-z0-9!#$&'*+\-.^_`|~]$/;
+
+/** client-go's headerKeyEscape: an Impersonate-Extra-<key> header name with the key percent-encoded where needed. */
+export function impersonateExtraHeader(key: string): string {
+  let out = "";
+  for (const byte of new TextEncoder().encode(key)) {
+    const c = String.fromCharCode(byte);
+    out += byte < 0x80 && headerKeyByte.test(c) ? c : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return `Impersonate-Extra-${out}`;
+}
+
+/** The impersonation headers client-go sends, one header per group and per extra value. */
+export function impersonationHeaders(i: Impersonation): [string, string][] {
+  const headers: [string, string][] = [["Impersonate-User", i.user]];
+  if (i.uid) headers.push(["Impersonate-Uid", i.uid]);
+  for (const group of i.groups) headers.push(["Impersonate-Group", group]);
+  for (const [key, values] of Object.entries(i.extra)) {
+    for (const value of values) headers.push([impersonateExtraHeader(key), value]);
+  }
+  return headers;
+}
+
+/** Options of a client beyond the connection. */
+export interface KubeClientOptions {
+  /** kubectl's --request-timeout in milliseconds: bounds each request, body included; 0 or absent means none. */
+  requestTimeoutMs?: number;
+}
+
 /** A connection to one API server. */
 export class KubeClient {
   readonly connection: KubeConnection;
-  readonly #http: Deno.HttpClient;
+  readonly #requestTimeoutMs: number;
+  /** One transport per client certificate: an exec plugin may rotate it. */
+  readonly #transports = new Map<string, Promise<Transport>>();
+  readonly #open = new Set<Transport>();
 
-  constructor(connection: KubeConnection) {
+  constructor(connection: KubeConnection, options: KubeClientOptions = {}) {
     this.connection = connection;
-    const tls: Deno.CreateHttpClientOptions & { cert?: string; key?: string } = {};
-    if (connection.caPem) tls.caCerts = [connection.caPem];
-    if (connection.clientCertPem && connection.clientKeyPem) {
-      tls.cert = connection.clientCertPem;
-      tls.key = connection.clientKeyPem;
-    }
-    this.#http = Deno.createHttpClient(tls);
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 0;
   }
 
   /** Connects with the kubeconfig rules of kubectl (--kubeconfig, KUBECONFIG, ~/.kube/config, in-cluster). */
-  static async connect(options: { kubeconfig?: string; context?: string } = {}): Promise<KubeClient> {
-    return new KubeClient(await loadKubeConnection(processKubeconfigSources, options));
+  static async connect(options: KubeconfigOptions & KubeClientOptions = {}): Promise<KubeClient> {
+    const { requestTimeoutMs, ...kubeconfig } = options;
+    return new KubeClient(
+      await loadKubeConnection(processKubeconfigSources, kubeconfig),
+      requestTimeoutMs ? { requestTimeoutMs } : {},
+    );
+  }
+
+  /** The transport for the client certificate in use (the kubeconfig's, or the one an exec plugin returned). */
+  #transport(creds: ExecCredentials | undefined): Promise<Transport> {
+    const c = this.connection;
+    const cert = creds?.clientCertPem ?? c.clientCertPem;
+    const key = creds?.clientKeyPem ?? c.clientKeyPem;
+    const id = `${cert ?? ""}\0${key ?? ""}`;
+    let transport = this.#transports.get(id);
+    if (!transport) {
+      const settings: TransportSettings = {
+        caPem: c.caPem,
+        insecureSkipTlsVerify: c.insecureSkipTlsVerify,
+        tlsServerName: c.tlsServerName,
+        clientCertPem: cert,
+        clientKeyPem: key,
+        proxyUrl: c.proxyUrl,
+        fetchWouldProxy: c.fetchWouldProxy,
+        repeatedHeaders: (c.impersonate?.groups.length ?? 0) > 1 ||
+          Object.values(c.impersonate?.extra ?? {}).some((v) => v.length > 1),
+      };
+      transport = openTransport(settings).then((t) => {
+        this.#open.add(t);
+        return t;
+      });
+      this.#transports.set(id, transport);
+    }
+    return transport;
+  }
+
+  /** The transport kind requests use ("fetch" or "node"); opens it if needed. */
+  async transportKind(): Promise<Transport["kind"]> {
+    return (await this.#transport(undefined)).kind;
   }
 
   /** The context's namespace. */
@@ -72,28 +145,45 @@ export class KubeClient {
     return this.connection.namespace;
   }
 
-  /** Sends a request and returns the raw response; network failures become IrsaError("unavailable"). */
+  /**
+   * Sends a request and returns the raw response; network failures become IrsaError("unavailable"). With an exec
+   * plugin, a 401 re-runs it (once for all concurrent requests) and the request is sent again with the new
+   * credentials.
+   */
   async raw(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
     const url = new URL(this.connection.server + path);
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
-    // JWKS is served as application/jwk-set+json; everything else as JSON.
-    const headers: Record<string, string> = { accept: "application/json, application/jwk-set+json;q=0.9" };
-    if (this.connection.token) headers.authorization = `Bearer ${await this.connection.token()}`;
+    const timeoutMs = this.#requestTimeoutMs;
+    // client-go also tells the server, so it stops working on a request the client has given up on.
+    if (timeoutMs > 0 && options.query?.watch !== "true") url.searchParams.set("timeout", goDuration(timeoutMs));
+    const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
+    const signal = timeout && options.signal ? AbortSignal.any([options.signal, timeout]) : timeout ?? options.signal;
     let body: string | undefined;
     if (options.body !== undefined) {
-      headers["content-type"] = options.contentType ?? "application/json";
       body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
     }
-    try {
-      return await fetch(url, {
+    const send = async (creds: ExecCredentials | undefined) => {
+      const transport = await this.#transport(creds);
+      return await transport.fetch(url, {
         method,
-        headers,
+        headers: await this.#headers(creds, body !== undefined ? options.contentType ?? "application/json" : undefined),
         ...(body !== undefined ? { body } : {}),
-        client: this.#http,
-        ...(options.signal ? { signal: options.signal } : {}),
+        ...(signal ? { signal } : {}),
       });
+    };
+    try {
+      const exec = this.connection.exec;
+      let creds = exec ? await exec.get() : undefined;
+      let res = await send(creds);
+      if (res.status === 401 && exec && creds) {
+        await res.body?.cancel();
+        creds = await exec.refreshAfterUnauthorized(creds);
+        res = await send(creds);
+      }
+      return res;
     } catch (e) {
-      if (options.signal?.aborted) throw e;
+      if (e instanceof IrsaError || options.signal?.aborted) throw e;
+      if (timeout?.aborted) throw this.#timedOut(method, path, e);
       throw new IrsaError(
         "unavailable",
         "ApiServerUnreachable",
@@ -103,10 +193,47 @@ export class KubeClient {
     }
   }
 
+  async #headers(creds: ExecCredentials | undefined, contentType: string | undefined): Promise<[string, string][]> {
+    const c = this.connection;
+    // JWKS is served as application/jwk-set+json; everything else as JSON.
+    const headers: [string, string][] = [["accept", "application/json, application/jwk-set+json;q=0.9"]];
+    const token = c.token ? await c.token() : creds?.token;
+    if (token) headers.push(["authorization", `Bearer ${token}`]);
+    if (c.impersonate) headers.push(...impersonationHeaders(c.impersonate));
+    if (c.disableCompression) headers.push(["accept-encoding", "identity"]);
+    if (contentType) headers.push(["content-type", contentType]);
+    return headers;
+  }
+
+  #timedOut(method: string, path: string, cause: unknown): IrsaError {
+    return new IrsaError(
+      "unavailable",
+      "RequestTimeout",
+      `${method} ${path}: no complete answer from the Kubernetes API at ${this.connection.server} within ${
+        goDuration(this.#requestTimeoutMs)
+      } (--request-timeout)`,
+      { cause },
+    );
+  }
+
   /** Sends a request, parses JSON, and throws an IrsaError for any non-2xx status. */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
     const res = await this.raw(method, path, options);
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (e) {
+      if (options.signal?.aborted) throw e;
+      if (e instanceof DOMException && e.name === "TimeoutError") throw this.#timedOut(method, path, e);
+      throw new IrsaError(
+        "unavailable",
+        "ApiServerUnreachable",
+        `${method} ${path}: the Kubernetes API at ${this.connection.server} broke off the answer: ${
+          (e as Error).message
+        }`,
+        { cause: e },
+      );
+    }
     if (!res.ok) {
       let message = text.trim().split("\n")[0] ?? "";
       try {
@@ -225,8 +352,10 @@ export class KubeClient {
     }
   }
 
-  /** Releases the connection pool. */
+  /** Releases the connection pools. */
   close(): void {
-    this.#http.close();
+    for (const transport of this.#open) transport.close();
+    this.#open.clear();
+    this.#transports.clear();
   }
 }

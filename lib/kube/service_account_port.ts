@@ -9,6 +9,8 @@ export interface AnnotatedServiceAccount {
   namespace: string;
   name: string;
   annotations: Record<string, string>;
+  /** Annotation keys that the kubectl-irsa field manager owns (from managedFields). */
+  ownedAnnotations: string[];
 }
 
 /** Thin port over the Kubernetes API for ServiceAccounts. */
@@ -77,6 +79,7 @@ export function serviceAccountPort(kube: KubeClient): ServiceAccountPort {
           namespace: sa.metadata.namespace,
           name: sa.metadata.name,
           annotations: sa.metadata.annotations ?? {},
+          ownedAnnotations: ownedAnnotationKeys(sa.metadata.managedFields, fieldManager),
         }));
     },
   };

@@ -9,13 +9,18 @@ import {
   DetachRolePolicyCommand,
   GetRoleCommand,
   ListAttachedRolePoliciesCommand,
+  PutRolePermissionsBoundaryCommand,
+  UntagRoleCommand,
   UpdateAssumeRolePolicyCommand,
 } from "@aws-sdk/client-iam";
+import { roleArn as buildRoleArn } from "../../lib/arn.ts";
+import { defaultRoleName } from "../../lib/role_name.ts";
 import { parseSetupRecord } from "../../lib/setup_record.ts";
 import { buildTrustPolicy, parsePolicyDocument } from "../../lib/trust_policy.ts";
 import { setupRecord } from "../../lib/names.ts";
 import { sandboxAws } from "../support/aws.ts";
 import { runPlugin } from "../support/cli.ts";
+import { findKubectl } from "../support/kubectl.ts";
 import { s3Echoer } from "../support/echoer.ts";
 import { initAndRestart } from "../support/irsa_setup.ts";
 import { freshNamespace, sandboxClient } from "../support/kube.ts";
@@ -41,6 +46,26 @@ Deno.test({
         const hostPath = init.issuer.slice("https://".length);
         const ns = await freshNamespace(kube, "demo");
         const ns2 = await freshNamespace(kube, "other");
+        const kubectlPath = await findKubectl();
+        /** The real kubectl, as an admin annotating by hand would run it (its own field manager). */
+        const kubectl = async (...args: string[]) => {
+          const out = await new Deno.Command(kubectlPath, {
+            args: ["--kubeconfig", sandbox.kubeconfigPath, ...args],
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          equal(out.code, 0, new TextDecoder().decode(out.stderr));
+        };
+        type ListRow = { namespace: string; serviceAccount: string; state: string; detail?: string; drift?: string[] };
+        const listRows = async (...args: string[]) => {
+          const run = await runPlugin(["list", ...args, "-o", "json"], { env });
+          equal(run.code, 0, run.stderr);
+          deepStrictEqual(run.writes, [], "list writes nothing");
+          return (JSON.parse(run.stdout) as { items: ListRow[] }).items;
+        };
+        type Sa = { metadata: { resourceVersion: string; annotations?: Record<string, string> } };
+        const getSa = (namespace: string, name: string) =>
+          kube.get<Sa>({ resource: "serviceaccounts", namespace, name });
         await aws.s3.send(
           new CreateBucketCommand({
             Bucket: "echo-target",
@@ -224,6 +249,71 @@ Deno.test({
           const unbound = await runPlugin(["unbind", "sa", "ghost", "-n", ns], { env });
           equal(unbound.code, 0, unbound.stderr);
         });
+
+        await t.step(
+          "list says drifted for a detached policy, a removed tag and a changed boundary; bind fixes exactly that",
+          async () => {
+            const args = [
+              "bind",
+              "sa",
+              "drift",
+              "-n",
+              ns,
+              "--policy",
+              "AmazonS3ReadOnlyAccess",
+              "--role-name",
+              "drift-role",
+              "--tag",
+              "team=payments",
+              "--permissions-boundary",
+              "arn:aws:iam::aws:policy/PowerUserAccess",
+            ];
+            const bound = await runPlugin(args, { env });
+            equal(bound.code, 0, bound.stderr);
+            const row = async () => (await listRows("-n", ns)).find((r) => r.serviceAccount === "drift");
+            equal((await row())?.state, "ok", "a fresh binding is ok");
+
+            // Behind the CLI's back, with the AWS SDK.
+            await aws.iam.send(
+              new DetachRolePolicyCommand({
+                RoleName: "drift-role",
+                PolicyArn: "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
+              }),
+            );
+            await aws.iam.send(new UntagRoleCommand({ RoleName: "drift-role", TagKeys: ["team"] }));
+            await aws.iam.send(
+              new PutRolePermissionsBoundaryCommand({
+                RoleName: "drift-role",
+                PermissionsBoundary: "arn:aws:iam::aws:policy/ReadOnlyAccess",
+              }),
+            );
+            const drifted = await row();
+            equal(drifted?.state, "drifted", JSON.stringify(drifted));
+            deepStrictEqual(drifted?.drift, [
+              "permissions boundary is arn:aws:iam::aws:policy/ReadOnlyAccess, not arn:aws:iam::aws:policy/PowerUserAccess",
+              "tag team=payments missing or changed",
+              "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess is not attached",
+            ]);
+            equal(drifted?.detail, drifted?.drift?.join("; "));
+            const wide = await runPlugin(["list", "-n", ns, "-o", "wide"], { env });
+            ok(
+              wide.stdout.split("\n").some((l) =>
+                l.startsWith("drift ") && l.includes("drifted") && l.includes("is not attached")
+              ),
+              wide.stdout,
+            );
+
+            // Drift is what bind changes: the rerun makes exactly these writes, and then list says ok.
+            const repair = await runPlugin(args, { env });
+            equal(repair.code, 0, repair.stderr);
+            deepStrictEqual(repair.writes.map((w) => w.operation), [
+              "PutRolePermissionsBoundary",
+              "TagRole",
+              "AttachRolePolicy",
+            ]);
+            equal((await row())?.state, "ok");
+          },
+        );
 
         await t.step("bad input gets one clear line, the right exit code and no AWS write", async (t) => {
           const inlineDir = await Deno.makeTempDir({ dir: sandbox.dir });
@@ -436,6 +526,66 @@ Deno.test({
           equal(run.stdout.includes("busy-pod"), false, "the warning goes to stderr only");
         });
 
+        await t.step(
+          "a role annotation kubectl-irsa did not set is refused unless --adopt, also in --dry-run",
+          async () => {
+            const theirs = "arn:aws:iam::123456789012:role/someone-elses-role";
+            await kubectl("create", "serviceaccount", "handmade", "-n", ns);
+            await kubectl("annotate", "serviceaccount", "handmade", "-n", ns, `eks.amazonaws.com/role-arn=${theirs}`);
+            const before = await getSa(ns, "handmade");
+            const ourRole = defaultRoleName({
+              clusterName: setup.clusterName,
+              namespace: ns,
+              serviceAccount: "handmade",
+            });
+            const ourArn = buildRoleArn(setup.partition, setup.account, ourRole);
+            const refusal = `error: ServiceAccount ${ns}/handmade has eks.amazonaws.com/role-arn: ${theirs}, which ` +
+              `kubectl-irsa did not set; pass --adopt to replace it with ${ourArn}, or bind another ServiceAccount\n`;
+            const args = ["bind", "sa", "handmade", "-n", ns, "--policy", "AmazonS3FullAccess"];
+            for (const extra of [[], ["--dry-run"]]) {
+              const run = await runPlugin([...args, ...extra], { env });
+              equal(run.code, 1, `${extra.join(" ")}: ${run.stdout}${run.stderr}`);
+              equal(run.stdout, "", "no plan is shown");
+              equal(run.stderr, refusal);
+              deepStrictEqual(run.writes, [], "no AWS write");
+              ok(!run.calls.some((c) => c.operation === "CreateRole"));
+            }
+            const gone = await aws.iam.send(new GetRoleCommand({ RoleName: ourRole })).then(
+              () => "exists",
+              (e) => e.name,
+            );
+            equal(gone, "NoSuchEntityException");
+            const after = await getSa(ns, "handmade");
+            equal(after?.metadata.resourceVersion, before?.metadata.resourceVersion, "the ServiceAccount is unchanged");
+            equal(after?.metadata.annotations?.["eks.amazonaws.com/role-arn"], theirs);
+            const row = (await listRows("-n", ns)).find((r) => r.serviceAccount === "handmade");
+            equal(row?.state, "unmanaged", JSON.stringify(row));
+
+            // An annotation set by hand to the very ARN bind would set is no conflict.
+            const sameRole = defaultRoleName({ clusterName: setup.clusterName, namespace: ns, serviceAccount: "same" });
+            await kubectl("create", "serviceaccount", "same", "-n", ns);
+            await kubectl(
+              "annotate",
+              "serviceaccount",
+              "same",
+              "-n",
+              ns,
+              `eks.amazonaws.com/role-arn=${buildRoleArn(setup.partition, setup.account, sameRole)}`,
+            );
+            const same = await runPlugin(["bind", "sa", "same", "-n", ns, "--policy", "AmazonS3ReadOnlyAccess"], {
+              env,
+            });
+            equal(same.code, 0, same.stderr);
+
+            // --adopt takes it over: the role is created and the annotation now points at it.
+            const adopted = await runPlugin([...args, "--adopt"], { env });
+            equal(adopted.code, 0, adopted.stderr);
+            ok(adopted.writes.some((w) => w.operation === "CreateRole"));
+            equal((await getSa(ns, "handmade"))?.metadata.annotations?.["eks.amazonaws.com/role-arn"], ourArn);
+            equal((await listRows("-n", ns)).find((r) => r.serviceAccount === "handmade")?.state, "ok");
+          },
+        );
+
         await t.step("a foreign role is refused and never changed", async () => {
           await aws.iam.send(
             new CreateRoleCommand({
@@ -496,6 +646,9 @@ Deno.test({
             );
             const foreign = await aws.iam.send(new GetRoleCommand({ RoleName: "foreign-role" }));
             ok(foreign.Role);
+            // What remains of the two-namespace binding is a whole binding again, not drift.
+            const rest = (await listRows("-n", ns)).find((r) => r.serviceAccount === "multi");
+            equal(rest?.state, "ok", JSON.stringify(rest));
           },
         );
       } finally {

