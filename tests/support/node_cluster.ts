@@ -3,9 +3,12 @@
 // through the product's own clients.
 import { parse as parseYaml } from "yaml";
 import { findKubectl } from "./kubectl.ts";
+import { deepStrictEqual } from "node:assert/strict";
 import { runPlugin } from "./cli.ts";
+import { hostSnapshot } from "./host_state.ts";
+import { nodeNetwork } from "./node.ts";
 import { nodeImages } from "./node_images.ts";
-import type { Sandbox } from "./sandbox.ts";
+import { type Sandbox, withSandbox } from "./sandbox.ts";
 
 const seedValidationDir = new URL("../../../shared/peers/irsa-manager/validation/", import.meta.url).pathname;
 
@@ -293,4 +296,16 @@ export async function installDaemon(
 /** Prints a measured figure on stderr, for the closing notes. */
 export function figure(name: string, seconds: number): void {
   console.error(`figure: ${name}: ${seconds.toFixed(1)} s`);
+}
+
+/**
+ * Runs `body` on a sandbox with a real node, then, as a step of its own, asserts that the host is exactly as it was
+ * before the node started.
+ */
+export async function withNodeSandbox(t: Deno.TestContext, body: (s: Sandbox) => Promise<void>): Promise<void> {
+  const before = await hostSnapshot(nodeNetwork.cgroupRoot);
+  await withSandbox(body, { node: true, verbose: true });
+  await t.step("after stop, the host is as it was before the node started", async () => {
+    deepStrictEqual(await hostSnapshot(nodeNetwork.cgroupRoot), before);
+  });
 }

@@ -21,6 +21,9 @@ export interface ImageArchive {
   digest: string;
 }
 
+/** tar with sorted names, owner 0:0 and a fixed mtime: the same content gives the same bytes, so the same digest. */
+const reproducibleTar = ["tar", "--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0"];
+
 async function sha256File(path: string): Promise<string> {
   const out = await runChecked(["sha256sum", path]);
   return out.split(" ")[0]!;
@@ -45,12 +48,7 @@ export async function writeImageArchive(
     await Deno.mkdir(blobs, { recursive: true });
     const layerPath = `${work}/layer.tar`;
     await runChecked([
-      "tar",
-      "--sort=name",
-      "--owner=0",
-      "--group=0",
-      "--numeric-owner",
-      "--mtime=@0",
+      ...reproducibleTar,
       "--format=posix",
       "--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime",
       "-C",
@@ -113,12 +111,7 @@ export async function writeImageArchive(
     );
     await Deno.writeTextFile(`${work}/oci-layout`, JSON.stringify({ imageLayoutVersion: "1.0.0" }));
     await runChecked([
-      "tar",
-      "--sort=name",
-      "--owner=0",
-      "--group=0",
-      "--numeric-owner",
-      "--mtime=@0",
+      ...reproducibleTar,
       "-C",
       work,
       "-cf",
