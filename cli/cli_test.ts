@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { commandSummaries } from "./args.ts";
 import { version } from "./version.ts";
+import { startCountingCluster } from "./_counting_cluster.ts";
 
 const root = new URL("../", import.meta.url);
 const modTs = new URL("mod.ts", root).pathname;
@@ -272,30 +273,9 @@ Deno.test("kubectl irsa install renders --aws-endpoint-url, --aws-ca-bundle and 
 Deno.test("kubectl irsa install refuses a bad endpoint or CA bundle with exit 2 before connecting", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "install-bad-" });
   // A cluster that records whether anyone connects: a usage error must stop the command before that.
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  let connections = 0;
-  const accepting = (async () => {
-    for await (const conn of listener) {
-      connections++;
-      conn.close();
-    }
-  })();
+  const cluster = await startCountingCluster(dir);
   try {
-    const kubeconfig = `${dir}/kubeconfig`;
-    await Deno.writeTextFile(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [{
-          name: "c",
-          cluster: { server: `https://127.0.0.1:${listener.addr.port}`, "insecure-skip-tls-verify": true },
-        }],
-        users: [{ name: "u", user: { token: "t" } }],
-        contexts: [{ name: "c", context: { cluster: "c", user: "u" } }],
-        "current-context": "c",
-      }),
-    );
+    const kubeconfig = cluster.kubeconfig;
     const { createRootCa } = await import("../lib/pki.ts");
     const ca = await createRootCa("bundle with its key");
     await Deno.writeTextFile(`${dir}/notes.txt`, "the CA is on the wiki\n");
@@ -334,12 +314,11 @@ Deno.test("kubectl irsa install refuses a bad endpoint or CA bundle with exit 2 
         assert.equal(run.code, 2, run.stderr);
         assert.equal(run.stdout, "");
         assert.match(run.stderr, c.stderr);
-        assert.equal(connections, 0, "install connected to the cluster before refusing its flags");
+        assert.equal(cluster.connections(), 0, "install connected to the cluster before refusing its flags");
       });
     }
   } finally {
-    listener.close();
-    await accepting.catch(() => {});
+    await cluster.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

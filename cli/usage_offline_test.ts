@@ -2,6 +2,7 @@
 // an AWS endpoint that only count connections, and must exit 2 with one line naming the value and the help pointer.
 import assert from "node:assert/strict";
 import { runPlugin } from "../tests/support/cli.ts";
+import { startCountingCluster } from "./_counting_cluster.ts";
 
 interface Case {
   name: string;
@@ -14,28 +15,9 @@ interface Case {
 
 Deno.test("kubectl irsa refuses syntax errors with exit 2 and opens no connection", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "usage-offline-" });
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  let connections = 0;
-  const accepting = (async () => {
-    for await (const conn of listener) {
-      connections++;
-      conn.close();
-    }
-  })();
+  const cluster = await startCountingCluster(dir, "demo");
   try {
-    const server = `https://127.0.0.1:${listener.addr.port}`;
-    const kubeconfig = `${dir}/kubeconfig`;
-    await Deno.writeTextFile(
-      kubeconfig,
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [{ name: "c", cluster: { server, "insecure-skip-tls-verify": true } }],
-        users: [{ name: "u", user: { token: "t" } }],
-        contexts: [{ name: "c", context: { cluster: "c", user: "u", namespace: "demo" } }],
-        "current-context": "c",
-      }),
-    );
+    const { server, kubeconfig } = cluster;
     await Deno.writeTextFile(`${dir}/not-json.json`, "{ not json");
     const env = {
       KUBECONFIG: kubeconfig,
@@ -147,15 +129,14 @@ Deno.test("kubectl irsa refuses syntax errors with exit 2 and opens no connectio
         assert.deepStrictEqual(run.calls, [], "no AWS call");
       });
     }
-    await t.step("none of them connected to the cluster or to AWS", () => assert.equal(connections, 0));
+    await t.step("none of them connected to the cluster or to AWS", () => assert.equal(cluster.connections(), 0));
     await t.step("the listener does see a command that is valid (the check above can fail)", async () => {
       const run = await runPlugin(["list"], { env });
       assert.equal(run.code, 1, run.stderr);
-      assert.ok(connections > 0, "list connected");
+      assert.ok(cluster.connections() > 0, "list connected");
     });
   } finally {
-    listener.close();
-    await accepting.catch(() => {});
+    await cluster.close();
     await Deno.remove(dir, { recursive: true });
   }
 });
