@@ -64,10 +64,18 @@ Flags:
       --metrics-bind-address HOST:PORT    /healthz, /readyz and /metrics (default :8080)
       --no-controllers                    Only serve the webhook
       --leader-elect true|false           Elect one leader on a Lease (default true)
-      --lease-duration D                  Lease duration (default 15s)
+      --lease-duration D                  How long others wait, on their own clock, for an unrenewed lease
+                                          (default 15s)
+      --renew-deadline D                  The leader steps down (and exits) when it could not renew for this
+                                          long (default 2/3 of the lease)
+      --retry-period D                    Pause between acquire or renew attempts (default 2/15 of the lease)
       --resync-period D                   Reconcile every object again this often, repairing drift (default 5m)
       --concurrency N                     IRSA reconcile workers (default 4)
       --aws-request-timeout D             Timeout of one AWS request (default 30s)
+      --watch-inactivity D                A watch with no event or bookmark for this long is re-opened from its
+                                          last resourceVersion (default 2m)
+      --shutdown-drain D                  After SIGTERM, /readyz answers 503 and the webhook keeps serving this
+                                          long before it closes (default 10s)
       --no-webhook                        Do not serve the pod identity webhook
       --webhook-bind-address HOST:PORT    Webhook HTTPS address (default :9443)
       --webhook-dns-name NAME             Names in the serving certificate (repeatable; default the Service's)

@@ -1,5 +1,6 @@
 // Answers an AdmissionReview (admission.k8s.io/v1) for a pod: looks up its ServiceAccount and returns the
-// JSON Patch that lib/pod_mutation.ts decides. Malformed reviews get a 400 with a message, never a crash.
+// JSON Patch that lib/pod_mutation.ts decides. Malformed reviews get a 400 with a message, never a crash; a
+// ServiceAccount that cannot be read gets a 500, so the webhook's failure policy decides, not this code.
 import { Buffer } from "node:buffer";
 import {
   applyJsonPatch,
@@ -17,9 +18,14 @@ export interface AdmissionOutcome {
   body: unknown;
   result: "mutated" | "unchanged" | "error";
   patch: JsonPatchOp[];
+  /** Why the review failed (status 500), for the log. */
+  error?: unknown;
 }
 
-/** Looks up a ServiceAccount's annotations; undefined when it does not exist. */
+/**
+ * Looks up a ServiceAccount's annotations; undefined only when it does not exist (404). Any other failure throws:
+ * admitting the pod unmutated would bypass failurePolicy Fail.
+ */
 export type ServiceAccountLookup = (namespace: string, name: string) => Promise<Record<string, string> | undefined>;
 
 function badRequest(message: string): AdmissionOutcome {
@@ -68,7 +74,13 @@ export async function reviewAdmission(
   // for it (the ServiceAccount admission plugin normally fills the name in before webhooks run).
   const serviceAccountName = pod.spec.serviceAccountName;
   if (!serviceAccountName) return allow([]);
-  const annotations = await deps.lookup(namespace, serviceAccountName);
+  let annotations: Record<string, string> | undefined;
+  try {
+    annotations = await deps.lookup(namespace, serviceAccountName);
+  } catch (error) {
+    const message = `cannot read ServiceAccount ${namespace}/${serviceAccountName}: ${(error as Error).message}`;
+    return { status: 500, body: { error: message }, result: "error", patch: [], error };
+  }
   if (!annotations) return allow([]);
   const patch = mutatePod(pod, identityFromAnnotations(annotations, deps.config), deps.config);
   // Like upstream, the patch always rewrites whole container lists, so on reinvocation (the token volume is

@@ -89,3 +89,29 @@ Deno.test("reviewAdmission() patches pods of annotated ServiceAccounts only, onc
     equal((await reviewAdmission(review(pod("app"), { dryRun: true }), deps)).result, "mutated");
   });
 });
+
+Deno.test("reviewAdmission() fails closed when the ServiceAccount cannot be read", async (t) => {
+  const cases: { name: string; lookup: () => Promise<Record<string, string> | undefined>; status: number }[] = [
+    { name: "forbidden (403)", lookup: () => Promise.reject(new Error("HTTP 403: forbidden")), status: 500 },
+    { name: "server error (500)", lookup: () => Promise.reject(new Error("HTTP 500: etcd timeout")), status: 500 },
+    {
+      name: "timeout",
+      lookup: () => Promise.reject(new DOMException("The operation timed out", "TimeoutError")),
+      status: 500,
+    },
+    { name: "absent (404): admitted unmutated", lookup: () => Promise.resolve(undefined), status: 200 },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, async () => {
+      const out = await reviewAdmission(review(pod("app")), { ...deps, lookup: c.lookup });
+      equal(out.status, c.status);
+      equal(out.result, c.status === 200 ? "unchanged" : "error");
+      if (c.status === 500) {
+        const body = out.body as { error: string; response?: unknown };
+        equal(body.response, undefined, "an HTTP error, not an AdmissionReview, so the failure policy applies");
+        equal(body.error.startsWith("cannot read ServiceAccount ns/app: "), true);
+        deepStrictEqual(out.patch, []);
+      }
+    });
+  }
+});

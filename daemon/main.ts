@@ -12,10 +12,10 @@ import { jsonLogger } from "./log.ts";
 import { reconcileIrsa } from "./reconcile_irsa.ts";
 import { reconcileSetup } from "./reconcile_setup.ts";
 import { irsaResource, irsaSetupResource } from "./resources.ts";
-import { scanMissedMutations } from "./missed_mutations.ts";
+import { watchMissedMutations } from "./missed_mutations.ts";
 import { createMetrics } from "./metrics.ts";
 import { parseDaemonOptions } from "./options.ts";
-import { serviceAccountLookup, startWebhookServer } from "./webhook_server.ts";
+import { drainWebhookServer, serviceAccountLookup, startWebhookServer } from "./webhook_server.ts";
 import { publishCaBundle, reconcileWebhookTls } from "./webhook_tls.ts";
 
 /** Runs the daemon until SIGTERM/SIGINT; returns the exit code. */
@@ -44,30 +44,46 @@ export async function runDaemon(argv: string[]): Promise<number> {
     kube = await KubeClient.connect({
       ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}),
       ...(options.context ? { context: options.context } : {}),
+      // No request may hang on a half-open connection. client-go's rest.Config has no default; its discovery
+      // client uses 32 s, distinct from the apiserver's own 60 s. Watches get it only until their response head,
+      // then the informer's inactivity deadline bounds them.
+      requestTimeoutMs: 32_000,
     });
   } catch (e) {
     // A kubeconfig or in-cluster config that cannot be honoured stops the daemon with its reason, not a stack.
     log.error("Cannot load the Kubernetes connection", { error: e });
     return 1;
   }
+  // SIGTERM stops the controllers at once (the Lease is released) while the webhook drains; a second signal cuts
+  // the drain short.
   const stop = new AbortController();
+  const hurry = new AbortController();
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     Deno.addSignalListener(signal, () => {
-      log.info("Shutting down", { signal });
+      if (stop.signal.aborted) {
+        log.info("Shutting down now", { signal });
+        hurry.abort();
+        return;
+      }
+      log.info("Shutting down", { signal, drainMs: options.webhook.enabled ? options.shutdownDrainMs : 0 });
       stop.abort();
     });
   }
   const metrics = await createMetrics();
   let ready = false;
+  // Up until every other task has ended, so probes and scrapes see the drain; /readyz turns 503 the moment the
+  // daemon starts stopping (a signal or a lost lease), before the webhook closes.
   const health = Deno.serve({
     hostname: options.metricsAddress.hostname,
     port: options.metricsAddress.port,
-    signal: stop.signal,
     onListen: ({ port }) => log.info("Serving health and metrics", { port }),
   }, async (req) => {
     const path = new URL(req.url).pathname;
     if (path === "/healthz") return new Response("ok");
-    if (path === "/readyz") return new Response(ready ? "ok" : "not ready", { status: ready ? 200 : 503 });
+    if (path === "/readyz") {
+      const isReady = ready && !stop.signal.aborted;
+      return new Response(isReady ? "ok" : "not ready", { status: isReady ? 200 : 503 });
+    }
     if (path === "/metrics") {
       return new Response(await metrics.registry.metrics(), {
         headers: { "content-type": metrics.registry.contentType },
@@ -76,7 +92,11 @@ export async function runDaemon(argv: string[]): Promise<number> {
     return new Response("not found", { status: 404 });
   });
 
-  const tasks: Promise<unknown>[] = [health.finished];
+  const tasks: Promise<unknown>[] = [];
+  /** 1 once leader election was lost. */
+  let exitCode = 0;
+  // Set by the webhook block; run by the leader only (lead below).
+  let missedScan: ((signal: AbortSignal) => Promise<void>) | undefined;
   if (options.webhook.enabled) {
     const policy = {
       ...defaultCertPolicy,
@@ -93,9 +113,22 @@ export async function runDaemon(argv: string[]): Promise<number> {
     let material = await reconcileWebhookTls(kube, tlsOptions);
     await publishCaBundle(kube, material.caBundlePem);
     const serviceAccounts = new Informer<{
-      metadata: { name: string; namespace: string; annotations?: Record<string, string> };
-    }>(kube, { resource: "serviceaccounts" });
-    tasks.push(serviceAccounts.run(stop.signal, (e) => log.warn("ServiceAccount watch failed", { error: e })));
+      metadata: { name: string; namespace: string; resourceVersion?: string; annotations?: Record<string, string> };
+    }>(kube, { resource: "serviceaccounts" }, {
+      watchInactivityMs: options.watchInactivityMs,
+      // Only what the webhook reads: managedFields and secrets of every ServiceAccount would fill the cache.
+      transform: ({ metadata: { name, namespace, resourceVersion, annotations } }) => ({
+        metadata: {
+          name,
+          namespace,
+          ...(resourceVersion ? { resourceVersion } : {}),
+          ...(annotations ? { annotations } : {}),
+        },
+      }),
+    });
+    // Stopped only once the webhook has closed: it serves from this cache while it drains.
+    const webhookStop = new AbortController();
+    tasks.push(serviceAccounts.run(webhookStop.signal, (e) => log.warn("ServiceAccount watch failed", { error: e })));
     const server = await startWebhookServer({
       hostname: options.webhook.hostname,
       port: options.webhook.port,
@@ -110,29 +143,27 @@ export async function runDaemon(argv: string[]): Promise<number> {
       metrics,
     });
     log.info("Serving the pod identity webhook", { port: server.port });
-    await serviceAccounts.waitForSync();
-    const reported = new Set<string>();
     tasks.push((async () => {
-      while (!stop.signal.aborted) {
-        try {
-          await scanMissedMutations(kube, {
-            lookup: (namespace, name) => serviceAccounts.get(`${namespace}/${name}`)?.metadata.annotations,
-            config: options.webhook.config,
-            reported,
-            onMiss: (pod) => {
-              metrics.missedMutations.inc();
-              log.warn("Pod runs without the AWS credentials its ServiceAccount asks for", {
-                namespace: pod.metadata.namespace,
-                name: pod.metadata.name,
-              });
-            },
-          });
-        } catch (e) {
-          log.warn("Scanning pods for missed mutations failed", { error: e });
-        }
-        await sleep(options.webhook.missedScanMs, stop.signal);
-      }
+      await new Promise((resolve) => {
+        if (stop.signal.aborted) resolve(undefined);
+        else stop.signal.addEventListener("abort", resolve, { once: true });
+      });
+      // Never ready, never in the endpoints: nothing to drain.
+      await drainWebhookServer(server, { drainMs: ready ? options.shutdownDrainMs : 0, hurry: hurry.signal });
+      log.info("Closed the pod identity webhook");
+      webhookStop.abort();
     })());
+    await serviceAccounts.waitForSync();
+    missedScan = (signal) =>
+      watchMissedMutations(kube, {
+        serviceAccounts,
+        config: options.webhook.config,
+        intervalMs: options.webhook.missedScanMs,
+        watchInactivityMs: options.watchInactivityMs,
+        signal,
+        log,
+        metrics,
+      });
     // Certificates: re-read the Secret regularly (another replica may have renewed) and renew when due.
     tasks.push((async () => {
       while (!stop.signal.aborted) {
@@ -152,7 +183,6 @@ export async function runDaemon(argv: string[]): Promise<number> {
           log.error("Webhook certificate renewal failed", { error: e });
         }
       }
-      await server.close();
     })());
   }
   if (options.controllers) {
@@ -177,9 +207,10 @@ export async function runDaemon(argv: string[]): Promise<number> {
           kind: "IRSASetup",
           kube,
           resource: irsaSetupResource,
-          reconcile: (key) => reconcileSetup(key, ctx),
+          reconcile: (key, signal) => reconcileSetup(key, { ...ctx, signal }),
           concurrency: 1,
           resyncMs: options.resyncMs,
+          watchInactivityMs: options.watchInactivityMs,
           signal,
           log,
           metrics,
@@ -188,13 +219,15 @@ export async function runDaemon(argv: string[]): Promise<number> {
           kind: "IRSA",
           kube,
           resource: irsaResource,
-          reconcile: (key) => reconcileIrsa(key, ctx),
+          reconcile: (key, signal) => reconcileIrsa(key, { ...ctx, signal }),
           concurrency: options.concurrency,
           resyncMs: options.resyncMs,
+          watchInactivityMs: options.watchInactivityMs,
           signal,
           log,
           metrics,
         }),
+        ...(missedScan ? [missedScan(signal)] : []),
       ]);
     };
     tasks.push(
@@ -204,21 +237,32 @@ export async function runDaemon(argv: string[]): Promise<number> {
           name: leaderLease,
           identity: options.identity,
           timing: {
-            leaseDurationSeconds: Math.max(1, Math.round(options.leaseDurationMs / 1000)),
-            renewEveryMs: Math.round(options.leaseDurationMs / 3),
-            retryEveryMs: Math.round(options.leaseDurationMs / 5),
+            leaseDurationMs: options.leaseDurationMs,
+            renewDeadlineMs: options.renewDeadlineMs,
+            retryPeriodMs: options.retryPeriodMs,
           },
           log,
           stop: stop.signal,
-        }, lead)
+        }, lead).then((end) => {
+          // Like client-go's controllers (klog.Fatal on OnStoppedLeading) and controller-runtime's manager: a lost
+          // lease ends the process non-zero and Kubernetes restarts it as a fresh candidate.
+          if (end === "lost") {
+            exitCode = 1;
+            stop.abort();
+          }
+        })
         : lead(stop.signal)).finally(() => aws.close()),
     );
+  } else if (missedScan) {
+    // Webhook only: no lease to elect on, so every replica scans; the Event's fixed name keeps one per pod.
+    tasks.push(missedScan(stop.signal));
   }
   ready = true;
   await Promise.all(tasks);
   kube.close();
-  log.info("Stopped");
-  return 0;
+  await health.shutdown();
+  log.info("Stopped", { exitCode });
+  return exitCode;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { defaultWebhookConfig, type WebhookConfig } from "../lib/pod_mutation.ts";
 import { awsEndpointEnv, systemNamespace, webhookObjects } from "../lib/names.ts";
+import { leaderElectionTiming, leaderElectionTimingProblem } from "./leader_election.ts";
 import type { LogLevel } from "./log.ts";
 
 /** Everything the daemon is configured with. */
@@ -17,14 +18,25 @@ export interface DaemonOptions {
   identity: string;
   resyncMs: number;
   concurrency: number;
-  /** Lease duration; renewals happen every third of it. */
+  /** Lease duration: how long others wait, on their own clock, for a lease left unrenewed. */
   leaseDurationMs: number;
+  /** How long the leader retries renewing before it steps down (default 2/3 of the lease). */
+  renewDeadlineMs: number;
+  /** Pause between attempts to acquire or renew (default 2/15 of the lease). */
+  retryPeriodMs: number;
   /** Timeout of one AWS request. */
   awsRequestTimeoutMs: number;
+  /** A watch silent for this long (no event, no bookmark) is re-opened from its last resourceVersion. */
+  watchInactivityMs: number;
   /** PEM file trusted for AWS endpoints and the issuer host besides the system roots ($AWS_CA_BUNDLE). */
   awsCaBundlePath?: string;
   /** Address of /healthz, /readyz and /metrics. */
   metricsAddress: { hostname: string; port: number };
+  /**
+   * After SIGTERM the webhook serves on this long, /readyz already 503, while endpoints stop pointing at the pod;
+   * then it closes.
+   */
+  shutdownDrainMs: number;
   webhook: {
     enabled: boolean;
     hostname: string;
@@ -84,7 +96,11 @@ export function parseDaemonOptions(argv: string[], env: { get(name: string): str
       "resync-period": { type: "string" },
       concurrency: { type: "string" },
       "lease-duration": { type: "string" },
+      "renew-deadline": { type: "string" },
+      "retry-period": { type: "string" },
       "aws-request-timeout": { type: "string" },
+      "watch-inactivity": { type: "string" },
+      "shutdown-drain": { type: "string" },
       "no-webhook": { type: "boolean" },
       "webhook-bind-address": { type: "string" },
       "webhook-dns-name": { type: "string", multiple: true },
@@ -123,6 +139,16 @@ export function parseDaemonOptions(argv: string[], env: { get(name: string): str
   const service = `${webhookObjects.service}.${namespace}`;
   const leaderElect = values["leader-elect"] ?? "true";
   if (leaderElect !== "true" && leaderElect !== "false") throw new Error(`--leader-elect must be true or false`);
+  // kube-controller-manager's --leader-elect-renew-deadline / --leader-elect-retry-period, scaled to the lease.
+  const timing = leaderElectionTiming(duration(values["lease-duration"] ?? "15s", "lease-duration"), {
+    renewDeadlineMs: values["renew-deadline"] ? duration(values["renew-deadline"], "renew-deadline") : undefined,
+    retryPeriodMs: values["retry-period"] ? duration(values["retry-period"], "retry-period") : undefined,
+  });
+  const timingProblem = leaderElectionTimingProblem(timing);
+  if (timingProblem) {
+    const { leaseDurationMs: l, renewDeadlineMs: d, retryPeriodMs: r } = timing;
+    throw new Error(`--lease-duration ${l}ms, --renew-deadline ${d}ms, --retry-period ${r}ms: ${timingProblem}`);
+  }
   const options: DaemonOptions = {
     namespace,
     logLevel,
@@ -131,8 +157,14 @@ export function parseDaemonOptions(argv: string[], env: { get(name: string): str
     identity: `${env.get("HOSTNAME") ?? "kubectl-irsa"}-${crypto.randomUUID().slice(0, 8)}`,
     resyncMs: duration(values["resync-period"] ?? "5m", "resync-period"),
     concurrency: positive(values.concurrency ?? "4", "concurrency"),
-    leaseDurationMs: duration(values["lease-duration"] ?? "15s", "lease-duration"),
+    ...timing,
     awsRequestTimeoutMs: duration(values["aws-request-timeout"] ?? "30s", "aws-request-timeout"),
+    // The apiserver sends a bookmark about every minute on a watch that asked for them: two minutes of silence is a
+    // dead connection.
+    watchInactivityMs: duration(values["watch-inactivity"] ?? "2m", "watch-inactivity"),
+    // Longer than endpoint propagation: the EndpointSlice update, then every kube-proxy's sync (and the apiserver's
+    // own endpoint cache with --enable-aggregator-routing), seconds on a busy cluster.
+    shutdownDrainMs: duration(values["shutdown-drain"] ?? "10s", "shutdown-drain"),
     metricsAddress: hostPort(values["metrics-bind-address"] ?? ":8080", "metrics-bind-address"),
     webhook: {
       enabled: !values["no-webhook"],

@@ -15,6 +15,21 @@ Deno.test("parseDaemonOptions() applies defaults and flags", async (t) => {
       "kubectl-irsa.irsa-manager-system.svc.cluster.local",
     ]);
     equal(o.webhook.config.defaultTokenExpiration, 86400);
+    deepStrictEqual([o.leaseDurationMs, o.renewDeadlineMs, o.retryPeriodMs], [15_000, 10_000, 2_000]);
+    equal(o.shutdownDrainMs, 10_000);
+  });
+  await t.step("--shutdown-drain sets the webhook's drain after SIGTERM; 0s skips it", () => {
+    equal(parseDaemonOptions(["--shutdown-drain=3s"], env()).shutdownDrainMs, 3_000);
+    equal(parseDaemonOptions(["--shutdown-drain=0s"], env()).shutdownDrainMs, 0);
+  });
+  await t.step("leader election timing scales with --lease-duration unless given", () => {
+    const timing = (argv: string[]) => {
+      const o = parseDaemonOptions(argv, env());
+      return [o.leaseDurationMs, o.renewDeadlineMs, o.retryPeriodMs];
+    };
+    deepStrictEqual(timing(["--lease-duration=6s"]), [6_000, 4_000, 800]);
+    const given = ["--lease-duration=1m", "--renew-deadline=40s", "--retry-period=5s"];
+    deepStrictEqual(timing(given), [60_000, 40_000, 5_000]);
   });
   await t.step("POD_NAMESPACE names the namespace", () => {
     equal(parseDaemonOptions([], env({ POD_NAMESPACE: "irsa" })).namespace, "irsa");
@@ -52,6 +67,10 @@ Deno.test("parseDaemonOptions() rejects bad input with one line", async (t) => {
     ["bad expiration", ["--token-expiration=soon"], /positive integer/],
     ["bad log level", ["--log-level=loud"], /log-level/],
     ["positional", ["extra"], /extra/],
+    ["bad shutdown drain", ["--shutdown-drain=10"], /--shutdown-drain must be a duration/],
+    ["renew deadline not below the lease", ["--lease-duration=10s", "--renew-deadline=10s"], /shorter than the lease/],
+    ["retry period too long for the renew deadline", ["--retry-period=9s"], /retry period/],
+    ["bad renew deadline", ["--renew-deadline=soon"], /--renew-deadline must be a duration/],
   ];
   for (const [name, argv, message] of cases) {
     await t.step(name, () => throws(() => parseDaemonOptions(argv, env()), message));

@@ -1,14 +1,34 @@
 // The IRSA reconciler: the same lib/ code as `kubectl irsa bind`, for every namespace of the object, with the
-// seed's finalizer, conditions and cleanup. Level-based: it reads fresh state on every call.
+// seed's finalizer, conditions and cleanup. Level-based: it reads fresh state on every call. What it bound is
+// recorded in status (the inventory), so a spec edit removes what the spec no longer names and deletion cleans up
+// even when the spec no longer resolves.
 import { iamPort } from "../lib/aws/iam_port.ts";
-import { applyBindActions, type BindPorts, gatherBind, loadSetup, resolveBinding } from "../lib/bind.ts";
-import { bindingRoleArn, describeBindAction, planBind, planRemoveBinding } from "../lib/bind_plan.ts";
-import { IrsaError } from "../lib/errors.ts";
-import { bindRequestOf } from "../lib/irsa_spec.ts";
+import {
+  applyBindActions,
+  type BindPorts,
+  gatherBind,
+  gatherInventory,
+  loadSetup,
+  resolveBinding,
+} from "../lib/bind.ts";
+import {
+  type Binding,
+  type BindingInventory,
+  bindingInventory,
+  bindingRoleArn,
+  describeBindAction,
+  mergeInventories,
+  planBind,
+  planRemoveUndesired,
+  undesiredInventory,
+} from "../lib/bind_plan.ts";
+import { IrsaError, isIrsaError, isRetryable } from "../lib/errors.ts";
+import { bindRequestOf, inventoryStatus, irsaInventory } from "../lib/irsa_spec.ts";
 import type { KubeClient } from "../lib/kube/client.ts";
 import { clusterPort } from "../lib/kube/kube_port.ts";
 import { serviceAccountPort } from "../lib/kube/service_account_port.ts";
-import { crdGroup, crdVersion, seedFinalizer } from "../lib/names.ts";
+import { crdGroup, crdVersion, seedFinalizer, setupRecord } from "../lib/names.ts";
+import { parseSetupRecord, type SetupRecord } from "../lib/setup_record.ts";
 import type { AwsClients } from "../lib/aws/clients.ts";
 import { setCondition } from "./conditions.ts";
 import type { Logger } from "./log.ts";
@@ -21,17 +41,30 @@ export interface ReconcileContext {
   kube: KubeClient;
   aws(): Promise<AwsClients>;
   log: Logger;
-  /** Period of the level-based resync, which also repairs drift made in AWS. */
+  /** Period of the controller's resync (the only resync); short requeues never wait longer. */
   resyncMs: number;
   now(): Date;
+  /**
+   * Aborted when leadership is lost: every external write checks it first and the reconcile stops with the
+   * signal's reason, which the controller recognises by `signal.aborted` and does not count as a failure.
+   */
+  signal?: AbortSignal;
 }
 
-/** Requeue after a delay; thrown errors mean "retry with backoff". */
+/**
+ * Requeue after a delay; `{}` waits for the next change or resync. Thrown errors mean "retry with backoff";
+ * a terminal failure is a False condition and `{}`.
+ */
 export interface ReconcileResult {
   requeueAfterMs?: number;
 }
 
+/** How soon an object whose setup is not ready yet is looked at again. */
+const setupNotReadyRequeueMs = 30_000;
+
 const apiVersion = `${crdGroup}/${crdVersion}`;
+
+type Ready = { status: "True" | "False"; reason: string; message: string };
 
 /** Reconciles the IRSA object `namespace/name`. */
 export async function reconcileIrsa(key: string, ctx: ReconcileContext): Promise<ReconcileResult> {
@@ -41,47 +74,17 @@ export async function reconcileIrsa(key: string, ctx: ReconcileContext): Promise
   if (!object) return {};
   const meta = object.metadata;
   const cluster = clusterPort(kube);
+  const fields = { kind: "IRSA", namespace, name };
+  const checkpoint = () => ctx.signal?.throwIfAborted();
   const ports = async (): Promise<BindPorts> => ({
     iam: iamPort(await ctx.aws()),
     serviceAccounts: serviceAccountPort(kube),
     setupRecord: () => cluster.getSetupRecord(),
   });
 
-  if (meta.deletionTimestamp) {
-    if (!meta.finalizers?.includes(seedFinalizer)) return {};
-    if (object.spec.cleanup) {
-      // Cleanup tolerates a bind that never ran: every step reads first and skips what is absent. A spec that
-      // never resolved never reached AWS, so there is nothing to remove.
-      const setup = await loadSetup({ setupRecord: () => cluster.getSetupRecord() }).catch(() => undefined);
-      let binding;
-      try {
-        binding = setup ? resolveBinding(setup, bindRequestOf(object.spec)) : undefined;
-      } catch {
-        binding = undefined;
-      }
-      if (setup && binding) {
-        const p = await ports();
-        const role = await p.iam.getRole(binding.roleName);
-        const serviceAccounts: Record<string, Awaited<ReturnType<typeof p.serviceAccounts.get>>> = {};
-        for (const ns of binding.namespaces) {
-          serviceAccounts[ns] = await p.serviceAccounts.get(ns, binding.serviceAccount);
-        }
-        const { actions, warnings } = planRemoveBinding(setup, binding, { role, serviceAccounts });
-        for (const w of warnings) ctx.log.warn(w, { kind: "IRSA", namespace, name });
-        await applyBindActions(actions, p, {
-          onAction: (a) => ctx.log.info(describeBindAction(a), { kind: "IRSA", namespace, name }),
-        });
-      }
-    }
-    await removeFinalizer(kube, irsaResource, meta);
-    return {};
-  }
-
-  const conditions = object.status?.conditions;
-  const setStatus = async (
-    ready: { status: "True" | "False"; reason: string; message: string },
-    extra: Record<string, unknown> = {},
-  ) => {
+  const setStatus = async (ready: Ready, extra: Record<string, unknown> = {}) => {
+    checkpoint();
+    const conditions = object.status?.conditions;
     const status = {
       ...object.status,
       ...extra,
@@ -92,22 +95,42 @@ export async function reconcileIrsa(key: string, ctx: ReconcileContext): Promise
       ),
     };
     const before = conditions?.find((c) => c.type === "Ready");
-    if (await updateStatus(kube, irsaResource, meta, object.status, status) && before?.status !== ready.status) {
+    const changed = before?.status !== ready.status || before?.reason !== ready.reason;
+    if (await updateStatus(kube, irsaResource, meta, object.status, status) && changed) {
+      checkpoint();
       await publishEvent(kube, { apiVersion, kind: "IRSA", meta }, {
         type: ready.status === "True" ? "Normal" : "Warning",
         reason: ready.reason,
         message: ready.message,
-      }).catch((e) => ctx.log.warn("Publishing an Event failed", { error: e }));
+      }).catch((e) => ctx.log.warn("Publishing an Event failed", { ...fields, error: e }));
     }
   };
+
+  if (meta.deletionTimestamp) {
+    if (!meta.finalizers?.includes(seedFinalizer)) return {};
+    if (object.spec.cleanup) {
+      try {
+        await cleanup(object, ctx, ports);
+      } catch (e) {
+        if (ctx.signal?.aborted) throw e;
+        // Never "nothing to clean": the finalizer stays until a cleanup has seen everything and removed it.
+        await setStatus({ status: "False", reason: "CleanupFailed", message: `cleanup failed: ${daemonMessage(e)}` })
+          .catch((s) => ctx.log.warn("Writing the status failed", { ...fields, error: s }));
+        throw e;
+      }
+    }
+    checkpoint();
+    await removeFinalizer(kube, irsaResource, meta);
+    return {};
+  }
 
   let setup;
   try {
     setup = await loadSetup({ setupRecord: () => cluster.getSetupRecord() });
   } catch (e) {
-    if (!(e instanceof IrsaError) || e.kind !== "precondition") throw e;
+    if (!isIrsaError(e, "precondition")) throw e;
     await setStatus({ status: "False", reason: "SetupNotReady", message: daemonMessage(e) });
-    return { requeueAfterMs: Math.min(ctx.resyncMs, 30_000) };
+    return { requeueAfterMs: Math.min(ctx.resyncMs, setupNotReadyRequeueMs) };
   }
   let binding;
   try {
@@ -116,29 +139,86 @@ export async function reconcileIrsa(key: string, ctx: ReconcileContext): Promise
     if (!(e instanceof IrsaError)) throw e;
     // A spec that cannot work is terminal until it is edited; the resync looks again.
     await setStatus({ status: "False", reason: "InvalidSpec", message: daemonMessage(e) });
-    return { requeueAfterMs: ctx.resyncMs };
+    return {};
   }
 
+  checkpoint();
   await addFinalizer(kube, irsaResource, meta);
   const roleArn = bindingRoleArn(setup, binding);
   try {
     const p = await ports();
     const observed = await gatherBind(binding, p);
     const actions = planBind(setup, binding, observed);
+    // What the last successful bind recorded and this spec no longer names goes, after the new binding is in place.
+    const previous = irsaInventory(object.status);
+    if (object.spec.cleanup) {
+      const stale = await gatherInventory(undesiredInventory(previous, binding), p);
+      const removal = planRemoveUndesired(setup, { inventory: previous, desired: binding }, stale);
+      for (const w of removal.warnings) ctx.log.warn(w, fields);
+      actions.push(...removal.actions);
+    } else if (undesiredInventory(previous, binding).roleNames.length > 0) {
+      ctx.log.info("Keeping the previous role: spec.cleanup is false", { ...fields, roles: previous.roleNames });
+    }
     await applyBindActions(actions, p, {
-      onAction: (a) => ctx.log.info(describeBindAction(a), { kind: "IRSA", namespace, name, roleArn }),
+      onAction: (a) => ctx.log.info(describeBindAction(a), { ...fields, roleArn }),
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
   } catch (e) {
-    const terminal = e instanceof IrsaError && ["invalid", "conflict", "not-found"].includes(e.kind);
-    // Terminal failures carry their own reason (RoleNotOwned, PolicyNotFound, ...); AWS failures the seed's.
-    const reason = terminal ? (e as IrsaError).reason : "IRSAFailedRoleUpdate";
+    if (ctx.signal?.aborted) throw e;
+    // Retryable (throttling, a concurrent change, an outage) backs off under the seed's reason; anything else
+    // carries its own reason (RoleNotOwned, PolicyNotFound, NoSuchEntity...) and waits for an edit or the resync.
+    const retry = isRetryable(e);
+    const reason = !retry && e instanceof IrsaError ? e.reason : "IRSAFailedRoleUpdate";
     await setStatus({ status: "False", reason, message: daemonMessage(e) });
-    if (terminal) return { requeueAfterMs: ctx.resyncMs };
-    throw e;
+    if (retry) throw e;
+    return {};
   }
   await setStatus(
     { status: "True", reason: "IRSAReady", message: `ServiceAccounts are bound to ${roleArn}` },
-    { roleArn, serviceAccounts: binding.namespaces.map((ns) => ({ name: binding.serviceAccount, namespace: ns })) },
+    inventoryStatus(roleArn, bindingInventory(binding)),
   );
-  return { requeueAfterMs: ctx.resyncMs };
+  return {};
+}
+
+/**
+ * Removes what the object bound: everything its status records plus what its spec names, so a bind that failed
+ * before writing the status is cleaned up too. Every read that fails throws; only a setup record that does not
+ * exist together with an empty inventory means there is nothing to clean.
+ */
+async function cleanup(
+  object: IrsaObject,
+  ctx: ReconcileContext,
+  ports: () => Promise<BindPorts>,
+): Promise<void> {
+  const fields = { kind: "IRSA", namespace: object.metadata.namespace, name: object.metadata.name };
+  const text = await clusterPort(ctx.kube).getSetupRecord();
+  const setup = text === undefined ? undefined : parseSetupRecord({ [setupRecord.key]: text });
+  const inventory = mergeInventories(irsaInventory(object.status), specInventory(setup, object));
+  if (inventory.roleNames.length === 0 && inventory.serviceAccounts.length === 0) return;
+  if (!setup) ctx.log.warn("The setup record is gone; cleaning up by the inventory in status", fields);
+  const p = await ports();
+  const observed = await gatherInventory(inventory, p);
+  const { actions, warnings } = planRemoveUndesired(setup, { inventory, desired: undefined }, observed);
+  for (const w of warnings) ctx.log.warn(w, fields);
+  await applyBindActions(actions, p, {
+    onAction: (a) => ctx.log.info(describeBindAction(a), fields),
+    ...(ctx.signal ? { signal: ctx.signal } : {}),
+  });
+}
+
+/** What the spec names, as far as it resolves: without a setup only the names the spec spells out. */
+function specInventory(setup: SetupRecord | undefined, object: IrsaObject): BindingInventory {
+  const req = bindRequestOf(object.spec);
+  let binding: Pick<Binding, "roleName" | "serviceAccount" | "namespaces"> | undefined;
+  try {
+    binding = setup ? resolveBinding(setup, req) : undefined;
+  } catch {
+    binding = undefined; // a spec that never resolved never reached AWS
+  }
+  if (binding) return bindingInventory(binding);
+  if (setup || !req.serviceAccount) return { roleNames: [], serviceAccounts: [] };
+  return {
+    roleNames: req.roleName ? [req.roleName] : [],
+    serviceAccounts: [...new Set(req.namespaces)].map((namespace) => ({ namespace, name: req.serviceAccount })),
+  };
 }

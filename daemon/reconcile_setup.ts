@@ -7,7 +7,7 @@ import { pathStyleS3Endpoint } from "../lib/aws/clients.ts";
 import { iamPort } from "../lib/aws/iam_port.ts";
 import { s3Port } from "../lib/aws/s3_port.ts";
 import { stsPort } from "../lib/aws/sts_port.ts";
-import { IrsaError } from "../lib/errors.ts";
+import { IrsaError, isRetryable } from "../lib/errors.ts";
 import { type InitPorts, runInit } from "../lib/init.ts";
 import { issuerHostPath } from "../lib/issuer.ts";
 import { clusterPort } from "../lib/kube/kube_port.ts";
@@ -25,7 +25,7 @@ import { fetchIssuerThumbprint } from "../lib/thumbprint.ts";
 import { setCondition } from "./conditions.ts";
 import { addFinalizer, publishEvent, removeFinalizer, updateStatus } from "./object_ops.ts";
 import type { ReconcileContext, ReconcileResult } from "./reconcile_irsa.ts";
-import { type IrsaSetupObject, irsaSetupResource } from "./resources.ts";
+import { type IrsaObject, irsaResource, type IrsaSetupObject, irsaSetupResource } from "./resources.ts";
 import { daemonMessage } from "./remedy.ts";
 
 const apiVersion = `${crdGroup}/${crdVersion}`;
@@ -37,6 +37,20 @@ export function activeSetup(objects: IrsaSetupObject[]): IrsaSetupObject | undef
     `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`)
   )[0];
 }
+
+/**
+ * The IRSASetup that set the cluster up: the oldest of all, those being deleted included (activeSetup skips
+ * them, since a deleted one no longer wins; but while it is deleted it is still the one whose setup exists). Pure.
+ */
+export function oldestSetup(objects: IrsaSetupObject[]): IrsaSetupObject | undefined {
+  return [...objects].sort((a, b) =>
+    (a.metadata.creationTimestamp ?? "").localeCompare(b.metadata.creationTimestamp ?? "") ||
+    `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`)
+  )[0];
+}
+
+/** How soon an IRSASetup waiting for its IRSA objects to go looks again. */
+const dependentsRequeueMs = 5_000;
 
 /** Reconciles the IRSASetup `namespace/name`. */
 export async function reconcileSetup(
@@ -50,17 +64,12 @@ export async function reconcileSetup(
   const meta = object.metadata;
   const cluster = clusterPort(kube);
 
-  if (meta.deletionTimestamp) {
-    if (!meta.finalizers?.includes(seedFinalizer)) return {};
-    if (object.spec.cleanup && (object.spec.mode ?? "selfhosted") === "selfhosted") await teardown(object, ctx);
-    await removeFinalizer(kube, irsaSetupResource, meta);
-    return {};
-  }
-
+  const checkpoint = () => ctx.signal?.throwIfAborted();
   const setStatus = async (
     ready: { status: "True" | "False"; reason: string; message: string },
     extra: Record<string, unknown> = {},
   ) => {
+    checkpoint();
     const conditions = setCondition(
       object.status?.conditions,
       { type: "Ready", ...ready, observedGeneration: meta.generation ?? 0 },
@@ -68,7 +77,9 @@ export async function reconcileSetup(
     );
     const before = object.status?.conditions?.find((c) => c.type === "Ready");
     const status = { ...object.status, ...extra, conditions };
-    if (await updateStatus(kube, irsaSetupResource, meta, object.status, status) && before?.status !== ready.status) {
+    const changed = before?.status !== ready.status || before?.reason !== ready.reason;
+    if (await updateStatus(kube, irsaSetupResource, meta, object.status, status) && changed) {
+      checkpoint();
       await publishEvent(kube, { apiVersion, kind: "IRSASetup", meta }, {
         type: ready.status === "True" ? "Normal" : "Warning",
         reason: ready.reason,
@@ -76,6 +87,40 @@ export async function reconcileSetup(
       }).catch((e) => ctx.log.warn("Publishing an Event failed", { error: e }));
     }
   };
+
+  if (meta.deletionTimestamp) {
+    if (!meta.finalizers?.includes(seedFinalizer)) return {};
+    // A duplicate never set anything up (it was refused), so its deletion must not tear down the active setup.
+    if (
+      object.spec.cleanup && (object.spec.mode ?? "selfhosted") === "selfhosted" &&
+      oldestSetup(await kube.list<IrsaSetupObject>(irsaSetupResource))?.metadata.uid === meta.uid
+    ) {
+      // IRSA cleanup needs the setup record and the provider, so the setup goes last (like namespace deletion
+      // waiting for its content). Every IRSA object counts, in every namespace, whatever its cleanup setting.
+      const dependents = await kube.list<IrsaObject>(irsaResource);
+      if (dependents.length > 0) {
+        const example = dependents[0]!.metadata;
+        await setStatus({
+          status: "False",
+          reason: "DependentsExist",
+          message: `waiting for ${dependents.length} IRSA object${dependents.length === 1 ? "" : "s"} (such as ` +
+            `${example.namespace}/${example.name}) to be deleted first; their cleanup needs this setup`,
+        });
+        return { requeueAfterMs: dependentsRequeueMs };
+      }
+      try {
+        await teardown(object, ctx);
+      } catch (e) {
+        if (ctx.signal?.aborted) throw e;
+        await setStatus({ status: "False", reason: "CleanupFailed", message: `cleanup failed: ${daemonMessage(e)}` })
+          .catch((s) => ctx.log.warn("Writing the status failed", { kind: "IRSASetup", namespace, name, error: s }));
+        throw e;
+      }
+    }
+    checkpoint();
+    await removeFinalizer(kube, irsaSetupResource, meta);
+    return {};
+  }
 
   const all = await kube.list<IrsaSetupObject>(irsaSetupResource);
   const winner = activeSetup(all);
@@ -85,9 +130,10 @@ export async function reconcileSetup(
       reason: "DuplicateSetup",
       message: `only one IRSASetup per cluster is used; ${winner.metadata.namespace}/${winner.metadata.name} is active`,
     });
-    return { requeueAfterMs: ctx.resyncMs };
+    return {};
   }
 
+  checkpoint();
   await addFinalizer(kube, irsaSetupResource, meta);
   const aws = await ctx.aws();
   try {
@@ -104,7 +150,7 @@ export async function reconcileSetup(
           reason: "EksOIDCProviderNotFound",
           message: `IAM OIDC provider ${arn} does not exist`,
         });
-        return { requeueAfterMs: ctx.resyncMs };
+        return {};
       }
       const issuer = `https://${provider.url}`;
       const record: SetupRecord = {
@@ -119,12 +165,13 @@ export async function reconcileSetup(
         clusterName: object.spec.clusterName ?? provider.url.split("/").pop() ?? "eks",
         previousIssuers: [],
       };
+      checkpoint();
       await cluster.applySetupRecord(setupConfigMap(record));
       await setStatus({ status: "True", reason: "EksOIDCSetupReady", message: `using ${arn}` }, {
         issuer,
         providerArn: arn,
       });
-      return { requeueAfterMs: ctx.resyncMs };
+      return {};
     }
 
     const s3 = object.spec.discovery?.s3;
@@ -134,7 +181,7 @@ export async function reconcileSetup(
         reason: "InvalidSpec",
         message: "spec.discovery.s3 is required in selfhosted mode",
       });
-      return { requeueAfterMs: ctx.resyncMs };
+      return {};
     }
     const ports: InitPorts = {
       sts: stsPort(aws),
@@ -158,7 +205,13 @@ export async function reconcileSetup(
         ...(endpoint ? { pathStyleEndpoint: endpoint } : {}),
       },
       ports,
-      { onAction: (a) => ctx.log.info(`Init: ${a.kind}`, { kind: "IRSASetup", namespace, name }) },
+      {
+        onAction: (a) => {
+          // runInit announces each action before it runs it: the last moment to stop after leadership is lost.
+          checkpoint();
+          ctx.log.info(`Init: ${a.kind}`, { kind: "IRSASetup", namespace, name });
+        },
+      },
     );
     const change = apiserverChange({
       distro: "raw",
@@ -191,18 +244,23 @@ export async function reconcileSetup(
           "(<unchanged>: keep every value it has today)",
       }).catch((e) => ctx.log.warn("Publishing an Event failed", { error: e }));
     }
-    return { requeueAfterMs: ctx.resyncMs };
+    return {};
   } catch (e) {
+    if (ctx.signal?.aborted) throw e;
     const reason = e instanceof IrsaError ? `SelfHostedSetupFailed${e.reason}` : "SelfHostedSetupFailed";
     await setStatus({ status: "False", reason, message: daemonMessage(e) });
-    if (e instanceof IrsaError && ["invalid", "conflict", "precondition"].includes(e.kind)) {
-      return { requeueAfterMs: ctx.resyncMs };
-    }
-    throw e;
+    // Retryable by the error's code (throttling, OperationAborted, an outage); anything else waits for an edit.
+    if (isRetryable(e)) throw e;
+    return {};
   }
 }
 
+/**
+ * Tears the setup down in the safe order provider -> objects -> bucket -> record, each only when ours. A failed
+ * read throws (and is retried), never skips a step; a lost leadership stops before the next write.
+ */
 async function teardown(object: IrsaSetupObject, ctx: ReconcileContext): Promise<void> {
+  const checkpoint = () => ctx.signal?.throwIfAborted();
   const recordText = await clusterPort(ctx.kube).getSetupRecord();
   if (!recordText) return;
   const record = parseSetupRecord({ [setupRecord.key]: recordText });
@@ -215,16 +273,20 @@ async function teardown(object: IrsaSetupObject, ctx: ReconcileContext): Promise
   // A deleted bucket name can be registered by someone else, so the provider that trusts it goes first.
   const provider = await iam.getOidcProvider(record.providerArn);
   if (provider?.tags[awsTag.managedBy] === managedByValue) {
+    checkpoint();
     await iam.deleteOidcProvider(record.providerArn);
     log(`Deleted IAM OIDC provider ${record.providerArn}`);
   }
   const bucket = await s3.observeBucket(record.bucket, { account: record.account, region: record.region, keys: [] });
   if (bucket.exists && bucket.tags[awsTag.managedBy] === managedByValue) {
     for (const key of [discoveryKeys.configuration, discoveryKeys.jwks]) {
+      checkpoint();
       await s3.deleteObject(record.bucket, { account: record.account, region: record.region, key });
     }
+    checkpoint();
     await s3.deleteBucket(record.bucket, { account: record.account, region: record.region });
     log(`Deleted S3 bucket ${record.bucket}`);
   }
+  checkpoint();
   await ctx.kube.delete({ resource: "configmaps", namespace: setupRecord.namespace, name: setupRecord.name });
 }

@@ -5,19 +5,29 @@ import type { KubeClient } from "../lib/kube/client.ts";
 import type { WebhookConfig } from "../lib/pod_mutation.ts";
 import { webhookObjects } from "../lib/names.ts";
 import { reviewAdmission, type ServiceAccountLookup } from "./admission.ts";
+import { type Clock, realClock, sleep } from "./clock.ts";
 import type { Informer } from "./informer.ts";
 import type { Logger } from "./log.ts";
 import type { DaemonMetrics } from "./metrics.ts";
-import { type HttpRequest, type HttpResponse, type HttpsServer, startHttpsServer } from "./https_server.ts";
+import {
+  type HttpRequest,
+  type HttpResponse,
+  type HttpsServer,
+  type ServerLimits,
+  startHttpsServer,
+} from "./https_server.ts";
 
 interface ServiceAccountObject {
   metadata: { name: string; namespace: string; resourceVersion?: string; annotations?: Record<string, string> };
 }
 
-/** Builds the lookup: cache first, then the API with a deadline. */
+/**
+ * Builds the lookup: cache first, then the API with a deadline. Only a 404 means "no such ServiceAccount"; a 403,
+ * a 5xx or a timeout throws, so the review fails and the webhook's failure policy decides.
+ */
 export function serviceAccountLookup(
-  kube: KubeClient,
-  informer: Informer<ServiceAccountObject>,
+  kube: Pick<KubeClient, "raw">,
+  informer: Pick<Informer<ServiceAccountObject>, "get">,
   options: { timeoutMs: number; onMiss?: () => void },
 ): ServiceAccountLookup {
   return async (namespace, name) => {
@@ -26,9 +36,17 @@ export function serviceAccountLookup(
     options.onMiss?.();
     const signal = AbortSignal.timeout(options.timeoutMs);
     const res = await kube.raw("GET", `/api/v1/namespaces/${namespace}/serviceaccounts/${name}`, { signal });
-    if (!res.ok) {
+    if (res.status === 404) {
       await res.body?.cancel();
       return undefined;
+    }
+    if (!res.ok) {
+      const text = await res.text().catch(() => "");
+      let message = text.slice(0, 200);
+      try {
+        message = (JSON.parse(text) as { message?: string }).message ?? message;
+      } catch { /* not a Status object */ }
+      throw new Error(`HTTP ${res.status}${message ? `: ${message}` : ""}`);
     }
     const sa = await res.json() as ServiceAccountObject;
     return sa.metadata.annotations ?? {};
@@ -52,6 +70,8 @@ export function startWebhookServer(
     config: WebhookConfig;
     log: Logger;
     metrics?: DaemonMetrics;
+    limits?: Partial<ServerLimits>;
+    clock?: Clock;
   },
 ): Promise<WebhookServer> {
   const { log, metrics } = options;
@@ -71,7 +91,13 @@ export function startWebhookServer(
       const outcome = await reviewAdmission(parsed, { lookup: options.lookup, config: options.config });
       metrics?.webhookRequests.inc({ result: outcome.result });
       if (outcome.result === "mutated") metrics?.webhookMutations.inc();
-      if (outcome.status !== 200) log.warn("Rejected a malformed admission request", { status: outcome.status });
+      if (outcome.status === 500) {
+        log.error("Cannot review a pod; the webhook's failure policy decides", {
+          error: (outcome.body as { error: string }).error,
+        });
+      } else if (outcome.status !== 200) {
+        log.warn("Rejected a malformed admission request", { status: outcome.status });
+      }
       return { status: outcome.status, headers: json, body: JSON.stringify(outcome.body) };
     } finally {
       metrics?.webhookLatency.observe((performance.now() - started) / 1000);
@@ -83,6 +109,8 @@ export function startWebhookServer(
     certPem: options.certPem,
     keyPem: options.keyPem,
     handler,
+    ...(options.limits ? { limits: options.limits } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
     onRefused: (refused) => {
       metrics?.webhookRequests.inc({ result: "error" });
       log.warn("Refused an HTTP request", { status: refused.status, reason: refused.message });
@@ -92,4 +120,18 @@ export function startWebhookServer(
       log.error("Admission review failed", { error });
     },
   });
+}
+
+/**
+ * The webhook's part of SIGTERM: serve on for `drainMs` while the endpoints stop pointing at this pod (each answer
+ * closing its connection, so the apiserver's pooled connections move to other replicas), then close. `hurry` (a
+ * second signal) cuts the wait short.
+ */
+export async function drainWebhookServer(
+  server: WebhookServer,
+  options: { drainMs: number; clock?: Clock; hurry?: AbortSignal },
+): Promise<void> {
+  server.drain();
+  if (options.drainMs > 0) await sleep(options.clock ?? realClock, options.drainMs, options.hurry);
+  await server.close();
 }

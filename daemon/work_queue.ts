@@ -1,6 +1,7 @@
-// A keyed work queue like client-go's: a key is queued at most once, a key being processed is re-queued after
-// it finishes if it changed meanwhile, failures back off per key (exponential, with jitter), and keys can be
-// re-queued after a delay (resync).
+// A keyed work queue after client-go's util/workqueue (queue.go, delaying_queue.go, rate_limiting_queue.go): a key
+// is queued at most once, a key being processed is re-queued once after done() if it was added meanwhile, failures
+// back off per key (exponential, with jitter), and addAfter() keeps the earliest deadline per key.
+import { type Clock, realClock, type Timer } from "./clock.ts";
 
 /** Backoff settings. */
 export interface BackoffPolicy {
@@ -21,64 +22,56 @@ export function backoffDelay(failures: number, policy: BackoffPolicy, random: ()
 
 /** The queue. */
 export class WorkQueue {
+  /** Keys ready to hand out, in order; each is in #dirty and not in #processing. */
   readonly #queue: string[] = [];
-  readonly #queued = new Set<string>();
-  readonly #processing = new Set<string>();
+  /** Keys that need processing (queued, or added again while processing). */
   readonly #dirty = new Set<string>();
+  readonly #processing = new Set<string>();
   readonly #failures = new Map<string, number>();
-  readonly #timers = new Map<string, ReturnType<typeof setTimeout>>();
-  readonly #waiters: ((key: string | undefined) => void)[] = [];
+  /** One timer per key: its earliest pending deadline (monotonic ms). */
+  readonly #waiting = new Map<string, { at: number; timer: Timer }>();
+  readonly #getters: ((key: string | undefined) => void)[] = [];
   readonly #policy: BackoffPolicy;
-  #closed = false;
+  readonly #clock: Clock;
+  readonly #random: () => number;
+  #shuttingDown = false;
   /** Called with the queue length whenever it changes. */
   onDepth: (depth: number) => void = () => {};
 
-  constructor(policy: BackoffPolicy = defaultBackoff) {
-    this.#policy = policy;
+  constructor(options: { backoff?: BackoffPolicy; clock?: Clock; random?: () => number } = {}) {
+    this.#policy = options.backoff ?? defaultBackoff;
+    this.#clock = options.clock ?? realClock;
+    this.#random = options.random ?? Math.random;
   }
 
-  /** Queues `key` unless it is already waiting. */
+  /** Queues `key` unless it is already waiting; a key being processed is queued again after done(). */
   add(key: string): void {
-    if (this.#closed) return;
-    if (this.#processing.has(key)) {
-      this.#dirty.add(key);
-      return;
-    }
-    if (this.#queued.has(key)) return;
-    const waiter = this.#waiters.shift();
-    if (waiter) {
-      this.#processing.add(key);
-      waiter(key);
-      return;
-    }
-    this.#queued.add(key);
-    this.#queue.push(key);
-    this.onDepth(this.#queue.length);
+    if (this.#shuttingDown || this.#dirty.has(key)) return;
+    this.#dirty.add(key);
+    if (this.#processing.has(key)) return;
+    this.#push(key);
   }
 
-  /** Queues `key` after `ms`; an earlier pending delay for the same key wins. */
+  /** Queues `key` after `ms`. The earliest pending deadline for a key wins: a later one is ignored. */
   addAfter(key: string, ms: number): void {
-    if (this.#closed) return;
-    if (this.#timers.has(key)) return;
-    this.#timers.set(
-      key,
-      setTimeout(() => {
-        this.#timers.delete(key);
-        this.add(key);
-      }, ms),
-    );
+    if (this.#shuttingDown) return;
+    if (ms <= 0) return this.add(key);
+    const at = this.#clock.monotonic() + ms;
+    const pending = this.#waiting.get(key);
+    if (pending && pending.at <= at) return;
+    pending?.timer.cancel();
+    const timer = this.#clock.after(ms, () => {
+      this.#waiting.delete(key);
+      this.add(key);
+    });
+    this.#waiting.set(key, { at, timer });
   }
 
-  /** Queues `key` after its next backoff delay. */
+  /** Queues `key` after its next backoff delay (under addAfter's earliest-wins rule); returns the delay. */
   addRateLimited(key: string): number {
     const failures = (this.#failures.get(key) ?? 0) + 1;
     this.#failures.set(key, failures);
-    const delay = backoffDelay(failures, this.#policy);
-    const pending = this.#timers.get(key);
-    if (pending !== undefined) {
-      clearTimeout(pending);
-      this.#timers.delete(key);
-    }
+    const delay = backoffDelay(failures, this.#policy, this.#random);
     this.addAfter(key, delay);
     return delay;
   }
@@ -93,23 +86,20 @@ export class WorkQueue {
     return this.#failures.get(key) ?? 0;
   }
 
-  /** The next key to process, or undefined once the queue is closed. */
+  /** The next key to process, or undefined once the queue is shut down. */
   get(): Promise<string | undefined> {
+    if (this.#shuttingDown) return Promise.resolve(undefined);
     const key = this.#queue.shift();
-    if (key !== undefined) {
-      this.#queued.delete(key);
-      this.#processing.add(key);
-      this.onDepth(this.#queue.length);
-      return Promise.resolve(key);
-    }
-    if (this.#closed) return Promise.resolve(undefined);
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    if (key === undefined) return new Promise((resolve) => this.#getters.push(resolve));
+    this.onDepth(this.#queue.length);
+    this.#take(key);
+    return Promise.resolve(key);
   }
 
-  /** Marks `key` processed; re-queues it if it was added meanwhile. */
+  /** Marks `key` processed; queues it again if it was added meanwhile. */
   done(key: string): void {
     this.#processing.delete(key);
-    if (this.#dirty.delete(key)) this.add(key);
+    if (this.#dirty.has(key) && !this.#shuttingDown) this.#push(key);
   }
 
   /** Number of keys waiting. */
@@ -117,11 +107,36 @@ export class WorkQueue {
     return this.#queue.length;
   }
 
-  /** Stops handing out keys and cancels timers; waiting getters receive undefined. */
-  close(): void {
-    this.#closed = true;
-    for (const t of this.#timers.values()) clearTimeout(t);
-    this.#timers.clear();
-    for (const w of this.#waiters.splice(0)) w(undefined);
+  /** True once shutDown() was called. */
+  get shuttingDown(): boolean {
+    return this.#shuttingDown;
+  }
+
+  /**
+   * Stops handing out keys at once: get() returns undefined even while keys are queued, timers are cancelled and
+   * later adds are ignored. Unlike client-go's ShutDown, whose Get drains the queued items first: on leadership
+   * loss or SIGTERM the queued work must be cancelled, not drained (another replica or the next start does it).
+   */
+  shutDown(): void {
+    this.#shuttingDown = true;
+    for (const { timer } of this.#waiting.values()) timer.cancel();
+    this.#waiting.clear();
+    for (const getter of this.#getters.splice(0)) getter(undefined);
+  }
+
+  #push(key: string): void {
+    const getter = this.#getters.shift();
+    if (getter) {
+      this.#take(key);
+      getter(key);
+      return;
+    }
+    this.#queue.push(key);
+    this.onDepth(this.#queue.length);
+  }
+
+  #take(key: string): void {
+    this.#dirty.delete(key);
+    this.#processing.add(key);
   }
 }

@@ -4,11 +4,14 @@ import { managedPolicyArn, validatePolicyArn, validateRoleArn } from "./arn.ts";
 import {
   type BindAction,
   type Binding,
+  type BindingInventory,
   type BindObserved,
+  type InventoryObserved,
   type ObservedServiceAccount,
   planBind,
   planUnbind,
   roleIsOurs,
+  serviceAccountKey,
   trustedSubjects,
 } from "./bind_plan.ts";
 import { IrsaError } from "./errors.ts";
@@ -193,13 +196,18 @@ export async function gatherBind(binding: Binding, ports: BindPorts): Promise<Bi
   return { role, serviceAccounts };
 }
 
-/** Executes actions in order; every step is idempotent, so a failed run is repaired by a rerun. */
+/**
+ * Executes actions in order; every step is idempotent, so a failed run is repaired by a rerun. An aborted
+ * `signal` stops it before the next step with the signal's reason (the daemon's leadership was lost: another
+ * replica now writes).
+ */
 export async function applyBindActions(
   actions: BindAction[],
   ports: BindPorts,
-  options: { onAction?: (a: BindAction) => void } = {},
+  options: { onAction?: (a: BindAction) => void; signal?: AbortSignal } = {},
 ): Promise<void> {
   for (const a of actions) {
+    options.signal?.throwIfAborted();
     options.onAction?.(a);
     switch (a.kind) {
       case "CreateRole":
@@ -247,6 +255,19 @@ export async function applyBindActions(
         break;
     }
   }
+}
+
+/**
+ * Reads what exists of an inventory's objects: every role and every ServiceAccount it names. A failed read
+ * throws; it never counts as "absent", so a cleanup planned from it cannot skip what it could not see.
+ */
+export async function gatherInventory(inventory: BindingInventory, ports: BindPorts): Promise<InventoryObserved> {
+  const observed: InventoryObserved = { roles: {}, serviceAccounts: {} };
+  for (const name of inventory.roleNames) observed.roles[name] = await ports.iam.getRole(name);
+  for (const sa of inventory.serviceAccounts) {
+    observed.serviceAccounts[serviceAccountKey(sa)] = await ports.serviceAccounts.get(sa.namespace, sa.name);
+  }
+  return observed;
 }
 
 /** Gathers, plans and (unless dry-run) applies a binding. */

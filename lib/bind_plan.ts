@@ -1,6 +1,6 @@
 // The decision of `bind`/`unbind` and of the IRSA reconciler: from a binding (ServiceAccount name, namespaces,
 // policies) and what IAM and the cluster hold, the list of actions. Pure: no I/O, no clock.
-import { roleArn as buildRoleArn } from "./arn.ts";
+import { roleArn as buildRoleArn, validateRoleArn } from "./arn.ts";
 import { IrsaError } from "./errors.ts";
 import { issuerHostPath } from "./issuer.ts";
 import { awsTag, irsaAnnotation, managedByValue, saAnnotation } from "./names.ts";
@@ -83,8 +83,13 @@ export function roleOwnershipTags(setup: SetupRecord, binding: Pick<Binding, "na
   return {
     [awsTag.managedBy]: managedByValue,
     [awsTag.cluster]: issuerHostPath(setup.issuer),
-    [awsTag.serviceAccount]: `${[...binding.namespaces].sort().join("+")}/${binding.serviceAccount}`,
+    [awsTag.serviceAccount]: serviceAccountTag(binding),
   };
+}
+
+/** The value of the service-account ownership tag: the namespaces, sorted, and the ServiceAccount name. */
+function serviceAccountTag(binding: Pick<Binding, "namespaces" | "serviceAccount">): string {
+  return `${[...binding.namespaces].sort().join("+")}/${binding.serviceAccount}`;
 }
 
 /** True when the role was created by kubectl-irsa for this cluster (or adopted into it). */
@@ -499,29 +504,127 @@ function serviceAccountRemoval(namespace: string, name: string, sa: ObservedServ
   }];
 }
 
+/** A ServiceAccount by namespace and name. */
+export interface ServiceAccountRef {
+  namespace: string;
+  name: string;
+}
+
 /**
- * Plans the cleanup of a whole binding (an IRSA object deleted with `cleanup: true`): the role goes if it is ours
- * (policies detached and inline policies deleted first, since IAM refuses to delete a role that has them), and
- * every ServiceAccount is unbound. A foreign role is left untouched.
+ * What a binding wrote, as an IRSA object's status records it: its roles (by name; a role name is unique in an
+ * account whatever its path) and its ServiceAccounts. Cleanup and spec edits remove by it, so what the spec no
+ * longer names (a dropped namespace, a renamed role, a spec that no longer resolves) is still found.
  */
-export function planRemoveBinding(
-  setup: SetupRecord,
-  binding: Pick<Binding, "serviceAccount" | "namespaces">,
-  observed: BindObserved,
+export interface BindingInventory {
+  roleNames: string[];
+  serviceAccounts: ServiceAccountRef[];
+}
+
+/** The inventory of a binding: what bind writes for it. */
+export function bindingInventory(
+  binding: Pick<Binding, "roleName" | "serviceAccount" | "namespaces">,
+): BindingInventory {
+  return {
+    roleNames: [binding.roleName],
+    serviceAccounts: binding.namespaces.map((namespace) => ({ namespace, name: binding.serviceAccount })),
+  };
+}
+
+/** The union of inventories, without duplicates, in first-seen order. */
+export function mergeInventories(...inventories: BindingInventory[]): BindingInventory {
+  const roleNames = [...new Set(inventories.flatMap((i) => i.roleNames))];
+  const seen = new Set<string>();
+  const serviceAccounts: ServiceAccountRef[] = [];
+  for (const sa of inventories.flatMap((i) => i.serviceAccounts)) {
+    if (seen.has(serviceAccountKey(sa))) continue;
+    seen.add(serviceAccountKey(sa));
+    serviceAccounts.push({ namespace: sa.namespace, name: sa.name });
+  }
+  return { roleNames, serviceAccounts };
+}
+
+/** The key of a ServiceAccount in {@linkcode InventoryObserved}: `namespace/name`. */
+export function serviceAccountKey(ref: ServiceAccountRef): string {
+  return `${ref.namespace}/${ref.name}`;
+}
+
+/** What of `inventory` the desired binding no longer names; all of it when nothing is desired (deletion). */
+export function undesiredInventory(inventory: BindingInventory, desired: Binding | undefined): BindingInventory {
+  if (!desired) return mergeInventories(inventory);
+  const wanted = new Set(bindingInventory(desired).serviceAccounts.map(serviceAccountKey));
+  return {
+    roleNames: inventory.roleNames.filter((n) => n !== desired.roleName),
+    serviceAccounts: inventory.serviceAccounts.filter((sa) => !wanted.has(serviceAccountKey(sa))),
+  };
+}
+
+/** What exists of the objects of an inventory: roles by name, ServiceAccounts by `namespace/name`. */
+export interface InventoryObserved {
+  roles: Record<string, ObservedRole | undefined>;
+  serviceAccounts: Record<string, ObservedServiceAccount>;
+}
+
+/**
+ * Plans removing what `inventory` holds and `desired` no longer names: after a spec edit the ServiceAccounts of a
+ * dropped namespace (or of the old ServiceAccount name) and a renamed role; on deletion (`desired` undefined)
+ * everything. It runs after the desired binding is applied, so the trust policy and the remaining records are
+ * bind's to update. Only what is ours goes:
+ * - a role with our ownership tags for this cluster; without a setup record (it was deleted) one whose
+ *   managed-by tag is ours and whose service-account tag names exactly the inventory's ServiceAccounts;
+ * - on a ServiceAccount, the annotations our field manager owns, or the whole ServiceAccount when we created it,
+ *   and only while its role annotation (if any) still names one of our roles: a namespace handed to another
+ *   binding keeps that binding's annotations.
+ * Pure.
+ */
+export function planRemoveUndesired(
+  setup: SetupRecord | undefined,
+  target: { inventory: BindingInventory; desired: Binding | undefined },
+  observed: InventoryObserved,
 ): { actions: BindAction[]; warnings: string[] } {
   const actions: BindAction[] = [];
   const warnings: string[] = [];
-  const role = observed.role;
-  if (role && !roleIsOurs(role, setup)) {
-    warnings.push(`IAM role "${role.name}" was not created by kubectl-irsa for this cluster; it is left unchanged`);
-  } else if (role) {
+  const undesired = undesiredInventory(target.inventory, target.desired);
+  const ourRoles = new Set([...target.inventory.roleNames, ...(target.desired ? [target.desired.roleName] : [])]);
+  for (const ref of undesired.serviceAccounts) {
+    const sa = observed.serviceAccounts[serviceAccountKey(ref)];
+    if (!sa?.exists) continue;
+    const arn = sa.annotations[saAnnotation.roleArn];
+    const boundTo = arn === undefined ? undefined : roleNameOfArn(arn);
+    if (arn !== undefined && (boundTo === undefined || !ourRoles.has(boundTo))) {
+      warnings.push(`ServiceAccount ${serviceAccountKey(ref)} is bound to ${arn} now; it is left unchanged`);
+      continue;
+    }
+    actions.push(...serviceAccountRemoval(ref.namespace, ref.name, sa));
+  }
+  const inventoryTags = new Set(
+    [...new Set(target.inventory.serviceAccounts.map((sa) => sa.name))].map((name) =>
+      serviceAccountTag({
+        serviceAccount: name,
+        namespaces: target.inventory.serviceAccounts.filter((sa) => sa.name === name).map((sa) => sa.namespace),
+      })
+    ),
+  );
+  for (const name of undesired.roleNames) {
+    const role = observed.roles[name];
+    if (!role) continue;
+    const ours = setup
+      ? roleIsOurs(role, setup)
+      : role.tags[awsTag.managedBy] === managedByValue && inventoryTags.has(role.tags[awsTag.serviceAccount] ?? "");
+    if (!ours) {
+      warnings.push(`IAM role "${role.name}" was not created by kubectl-irsa for this cluster; it is left unchanged`);
+      continue;
+    }
     actions.push(...roleRemoval(role));
   }
-  for (const namespace of binding.namespaces) {
-    const sa = observed.serviceAccounts[namespace];
-    if (sa) actions.push(...serviceAccountRemoval(namespace, binding.serviceAccount, sa));
-  }
   return { actions, warnings };
+}
+
+function roleNameOfArn(arn: string): string | undefined {
+  try {
+    return validateRoleArn(arn).name;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The `sub` values a trust policy allows under StringEquals. */

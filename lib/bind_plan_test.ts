@@ -5,18 +5,24 @@ import {
   bindActionDiff,
   type Binding,
   bindingDrift,
+  type BindingInventory,
+  bindingInventory,
   bindingRoleArn,
   type BindObserved,
   describeBindAction,
   describeDrift,
   inlinePolicyName,
+  type InventoryObserved,
+  mergeInventories,
   type ObservedServiceAccount,
   planBind,
+  planRemoveUndesired,
   planUnbind,
   recordedBinding,
   serializeBindingRecord,
   trustedSubjects,
   type UnbindObserved,
+  undesiredInventory,
 } from "./bind_plan.ts";
 import { isIrsaError } from "./errors.ts";
 import { parsePolicyDocument } from "./trust_policy.ts";
@@ -1208,4 +1214,160 @@ Deno.test("planUnbind() drops the namespace from the records of the binding's ot
     }),
     [],
   );
+});
+
+Deno.test("undesiredInventory() is what the inventory holds beyond the desired binding", async (t) => {
+  const inventory = {
+    roleNames: ["old-role"],
+    serviceAccounts: [{ namespace: "ns1", name: "app" }, { namespace: "ns2", name: "app" }],
+  };
+  const cases: { name: string; desired: Binding | undefined; want: BindingInventory }[] = [
+    { name: "deletion: everything", desired: undefined, want: inventory },
+    {
+      name: "a namespace dropped and the role renamed",
+      desired: binding({ namespaces: ["ns1"], roleName: "new-role" }),
+      want: { roleNames: ["old-role"], serviceAccounts: [{ namespace: "ns2", name: "app" }] },
+    },
+    {
+      name: "the ServiceAccount renamed: its old name goes in every namespace",
+      desired: binding({ serviceAccount: "web", namespaces: ["ns1", "ns2"], roleName: "old-role" }),
+      want: { roleNames: [], serviceAccounts: inventory.serviceAccounts },
+    },
+    {
+      name: "nothing changed: nothing",
+      desired: binding({ namespaces: ["ns2", "ns1"], roleName: "old-role" }),
+      want: { roleNames: [], serviceAccounts: [] },
+    },
+  ];
+  for (const c of cases) await t.step(c.name, () => deepStrictEqual(undesiredInventory(inventory, c.desired), c.want));
+});
+
+Deno.test("mergeInventories() keeps each role and ServiceAccount once", () => {
+  deepStrictEqual(
+    mergeInventories(
+      { roleNames: ["a"], serviceAccounts: [{ namespace: "ns1", name: "app" }] },
+      bindingInventory(binding({ roleName: "a", namespaces: ["ns1", "ns2"] })),
+    ),
+    { roleNames: ["a"], serviceAccounts: [{ namespace: "ns1", name: "app" }, { namespace: "ns2", name: "app" }] },
+  );
+});
+
+Deno.test("planRemoveUndesired() removes what is no longer desired, and only what is ours", async (t) => {
+  const inventory = (roleNames: string[], namespaces: string[]): BindingInventory => ({
+    roleNames,
+    serviceAccounts: namespaces.map((namespace) => ({ namespace, name: "app" })),
+  });
+  const createdByUs = (over: Partial<Binding> = {}) => {
+    const annotations = ours(over, { [createdByKey]: "kubectl-irsa" });
+    return sa(annotations, Object.keys(annotations));
+  };
+  const ownedRole = role({ attachedPolicyArns: [readOnly], inlinePolicies: { [inlinePolicyName]: inlineDoc } });
+  const removal: BindAction[] = [
+    { kind: "DetachPolicy", roleName, policyArn: readOnly },
+    { kind: "DeleteInlinePolicy", roleName, policyName: inlinePolicyName },
+    { kind: "DeleteRole", roleName },
+  ];
+  const stripped = (ns: string, over: Partial<Binding> = {}): BindAction => ({
+    kind: "ApplyServiceAccount",
+    namespace: ns,
+    name: "app",
+    annotations: {},
+    create: false,
+    before: ours(over),
+  });
+  const cases: {
+    name: string;
+    setup?: typeof setup | undefined;
+    inventory: BindingInventory;
+    desired: Binding | undefined;
+    observed: InventoryObserved;
+    want: BindAction[];
+    warns?: RegExp;
+  }[] = [
+    {
+      name: "deletion: our role (policies first), our annotations, the ServiceAccount we created",
+      inventory: inventory([roleName], ["ns1", "ns2"]),
+      desired: undefined,
+      observed: {
+        roles: { [roleName]: ownedRole },
+        serviceAccounts: { "ns1/app": annotated, "ns2/app": createdByUs() },
+      },
+      want: [stripped("ns1"), { kind: "DeleteServiceAccount", namespace: "ns2", name: "app" }, ...removal],
+    },
+    {
+      name: "deletion: a role of another cluster stays, with a warning",
+      inventory: inventory([roleName], ["ns1"]),
+      desired: undefined,
+      observed: { roles: { [roleName]: role({ tags: ownership("ns1/app", "elsewhere") }) }, serviceAccounts: {} },
+      want: [],
+      warns: /not created by kubectl-irsa for this cluster/,
+    },
+    {
+      name: "deletion: what is already gone plans nothing",
+      inventory: inventory([roleName], ["ns1"]),
+      desired: undefined,
+      observed: { roles: { [roleName]: undefined }, serviceAccounts: { "ns1/app": absent } },
+      want: [],
+    },
+    {
+      name: "a namespace dropped: its ServiceAccount only (the trust policy is bind's)",
+      inventory: inventory([roleName], ["ns1", "ns2"]),
+      desired: binding({ namespaces: ["ns1"] }),
+      observed: { roles: {}, serviceAccounts: { "ns2/app": annotatedAs({ namespaces: ["ns1", "ns2"] }) } },
+      want: [stripped("ns2", { namespaces: ["ns1", "ns2"] })],
+    },
+    {
+      name: "a namespace dropped whose ServiceAccount another binding took over: left alone",
+      inventory: inventory([roleName], ["ns1", "ns2"]),
+      desired: binding({ namespaces: ["ns1"] }),
+      observed: { roles: {}, serviceAccounts: { "ns2/app": annotatedAs({ namespaces: ["ns2"], roleName: "theirs" }) } },
+      want: [],
+      warns: /ns2\/app is bound to arn:aws:iam::123456789012:role\/theirs now/,
+    },
+    {
+      name: "a role renamed: the old one goes when ours",
+      inventory: inventory([roleName], ["ns1"]),
+      desired: binding({ roleName: "new-role" }),
+      observed: { roles: { [roleName]: ownedRole }, serviceAccounts: {} },
+      want: removal,
+    },
+    {
+      name: "a role renamed: a foreign old one stays",
+      inventory: inventory([roleName], ["ns1"]),
+      desired: binding({ roleName: "new-role" }),
+      observed: { roles: { [roleName]: role({ tags: {} }) }, serviceAccounts: {} },
+      want: [],
+      warns: /left unchanged/,
+    },
+    {
+      name: "no setup record: a role with our managed-by tag naming exactly the inventory goes",
+      setup: undefined,
+      inventory: inventory([roleName], ["ns1"]),
+      desired: undefined,
+      observed: { roles: { [roleName]: ownedRole }, serviceAccounts: {} },
+      want: removal,
+    },
+    {
+      name: "no setup record: a role whose tag names other ServiceAccounts stays",
+      setup: undefined,
+      inventory: inventory([roleName], ["ns1"]),
+      desired: undefined,
+      observed: { roles: { [roleName]: role({ tags: ownership("ns1+ns9/app") }) }, serviceAccounts: {} },
+      want: [],
+      warns: /left unchanged/,
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const chosen = "setup" in c ? c.setup : setup;
+      const { actions, warnings } = planRemoveUndesired(
+        chosen,
+        { inventory: c.inventory, desired: c.desired },
+        c.observed,
+      );
+      deepStrictEqual(actions, c.want);
+      if (c.warns) ok(warnings.some((w) => c.warns!.test(w)), warnings.join("; "));
+      else deepStrictEqual(warnings, []);
+    });
+  }
 });

@@ -1,5 +1,14 @@
 import { deepStrictEqual, equal, notEqual, ok, rejects, throws } from "node:assert/strict";
-import { type BindRequest, loadSetup, resolveBinding, validateBindRequest } from "./bind.ts";
+import {
+  applyBindActions,
+  type BindPorts,
+  type BindRequest,
+  gatherInventory,
+  loadSetup,
+  resolveBinding,
+  validateBindRequest,
+} from "./bind.ts";
+import type { BindAction } from "./bind_plan.ts";
 import { isIrsaError } from "./errors.ts";
 import { serializeSetupRecord, type SetupRecord } from "./setup_record.ts";
 import { testSetup } from "./testdata/setup_fixture.ts";
@@ -313,6 +322,63 @@ Deno.test("loadSetup() fails as a precondition when init has not run or the reco
         deepStrictEqual(e.remedies, [{ kind: "init", again: c.reason !== "NotInitialized" }]);
         return true;
       });
+    });
+  }
+});
+
+/** Ports that record every call; `failing` names a call that rejects. */
+function recordingPorts(failing?: string) {
+  const calls: string[] = [];
+  const call = (name: string, value: unknown = undefined) => {
+    calls.push(name);
+    return name === failing ? Promise.reject(new Error(`${name} failed`)) : Promise.resolve(value);
+  };
+  const ports = {
+    iam: new Proxy({} as Record<string, unknown>, {
+      get: (target, name) => target[String(name)] ?? (() => call(String(name))),
+      set: (target, name, value) => (target[String(name)] = value, true),
+    }),
+    serviceAccounts: {
+      get: () => call("getServiceAccount", { exists: true, annotations: {}, ownedAnnotations: [] }),
+      apply: () => call("applyServiceAccount"),
+      delete: () => call("deleteServiceAccount"),
+    },
+    setupRecord: () => Promise.resolve(undefined),
+  } as unknown as BindPorts;
+  return { ports, calls };
+}
+
+Deno.test("applyBindActions() stops before the next action once the signal aborts", async () => {
+  const { ports, calls } = recordingPorts();
+  const controller = new AbortController();
+  const actions: BindAction[] = [
+    { kind: "AttachPolicy", roleName: "r", policyArn: "arn:aws:iam::aws:policy/ReadOnlyAccess" },
+    { kind: "DeleteRole", roleName: "r" },
+  ];
+  // Leadership is lost while the first call is in flight.
+  const attach = ports.iam.attachPolicy;
+  ports.iam.attachPolicy = (...args) => attach(...args).finally(() => controller.abort());
+  await rejects(
+    applyBindActions(actions, ports, { signal: controller.signal }),
+    (e: unknown) => (e as Error).name === "AbortError",
+  );
+  deepStrictEqual(calls, ["attachPolicy"]);
+  await rejects(applyBindActions(actions, ports, { signal: controller.signal }));
+  deepStrictEqual(calls, ["attachPolicy"], "an aborted signal starts nothing");
+});
+
+Deno.test("gatherInventory() reads every role and ServiceAccount, and a failed read throws", async (t) => {
+  const inventory = { roleNames: ["r"], serviceAccounts: [{ namespace: "ns1", name: "app" }] };
+  await t.step("all read", async () => {
+    const { ports, calls } = recordingPorts();
+    const observed = await gatherInventory(inventory, ports);
+    deepStrictEqual(calls, ["getRole", "getServiceAccount"]);
+    deepStrictEqual(Object.keys(observed.serviceAccounts), ["ns1/app"]);
+  });
+  for (const failing of ["getRole", "getServiceAccount"]) {
+    await t.step(`${failing} fails`, async () => {
+      const { ports } = recordingPorts(failing);
+      await rejects(gatherInventory(inventory, ports), new RegExp(`${failing} failed`));
     });
   }
 });

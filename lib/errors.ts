@@ -59,18 +59,39 @@ export class IrsaError extends Error {
   readonly reason: string;
   /** Alternatives the user can choose from, rendered after the message by cli/ and daemon/. */
   readonly remedies: readonly Remedy[];
+  /**
+   * Whether the same call may succeed when simply repeated (throttling, a concurrent change, a brief outage),
+   * decided where the failure is known (AWS error codes, a failed precondition); undefined leaves it to
+   * {@linkcode isRetryable}. Separate from `kind`, which says what the failure means.
+   */
+  readonly retryable: boolean | undefined;
 
   constructor(
     kind: IrsaErrorKind,
     reason: string,
     message: string,
-    options?: { cause?: unknown; remedies?: readonly Remedy[] },
+    options?: { cause?: unknown; remedies?: readonly Remedy[]; retryable?: boolean },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.kind = kind;
     this.reason = reason;
     this.remedies = options?.remedies ?? [];
+    this.retryable = options?.retryable;
   }
+}
+
+/**
+ * True when a failure may pass by itself, so a reconciler retries it with backoff; false when only an edit (of
+ * the spec, of IAM, of permissions) can fix it, so it reports a condition and waits for the next resync. An
+ * error's own `retryable` decides; otherwise an unreachable or failing remote (`unavailable`, which the
+ * Kubernetes client uses for timeouts, 429 and 5xx) and a Kubernetes optimistic-concurrency conflict (HTTP 409)
+ * are retryable, and every other IrsaError (a decision of lib/, a 4xx) is not. An error that is not ours is
+ * retried: nothing says it is permanent. Pure.
+ */
+export function isRetryable(e: unknown): boolean {
+  if (!(e instanceof IrsaError)) return true;
+  if (e.retryable !== undefined) return e.retryable;
+  return e.kind === "unavailable" || e.reason === "Http409";
 }
 
 /** Shorthand for an input error. */

@@ -81,6 +81,24 @@ export const defaultResources: Resources = {
   limits: { cpu: "500m", memory: "256Mi" },
 };
 
+/**
+ * How a daemon pod stops. Deleting a pod takes it out of the Service's endpoints at once, but kube-proxy and the
+ * apiserver learn of it seconds later, and the apiserver's pooled connections stay pinned to the pod by conntrack
+ * until they close. So the kubelet's preStop sleep keeps the pod serving normally meanwhile; then SIGTERM stops the
+ * controllers (the Lease is released) while the webhook drains with /readyz 503, each answer closing its connection,
+ * and then closes.
+ */
+export const shutdownTiming = {
+  // The sleep action (GA in Kubernetes 1.34, on by default since 1.30): the image has no shell and no sleep binary.
+  preStopSeconds: 5,
+  // The daemon's --shutdown-drain, the whole wait on its own if preStop is unsupported or SIGTERM comes from elsewhere.
+  drainSeconds: 10,
+  // Counted from the start of preStop: 5 s, then the longer of the webhook's 10 s drain and 5 s close grace and the
+  // controllers' stop (an AWS request in flight, at most --aws-request-timeout 30 s, then the Lease release), plus
+  // margin.
+  terminationGracePeriodSeconds: 45,
+} as const;
+
 /** Ports of the daemon container. */
 export const daemonPorts = { webhook: 9443, metrics: 8080 } as const;
 
@@ -388,6 +406,7 @@ export function installManifests(options: InstallOptions): Manifest[] {
             : { labels },
           spec: {
             serviceAccountName: daemonName,
+            terminationGracePeriodSeconds: shutdownTiming.terminationGracePeriodSeconds,
             securityContext: {
               runAsNonRoot: true,
               // distroless's "nonroot" user.
@@ -413,6 +432,7 @@ export function installManifests(options: InstallOptions): Manifest[] {
                 "--leader-elect=true",
                 `--webhook-bind-address=:${daemonPorts.webhook}`,
                 `--metrics-bind-address=:${daemonPorts.metrics}`,
+                `--shutdown-drain=${shutdownTiming.drainSeconds}s`,
               ],
               env,
               ports: [
@@ -429,6 +449,7 @@ export function installManifests(options: InstallOptions): Manifest[] {
                 initialDelaySeconds: 2,
                 periodSeconds: 5,
               },
+              lifecycle: { preStop: { sleep: { seconds: shutdownTiming.preStopSeconds } } },
               resources,
               securityContext: {
                 allowPrivilegeEscalation: false,

@@ -354,3 +354,22 @@ Deno.test("installManifests() names the Lease and flags the daemon actually uses
   assert.equal(options.leaderElect, true);
   assert.deepEqual(options.metricsAddress, { hostname: "0.0.0.0", port: 8080 });
 });
+
+Deno.test("installManifests() gives a stopping pod time to drain the webhook and stop the controllers", async () => {
+  const { parseDaemonOptions } = await import("../daemon/options.ts");
+  const { defaultLimits } = await import("../daemon/https_server.ts");
+  const pod = (find(installManifests({ image }), "Deployment") as Any).spec.template.spec;
+  const c = pod.containers[0];
+  // An action the kubelet runs itself: the image has no shell or sleep binary for an exec hook.
+  assert.deepEqual(c.lifecycle, { preStop: { sleep: { seconds: 5 } } });
+  const argv = (c.args as string[]).slice(1).map((a) => a.replace("$(POD_NAMESPACE)", "irsa-manager-system"));
+  const options = parseDaemonOptions(argv, { get: () => undefined });
+  assert.equal(options.shutdownDrainMs, 10_000);
+  const preStopMs = c.lifecycle.preStop.sleep.seconds * 1000;
+  const webhookMs = options.shutdownDrainMs + defaultLimits.closeGraceMs;
+  const controllersMs = options.awsRequestTimeoutMs;
+  assert.ok(
+    pod.terminationGracePeriodSeconds * 1000 > preStopMs + Math.max(webhookMs, controllersMs),
+    `grace ${pod.terminationGracePeriodSeconds}s`,
+  );
+});

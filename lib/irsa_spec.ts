@@ -3,8 +3,9 @@
 // here so that a field bind honours cannot be dropped on the way (irsa_spec_test.ts runs every field through).
 import { createHash } from "node:crypto";
 import type { BindRequest } from "./bind.ts";
-import type { Binding } from "./bind_plan.ts";
-import type { IrsaSpec } from "./crds.ts";
+import { validateRoleArn } from "./arn.ts";
+import type { Binding, BindingInventory } from "./bind_plan.ts";
+import type { IrsaSpec, IrsaStatus } from "./crds.ts";
 import { crdGroup, crdVersion, systemNamespace } from "./names.ts";
 
 /** An IRSA object as `bind --dry-run -o yaml|json` prints it. */
@@ -92,4 +93,35 @@ export function bindRequestOf(spec: IrsaSpec): BindRequest {
   if (spec.stsRegionalEndpoints !== undefined) req.stsRegionalEndpoints = spec.stsRegionalEndpoints;
   if (spec.tokenExpiration !== undefined) req.tokenExpiration = spec.tokenExpiration;
   return req;
+}
+
+/**
+ * What an IRSA object bound last time, read back from its status: the role of `status.roleArn` and the
+ * ServiceAccounts of `status.serviceAccounts` (the seed's inventory field). A role ARN that cannot be read names
+ * no role.
+ */
+export function irsaInventory(status: IrsaStatus | undefined): BindingInventory {
+  let roleNames: string[] = [];
+  if (status?.roleArn) {
+    try {
+      roleNames = [validateRoleArn(status.roleArn).name];
+    } catch {
+      roleNames = [];
+    }
+  }
+  const serviceAccounts = (status?.serviceAccounts ?? [])
+    .filter((sa) => typeof sa?.name === "string" && typeof sa.namespace === "string" && sa.name && sa.namespace)
+    .map((sa) => ({ namespace: sa.namespace, name: sa.name }));
+  return { roleNames, serviceAccounts };
+}
+
+/** The status fields that hold a binding's inventory, for the reconciler to write after a successful bind. */
+export function inventoryStatus(
+  roleArn: string,
+  inventory: BindingInventory,
+): Pick<IrsaStatus, "roleArn" | "serviceAccounts"> {
+  return {
+    roleArn,
+    serviceAccounts: inventory.serviceAccounts.map((sa) => ({ name: sa.name, namespace: sa.namespace })),
+  };
 }

@@ -1,7 +1,7 @@
 import { deepStrictEqual, equal, notEqual, ok } from "node:assert/strict";
 import { type BindRequest, resolveBinding } from "./bind.ts";
 import type { Binding } from "./bind_plan.ts";
-import { bindRequestOf, irsaManifest, irsaObjectName, irsaSpecOf } from "./irsa_spec.ts";
+import { bindRequestOf, irsaInventory, irsaManifest, irsaObjectName, irsaSpecOf } from "./irsa_spec.ts";
 import { validateDnsSubdomain } from "./validate.ts";
 import { testSetup } from "./testdata/setup_fixture.ts";
 
@@ -154,4 +154,28 @@ Deno.test("irsaObjectName() is deterministic, valid and distinct per namespace s
     }
     equal(new Set(names).size, names.length);
   });
+});
+
+Deno.test("irsaInventory() reads back what the status recorded as bound", async (t) => {
+  const cases: { name: string; status: Parameters<typeof irsaInventory>[0]; want: ReturnType<typeof irsaInventory> }[] =
+    [
+      { name: "no status: nothing", status: undefined, want: { roleNames: [], serviceAccounts: [] } },
+      {
+        name: "the role (by name, whatever its path) and the ServiceAccounts",
+        status: {
+          roleArn: "arn:aws:iam::123456789012:role/team/app-role",
+          serviceAccounts: [{ name: "app", namespace: "ns1" }, { name: "app", namespace: "ns2" }],
+        },
+        want: {
+          roleNames: ["app-role"],
+          serviceAccounts: [{ namespace: "ns1", name: "app" }, { namespace: "ns2", name: "app" }],
+        },
+      },
+      {
+        name: "an unreadable role ARN names no role; the ServiceAccounts still count",
+        status: { roleArn: "not-an-arn", serviceAccounts: [{ name: "app", namespace: "ns1" }] },
+        want: { roleNames: [], serviceAccounts: [{ namespace: "ns1", name: "app" }] },
+      },
+    ];
+  for (const c of cases) await t.step(c.name, () => deepStrictEqual(irsaInventory(c.status), c.want));
 });

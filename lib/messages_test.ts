@@ -26,6 +26,7 @@ const otherPrograms: Record<string, string> = {
   "--leader-elect": "the daemon container's own argument in install_manifests.ts",
   "--webhook-bind-address": "the daemon container's own argument in install_manifests.ts",
   "--metrics-bind-address": "the daemon container's own argument in install_manifests.ts",
+  "--shutdown-drain": "the daemon container's own argument in install_manifests.ts",
   "--ol-s3": "an S3 reserved bucket-name suffix, not a flag",
   "--x-s3": "an S3 reserved bucket-name suffix, not a flag",
   "--table-s3": "an S3 reserved bucket-name suffix, not a flag",

@@ -1,9 +1,14 @@
 // Classifies AWS SDK errors so ports can treat "not found" as a value and everything else as a typed IrsaError.
+// What a failure means (kind, reason) and whether repeating the call may succeed (retryable) are decided apart:
+// IAM answers a concurrent change with HTTP 409, the same status as "already exists", so only the error code can
+// tell a transient failure from a permanent one.
 import { IrsaError, type IrsaErrorKind } from "../errors.ts";
 
 interface SdkError {
   name?: string;
   Code?: string;
+  /** Node's errno code of a network failure (ECONNRESET, ...), which has no response and so no service code. */
+  code?: string;
   message?: string;
   $metadata?: { httpStatusCode?: number };
 }
@@ -20,6 +25,74 @@ export function isNotFound(e: unknown, ...codes: string[]): boolean {
   return codes.includes(code) || (codes.length === 0 && status === 404);
 }
 
+/**
+ * Service error codes that mean "try the same call again", in both spellings (IAM's query protocol gives `Code`
+ * ConcurrentModification, the SDK's class name ConcurrentModificationException). A short allow-list on purpose:
+ * a code not listed (NoSuchEntity, LimitExceeded, MalformedPolicyDocument, AccessDenied...) needs an edit.
+ */
+export const retryableAwsCodes: ReadonlySet<string> = new Set([
+  "Throttling",
+  "ThrottlingException",
+  "RequestLimitExceeded",
+  "TooManyRequestsException",
+  "SlowDown",
+  "ConcurrentModification",
+  "ConcurrentModificationException",
+  "OperationAborted",
+  "ServiceUnavailable",
+  "ServiceUnavailableException",
+  "InternalError",
+  "InternalFailure",
+  // IAM's spelling of an internal error.
+  "ServiceFailure",
+  "ServiceFailureException",
+  "RequestTimeout",
+  "RequestTimeoutException",
+  // A create that raced another writer: the retry reads what exists and compares (every port is idempotent).
+  "EntityAlreadyExists",
+  "EntityAlreadyExistsException",
+  // The SDK's own request timeout.
+  "TimeoutError",
+]);
+
+/** Network failures below HTTP (the SDK's NODEJS_TIMEOUT_ERROR_CODES and NODEJS_NETWORK_ERROR_CODES). */
+const networkErrorCodes = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+]);
+
+/** Names that say nothing about the failure: JavaScript's own error classes and the SDK's fallbacks. */
+const uncodedNames = new Set(["Error", "TypeError", "Unknown", "UnknownError"]);
+
+function isCredentialsError(name: string | undefined, message: string): boolean {
+  // A credentials error has no HTTP answer either, but repeating it does not help: the configuration is wrong.
+  return name === "CredentialsProviderError" || /Could not load credentials/i.test(message);
+}
+
+/**
+ * True when repeating the failed SDK call may succeed: a retryable service code, a network failure (no HTTP
+ * answer at all), or a 5xx whose body named no code (a HEAD request, a proxy's page). A service code decides
+ * whenever there is one, never the HTTP status. Pure.
+ */
+export function isRetryableAwsError(e: unknown): boolean {
+  const err = (e ?? {}) as SdkError;
+  const names = [err.Code, err.name, err.code].filter((n): n is string => typeof n === "string");
+  if (names.some((n) => retryableAwsCodes.has(n) || networkErrorCodes.has(n))) return true;
+  if (isCredentialsError(err.name, err.message ?? "")) return false;
+  const coded = err.Code !== undefined ||
+    (err.name !== undefined && !uncodedNames.has(err.name) && !/^\d+$/.test(err.name));
+  if (coded) return false;
+  const status = err.$metadata?.httpStatusCode;
+  return status === undefined || status >= 500;
+}
+
 const deniedCodes = new Set([
   "AccessDenied",
   "AccessDeniedException",
@@ -34,12 +107,19 @@ export function awsError(e: unknown, operation: string, target: string): IrsaErr
   if (e instanceof IrsaError) return e;
   const { code, status } = sdkErrorCode(e);
   const message = (e as SdkError)?.message ?? String(e);
+  const retryable = isRetryableAwsError(e);
   let kind: IrsaErrorKind = "unavailable";
   if (deniedCodes.has(code) || status === 403) kind = "denied";
-  else if (code === "CredentialsProviderError" || /Could not load credentials/i.test(message)) kind = "denied";
+  else if (isCredentialsError((e as SdkError)?.name, message)) kind = "denied";
+  // A transient failure is "unavailable" whatever its status: ConcurrentModification is HTTP 409, not a conflict
+  // with someone else's resource.
+  else if (retryable) kind = "unavailable";
   else if (status === 404) kind = "not-found";
   else if (status === 409) kind = "conflict";
   else if (status === 400) kind = "invalid";
   const hint = kind === "denied" ? `; check the AWS credentials and that they allow ${operation}` : "";
-  return new IrsaError(kind, code, `${operation} on ${target} failed: ${code}: ${message}${hint}`, { cause: e });
+  return new IrsaError(kind, code, `${operation} on ${target} failed: ${code}: ${message}${hint}`, {
+    cause: e,
+    retryable,
+  });
 }

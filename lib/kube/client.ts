@@ -39,6 +39,15 @@ export interface WatchEvent<T> {
   object: T;
 }
 
+/** Options of a watch. */
+export interface WatchOptions {
+  /** Where the stream starts; events after it are sent. */
+  resourceVersion?: string;
+  signal?: AbortSignal;
+  /** The server ends the stream after this long (default 300). */
+  timeoutSeconds?: number;
+}
+
 /** Options of one request. */
 export interface RequestOptions {
   query?: Record<string, string | undefined>;
@@ -53,6 +62,40 @@ function kindOfStatus(status: number): IrsaErrorKind {
   if (status === 409) return "conflict";
   if (status === 400 || status === 422) return "invalid";
   return "unavailable";
+}
+
+/** client-go's limit on resending one request the server asked to be resent (rest.Request's maxRetries). */
+export const maxRetryAfterRetries = 10;
+
+/**
+ * client-go's checkWait with its retry budget: the milliseconds to wait before sending a request again, or
+ * undefined to take the answer as it is. Only a 429 or a 5xx with a Retry-After of whole seconds qualifies (an
+ * HTTP date does not, as in client-go), for any method: the server asks for the request again, and API Priority
+ * and Fairness rejects before doing any work. `retries` is how many times this request has been resent. Pure.
+ */
+export function retryAfterDelayMs(status: number, retryAfter: string | null, retries: number): number | undefined {
+  if (status !== 429 && status < 500) return undefined;
+  if (retries >= maxRetryAfterRetries || retryAfter === null) return undefined;
+  // Go's strconv.Atoi; header values arrive trimmed.
+  if (!/^[+-]?\d+$/.test(retryAfter)) return undefined;
+  // A negative wait is no wait in Go; beyond 2^31-1 ms a JavaScript timer would fire at once instead of late.
+  return Math.min(Math.max(0, Number(retryAfter)) * 1000, 2 ** 31 - 1);
+}
+
+/** Resolves after `ms`; rejects with the signal's reason once it aborts. */
+function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(id);
+      reject(signal?.reason);
+    };
+    const id = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
 }
 
 /** Characters Go allows in a header name (net/http's isTokenTable), minus "%", which PathUnescape would misread. */
@@ -81,7 +124,10 @@ export function impersonationHeaders(i: Impersonation): [string, string][] {
 
 /** Options of a client beyond the connection. */
 export interface KubeClientOptions {
-  /** kubectl's --request-timeout in milliseconds: bounds each request, body included; 0 or absent means none. */
+  /**
+   * kubectl's --request-timeout in milliseconds: bounds each request, its Retry-After resends and body included,
+   * and a watch until its response head; 0 or absent means none.
+   */
   requestTimeoutMs?: number;
 }
 
@@ -148,15 +194,34 @@ export class KubeClient {
   /**
    * Sends a request and returns the raw response; network failures become IrsaError("unavailable"). With an exec
    * plugin, a 401 re-runs it (once for all concurrent requests) and the request is sent again with the new
-   * credentials.
+   * credentials. A 429 or 5xx with Retry-After is sent again after that many seconds, like client-go.
    */
   async raw(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    return (await this.#exchange(method, path, options)).res;
+  }
+
+  async #exchange(
+    method: string,
+    path: string,
+    options: RequestOptions,
+  ): Promise<{ res: Response; timeout: AbortSignal | undefined }> {
     const url = new URL(this.connection.server + path);
     for (const [k, v] of Object.entries(options.query ?? {})) if (v !== undefined) url.searchParams.set(k, v);
     const timeoutMs = this.#requestTimeoutMs;
+    const watch = options.query?.watch === "true";
     // client-go also tells the server, so it stops working on a request the client has given up on.
-    if (timeoutMs > 0 && options.query?.watch !== "true") url.searchParams.set("timeout", goDuration(timeoutMs));
-    const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
+    if (timeoutMs > 0 && !watch) url.searchParams.set("timeout", goDuration(timeoutMs));
+    // The timeout covers every attempt and the body. A watch's covers only the wait for its response head: the
+    // stream lasts minutes by design, and the informer bounds it with an inactivity deadline instead.
+    let timeout: AbortSignal | undefined;
+    let headTimer: ReturnType<typeof setTimeout> | undefined;
+    if (timeoutMs > 0 && !watch) timeout = AbortSignal.timeout(timeoutMs);
+    else if (timeoutMs > 0) {
+      const head = new AbortController();
+      headTimer = setTimeout(() => head.abort(new DOMException("The operation timed out", "TimeoutError")), timeoutMs);
+      timeout = head.signal;
+    }
+    const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : undefined;
     const signal = timeout && options.signal ? AbortSignal.any([options.signal, timeout]) : timeout ?? options.signal;
     let body: string | undefined;
     if (options.body !== undefined) {
@@ -171,7 +236,7 @@ export class KubeClient {
         ...(signal ? { signal } : {}),
       });
     };
-    try {
+    const sendAuthorized = async () => {
       const exec = this.connection.exec;
       let creds = exec ? await exec.get() : undefined;
       let res = await send(creds);
@@ -181,6 +246,18 @@ export class KubeClient {
         res = await send(creds);
       }
       return res;
+    };
+    try {
+      let res = await sendAuthorized();
+      for (let retries = 0;; retries++) {
+        const waitMs = retryAfterDelayMs(res.status, res.headers.get("retry-after"), retries);
+        if (waitMs === undefined) return { res, timeout };
+        // client-go would sleep into its expired deadline and then fail; the server's answer says more.
+        if (deadline !== undefined && performance.now() + waitMs >= deadline) return { res, timeout };
+        await res.body?.cancel();
+        await abortableSleep(waitMs, signal);
+        res = await sendAuthorized();
+      }
     } catch (e) {
       if (e instanceof IrsaError || options.signal?.aborted) throw e;
       if (timeout?.aborted) throw this.#timedOut(method, path, e);
@@ -190,6 +267,8 @@ export class KubeClient {
         `cannot reach the Kubernetes API at ${this.connection.server}: ${(e as Error).message}`,
         { cause: e },
       );
+    } finally {
+      clearTimeout(headTimer);
     }
   }
 
@@ -211,20 +290,20 @@ export class KubeClient {
       "RequestTimeout",
       `${method} ${path}: no complete answer from the Kubernetes API at ${this.connection.server} within ${
         goDuration(this.#requestTimeoutMs)
-      } (--request-timeout)`,
+      }`,
       { cause },
     );
   }
 
   /** Sends a request, parses JSON, and throws an IrsaError for any non-2xx status. */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
-    const res = await this.raw(method, path, options);
+    const { res, timeout } = await this.#exchange(method, path, options);
     let text: string;
     try {
       text = await res.text();
     } catch (e) {
       if (options.signal?.aborted) throw e;
-      if (e instanceof DOMException && e.name === "TimeoutError") throw this.#timedOut(method, path, e);
+      if (timeout?.aborted) throw this.#timedOut(method, path, e);
       throw new IrsaError(
         "unavailable",
         "ApiServerUnreachable",
@@ -314,10 +393,7 @@ export class KubeClient {
   }
 
   /** Streams watch events until the server closes the stream or `signal` aborts. */
-  async *watch<T>(
-    ref: ResourceRef,
-    options: { resourceVersion?: string; signal?: AbortSignal; timeoutSeconds?: number } = {},
-  ): AsyncGenerator<WatchEvent<T>> {
+  async *watch<T>(ref: ResourceRef, options: WatchOptions = {}): AsyncGenerator<WatchEvent<T>> {
     const res = await this.raw("GET", resourcePath(ref), {
       query: {
         watch: "true",

@@ -5,7 +5,7 @@ import { stringify as toYaml } from "yaml";
 import { startConnectProxy } from "../../tests/support/connect_proxy.ts";
 import type { IrsaError } from "../errors.ts";
 import { type CertifiedKey, createRootCa, issueCertificate } from "../pki.ts";
-import { impersonateExtraHeader, KubeClient } from "./client.ts";
+import { impersonateExtraHeader, KubeClient, retryAfterDelayMs } from "./client.ts";
 import { type KubeconfigOptions, loadKubeConnection, processKubeconfigSources } from "./kubeconfig.ts";
 
 const ca = await createRootCa("kubeconfig-test-ca");
@@ -409,4 +409,200 @@ Deno.test("--request-timeout on the fetch transport; disable-compression asks fo
     release();
     await server.close();
   }
+});
+
+Deno.test("retryAfterDelayMs() follows client-go's checkWait and its ten retries", async (t) => {
+  const cases: { name: string; status: number; header: string | null; retries?: number; want: number | undefined }[] = [
+    { name: "429 with seconds waits that long", status: 429, header: "3", want: 3000 },
+    { name: "503 with seconds waits", status: 503, header: "1", want: 1000 },
+    { name: "500 with seconds waits (any 5xx, as client-go)", status: 500, header: "2", want: 2000 },
+    { name: "429 without Retry-After is final", status: 429, header: null, want: undefined },
+    { name: "503 without Retry-After is final", status: 503, header: null, want: undefined },
+    { name: "a 4xx other than 429 is final", status: 409, header: "1", want: undefined },
+    { name: "a success is final", status: 200, header: "1", want: undefined },
+    { name: "0 resends at once", status: 429, header: "0", want: 0 },
+    { name: "a negative value resends at once, as Go sleeps no time", status: 429, header: "-5", want: 0 },
+    { name: "a leading + is a number to Go's Atoi", status: 429, header: "+2", want: 2000 },
+    {
+      name: "an HTTP date is not honoured, as in client-go",
+      status: 429,
+      header: "Wed, 21 Oct 2015 07:28:00 GMT",
+      want: undefined,
+    },
+    { name: "a fraction is not an integer", status: 429, header: "1.5", want: undefined },
+    { name: "the tenth retry is still allowed", status: 429, header: "1", retries: 9, want: 1000 },
+    { name: "after ten retries the answer is final", status: 429, header: "1", retries: 10, want: undefined },
+    { name: "a huge value is capped below the timer limit", status: 429, header: "99999999", want: 2 ** 31 - 1 },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => equal(retryAfterDelayMs(c.status, c.header, c.retries ?? 0), c.want));
+  }
+});
+
+Deno.test("a 429 with Retry-After is sent again after that delay, body included; without it, it fails", async () => {
+  const bodies: string[] = [];
+  let calls = 0;
+  const server = tlsServer(ipCert, async (req) => {
+    bodies.push(await req.text());
+    calls++;
+    if (new URL(req.url).pathname === "/plain") return Response.json({ message: "slow down" }, { status: 429 });
+    if (calls === 1) {
+      return Response.json({ message: "slow down" }, { status: 429, headers: { "retry-after": "1" } });
+    }
+    return Response.json({ created: true }, { status: 201 });
+  });
+  try {
+    await withDir(async (dir) => {
+      const kube = await client(
+        await writeKubeconfig(dir, { server: server.url, "certificate-authority-data": caData }, { token: "t" }),
+        {},
+        10_000,
+      );
+      try {
+        const started = performance.now();
+        deepStrictEqual(await kube.request("POST", "/api/v1/namespaces", { body: { a: 1 } }), { created: true });
+        const waited = performance.now() - started;
+        ok(waited >= 950 && waited < 5000, `waited ${waited} ms`);
+        deepStrictEqual(bodies, ['{"a":1}', '{"a":1}'], "sent twice, with its body");
+        calls = 0;
+        await rejects(kube.request("GET", "/plain"), (e: IrsaError) => e.reason === "Http429");
+        equal(calls, 1, "no Retry-After, no retry");
+      } finally {
+        kube.close();
+      }
+    });
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("a Retry-After beyond the request timeout fails at once with the server's answer", async () => {
+  const server = tlsServer(
+    ipCert,
+    () => Response.json({ message: "later" }, { status: 429, headers: { "retry-after": "30" } }),
+  );
+  try {
+    await withDir(async (dir) => {
+      const kube = await client(
+        await writeKubeconfig(dir, { server: server.url, "certificate-authority-data": caData }, { token: "t" }),
+        {},
+        2000,
+      );
+      try {
+        const started = performance.now();
+        await rejects(kube.request("GET", "/api"), (e: IrsaError) => e.reason === "Http429");
+        ok(performance.now() - started < 1500, "did not sleep into the deadline");
+        equal(server.seen.length, 1);
+      } finally {
+        kube.close();
+      }
+    });
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test({
+  name: "the request timeout covers a body that stalls after the headers, on both transports",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async (t) => {
+    const { promise: released, resolve: release } = Promise.withResolvers<void>();
+    const stalling = () =>
+      new Response(
+        new ReadableStream({
+          async start(controller) {
+            controller.enqueue(new TextEncoder().encode('{"items": ['));
+            await released;
+            controller.close();
+          },
+        }),
+        { headers: { "content-type": "application/json" } },
+      );
+    const servers = [tlsServer(ipCert, stalling), tlsServer(nameCert, stalling)];
+    try {
+      await withDir(async (dir) => {
+        const cases = [
+          { kind: "fetch", cluster: { server: servers[0]!.url, "certificate-authority-data": caData } },
+          {
+            kind: "node",
+            cluster: {
+              server: servers[1]!.url,
+              "certificate-authority-data": caData,
+              "tls-server-name": "kubernetes.internal",
+            },
+          },
+        ];
+        for (const c of cases) {
+          await t.step(c.kind, async () => {
+            const kube = await client(await writeKubeconfig(dir, c.cluster, { token: "t" }), {}, 1500);
+            try {
+              equal(await kube.transportKind(), c.kind);
+              const started = Date.now();
+              await rejects(kube.request("GET", "/api/v1/pods"), (e: IrsaError) => e.reason === "RequestTimeout");
+              ok(Date.now() - started < 10_000, "gave up on its own");
+            } finally {
+              kube.close();
+            }
+          });
+        }
+      });
+    } finally {
+      release();
+      await Promise.all(servers.map((s) => s.close()));
+    }
+  },
+});
+
+Deno.test({
+  name: "a watch outlives the request timeout, which bounds only the wait for its response head",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const { promise: released, resolve: release } = Promise.withResolvers<void>();
+    const server = tlsServer(ipCert, async (req) => {
+      if (new URL(req.url).pathname.endsWith("/silent")) {
+        await released;
+        return new Response("");
+      }
+      return new Response(
+        new ReadableStream({
+          async start(controller) {
+            await new Promise((r) => setTimeout(r, 1500));
+            controller.enqueue(new TextEncoder().encode('{"type":"ADDED","object":{"metadata":{"name":"a"}}}\n'));
+            controller.close();
+          },
+        }),
+        { headers: { "content-type": "application/json" } },
+      );
+    });
+    try {
+      await withDir(async (dir) => {
+        const kube = await client(
+          await writeKubeconfig(dir, { server: server.url, "certificate-authority-data": caData }, { token: "t" }),
+          {},
+          1000,
+        );
+        try {
+          const events = [];
+          for await (const e of kube.watch({ resource: "things" })) events.push(e);
+          deepStrictEqual(events, [{ type: "ADDED", object: { metadata: { name: "a" } } }]);
+          const url = server.seen.at(-1)!.url;
+          equal(url.searchParams.get("timeout"), null, "the stream is bounded by timeoutSeconds instead");
+          equal(url.searchParams.get("allowWatchBookmarks"), "true");
+          await rejects(
+            (async () => {
+              for await (const _ of kube.watch({ resource: "silent" })) { /* never */ }
+            })(),
+            (e: IrsaError) => e.reason === "RequestTimeout",
+          );
+        } finally {
+          kube.close();
+        }
+      });
+    } finally {
+      release();
+      await server.close();
+    }
+  },
 });

@@ -313,7 +313,7 @@ export async function benchWebhooks(): Promise<string[]> {
             `upstream ${patched.upstream}), closed loop, concurrency ${concurrency}, HTTP/1.1 keep-alive, ` +
             `${warmUpMs / 1000} s warm-up, then ${measureMs / 1000} s per server in ${rounds} alternating windows, ` +
             `${navigator.hardwareConcurrency} CPUs`,
-            figure("webhook ours (Deno, node:tls)", describe(oursResult)),
+            figure("webhook ours (Deno, node:https)", describe(oursResult)),
             figure(`webhook upstream (PIW ${serverVersions.podIdentityWebhook}, Go)`, describe(upstreamResult)),
             figure("webhook throughput ours/upstream", `${(rps(oursResult) / rps(upstreamResult)).toFixed(2)}x`),
             figure("webhook p99 latency ours/upstream", `${(p99(oursResult) / p99(upstreamResult)).toFixed(2)}x`),

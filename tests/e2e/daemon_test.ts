@@ -1,14 +1,19 @@
 // `kubectl irsa daemon` reconciling the seed's IRSASetup and IRSA objects against the real apiserver and moto:
 // the seed README manifests applied verbatim reach Ready, drift made behind the daemon's back is repaired within
-// one resync, edits converge, deletion honours cleanup, and a second IRSASetup is refused.
+// one resync, edits converge and remove what is no longer bound, deletion honours cleanup, a second IRSASetup is
+// refused, and deleting everything at once leaves no role behind.
 import { seedIrsaYaml, seedSetupYaml } from "../../lib/testdata/seed_manifests.ts";
-import { deepStrictEqual, equal, ok } from "node:assert/strict";
+import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { parse as parseYaml } from "yaml";
 import {
+  CreateRoleCommand,
   DetachRolePolicyCommand,
   GetOpenIDConnectProviderCommand,
   GetRoleCommand,
   ListAttachedRolePoliciesCommand,
+  ListOpenIDConnectProvidersCommand,
+  ListRolesCommand,
+  ListRoleTagsCommand,
   UpdateAssumeRolePolicyCommand,
 } from "@aws-sdk/client-iam";
 import { DeleteObjectCommand, HeadBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
@@ -20,6 +25,10 @@ import { installCrds } from "../support/crds.ts";
 import { startDaemon } from "../support/daemon.ts";
 import { createNamespace, sandboxClient } from "../support/kube.ts";
 import { motoAccount, withSandbox } from "../support/sandbox.ts";
+import { findKubectl } from "../support/kubectl.ts";
+import { IrsaError, isRetryable } from "../../lib/errors.ts";
+import { addFinalizer, removeFinalizer } from "../../daemon/object_ops.ts";
+import type { ObjectMetadata } from "../../daemon/resources.ts";
 
 // The seed README's manifests, verbatim but for the placeholders.
 const seedSetup = seedSetupYaml({ region: "eu-west-1", bucket: "seed-oidc-bucket" });
@@ -338,6 +347,194 @@ Deno.test({
             await eventually(async () => (await kube.get(`${api}/irsas/kept`)) === undefined, "the IRSA object to go");
             await aws.iam.send(new GetRoleCommand({ RoleName: "kept-role" }));
           });
+
+          await t.step(
+            "the apiserver refuses a finalizer patch on a stale resourceVersion (HTTP 422): a retryable conflict",
+            async () => {
+              await createNamespace(kube, "rv-probe");
+              const ref = { resource: "configmaps", namespace: "rv-probe", name: "probe" };
+              const read = async () => (await kube.get<{ metadata: ObjectMetadata }>(ref))!.metadata as ObjectMetadata;
+              await kube.create({ resource: "configmaps", namespace: "rv-probe" }, { metadata: { name: "probe" } });
+              const collection = { resource: "configmaps" };
+              for (const op of [addFinalizer, removeFinalizer]) {
+                const stale = await read();
+                await kube.patch(ref, { metadata: { labels: { touched: String(Date.now()) } } });
+                await rejects(op(kube, collection, stale), (e: unknown) => {
+                  ok(e instanceof IrsaError && e.kind === "conflict" && isRetryable(e), String(e));
+                  ok(String((e as Error).cause).includes("HTTP 422"), String((e as Error).cause));
+                  return true;
+                });
+                await op(kube, collection, await read());
+              }
+              deepStrictEqual((await read()).finalizers ?? [], []);
+            },
+          );
+
+          await t.step(
+            "dropping namespaces and renaming the role remove what is no longer bound; foreign things stay",
+            async () => {
+              for (const ns of ["edit-a", "edit-b", "edit-c"]) await createNamespace(kube, ns);
+              // Someone else's ServiceAccount in edit-b (another field manager): bind annotates it, never owns it.
+              const made = await sandbox.adminFetch(
+                "/api/v1/namespaces/edit-b/serviceaccounts?fieldManager=kubectl-annotate",
+                {
+                  method: "POST",
+                  headers: { "content-type": "application/json" },
+                  body: JSON.stringify({
+                    metadata: { name: "edit-sa", annotations: { "example.com/owner": "team-b" } },
+                  }),
+                },
+              );
+              equal(made.status, 201, await made.text());
+              const irsas = { group: crdGroup, version: crdVersion, resource: "irsas", namespace: systemNamespace };
+              await kube.create(irsas, {
+                apiVersion: `${crdGroup}/${crdVersion}`,
+                kind: "IRSA",
+                metadata: { name: "edit" },
+                spec: {
+                  cleanup: true,
+                  serviceAccount: { name: "edit-sa", namespaces: ["edit-a", "edit-b", "edit-c"] },
+                  iamRole: { name: "edit-role" },
+                  iamPolicies: ["AmazonS3FullAccess"],
+                },
+              });
+              await waitReady(kube, "irsas", "edit", "True");
+              const sa = (ns: string) =>
+                kube.get<{ metadata: { annotations?: Record<string, string> } }>({
+                  resource: "serviceaccounts",
+                  namespace: ns,
+                  name: "edit-sa",
+                });
+              ok((await sa("edit-b"))?.metadata.annotations?.["eks.amazonaws.com/role-arn"]);
+
+              await kube.patch({ ...irsas, name: "edit" }, {
+                spec: { serviceAccount: { name: "edit-sa", namespaces: ["edit-a"] }, iamRole: { name: "edit-role-2" } },
+              });
+              const newArn = `arn:aws:iam::${motoAccount}:role/edit-role-2`;
+              await eventually(async () => {
+                const gone = await aws.iam.send(new GetRoleCommand({ RoleName: "edit-role" })).then(
+                  () => false,
+                  (e) => e.name === "NoSuchEntityException",
+                );
+                const status = (await kube.get<{ status: { roleArn: string } }>(`${api}/irsas/edit`))?.status;
+                return gone && status?.roleArn === newArn;
+              }, "the old role to go and the new one to be recorded");
+              const role = await aws.iam.send(new GetRoleCommand({ RoleName: "edit-role-2" }));
+              ok(
+                JSON.stringify(parsePolicyDocument(role.Role!.AssumeRolePolicyDocument!)).includes(
+                  '"system:serviceaccount:edit-a:edit-sa"',
+                ),
+              );
+              ok(
+                !JSON.stringify(parsePolicyDocument(role.Role!.AssumeRolePolicyDocument!)).includes("edit-b"),
+                "the trust policy no longer names the dropped namespaces",
+              );
+              equal((await sa("edit-a"))?.metadata.annotations?.["eks.amazonaws.com/role-arn"], newArn);
+              // Our annotations left the foreign ServiceAccount; its own stayed, and it was not deleted.
+              deepStrictEqual((await sa("edit-b"))?.metadata.annotations, { "example.com/owner": "team-b" });
+              equal(await sa("edit-c"), undefined, "the ServiceAccount the daemon created is deleted");
+              const status = (await kube.get<{ status: { serviceAccounts: unknown[] } }>(`${api}/irsas/edit`))
+                ?.status;
+              deepStrictEqual(status?.serviceAccounts, [{ name: "edit-sa", namespace: "edit-a" }]);
+
+              // An inventory naming a role that is not ours (edited by hand) never gets it deleted.
+              await aws.iam.send(
+                new CreateRoleCommand({
+                  RoleName: "foreign-role",
+                  AssumeRolePolicyDocument: JSON.stringify({ Version: "2012-10-17", Statement: [] }),
+                }),
+              );
+              await kube.patch({ ...irsas, name: "edit", subresource: "status" }, {
+                status: { roleArn: `arn:aws:iam::${motoAccount}:role/foreign-role` },
+              });
+              await kube.patch({ ...irsas, name: "edit" }, {
+                spec: { iamPolicies: ["AmazonS3FullAccess", "AmazonSQSReadOnlyAccess"] },
+              });
+              await eventually(async () => {
+                const o = await kube.get<{ status: { roleArn: string } }>(`${api}/irsas/edit`);
+                const attached = await aws.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: "edit-role-2" }));
+                return o?.status.roleArn === newArn && attached.AttachedPolicies?.length === 2;
+              }, "the edit to converge");
+              await aws.iam.send(new GetRoleCommand({ RoleName: "foreign-role" }));
+            },
+          );
+
+          await t.step(
+            "deleting the IRSASetups and every IRSA object in one kubectl delete leaves no role of ours",
+            async () => {
+              await createNamespace(kube, "teardown");
+              const irsas = { group: crdGroup, version: crdVersion, resource: "irsas", namespace: systemNamespace };
+              for (const [name, namespaces] of [["td-1", ["teardown"]], ["td-2", ["teardown", "edit-a"]]] as const) {
+                await kube.create(irsas, {
+                  apiVersion: `${crdGroup}/${crdVersion}`,
+                  kind: "IRSA",
+                  metadata: { name },
+                  spec: {
+                    cleanup: true,
+                    serviceAccount: { name: `${name}-sa`, namespaces },
+                    iamRole: { name: `${name}-role` },
+                    iamPolicies: ["AmazonS3FullAccess"],
+                  },
+                });
+                await waitReady(kube, "irsas", name, "True");
+              }
+              // The seed's IRSASetup keeps its setup on deletion; this one is to be torn down.
+              await kube.patch({
+                group: crdGroup,
+                version: crdVersion,
+                resource: "irsasetups",
+                namespace: systemNamespace,
+                name: "irsa-init",
+              }, { spec: { cleanup: true } });
+              // The setups first: the worst order for the roles, whose cleanup needs the setup record.
+              const out = await new Deno.Command(await findKubectl(), {
+                args: [
+                  "delete",
+                  "-n",
+                  systemNamespace,
+                  "--wait=false",
+                  "irsasetup/irsa-init",
+                  "irsasetup/second",
+                  "irsa/edit",
+                  "irsa/td-1",
+                  "irsa/td-2",
+                ],
+                env: { KUBECONFIG: sandbox.kubeconfigPath },
+              }).output();
+              equal(out.code, 0, new TextDecoder().decode(out.stderr));
+              await eventually(
+                async () => {
+                  const left = await kube.list({ group: crdGroup, version: crdVersion, resource: "irsas" });
+                  const setups = await kube.list({ group: crdGroup, version: crdVersion, resource: "irsasetups" });
+                  return left.length === 0 && setups.length === 0;
+                },
+                "every IRSA and IRSASetup object to go (no finalizer stuck)",
+                60_000,
+              );
+              const roles = (await aws.iam.send(new ListRolesCommand({}))).Roles ?? [];
+              const ours: string[] = [];
+              for (const r of roles) {
+                const tags = (await aws.iam.send(new ListRoleTagsCommand({ RoleName: r.RoleName! }))).Tags ?? [];
+                if (tags.some((t) => t.Key === "kubectl-irsa/managed-by")) ours.push(r.RoleName!);
+              }
+              // kept-role belongs to the IRSA deleted with cleanup: false, which promised to leave it.
+              deepStrictEqual(ours, ["kept-role"]);
+              await aws.iam.send(new GetRoleCommand({ RoleName: "foreign-role" }));
+              deepStrictEqual(
+                (await aws.iam.send(new ListOpenIDConnectProvidersCommand({}))).OpenIDConnectProviderList,
+                [],
+              );
+              const bucket = await aws.s3.send(new HeadBucketCommand({ Bucket: "seed-oidc-bucket" })).then(
+                () => "exists",
+                () => "gone",
+              );
+              equal(bucket, "gone");
+              equal(
+                await kube.get({ resource: "serviceaccounts", namespace: "teardown", name: "td-1-sa" }),
+                undefined,
+              );
+            },
+          );
         } finally {
           await daemon.stop();
         }

@@ -43,6 +43,9 @@ export async function startDaemon(
     "127.0.0.1",
     "--metrics-bind-address",
     `127.0.0.1:${metricsPort}`,
+    // No endpoints point at a test daemon: nothing to drain, and stop() would wait out the grace (a test passes its
+    // own --shutdown-drain to see the drain).
+    "--shutdown-drain=0s",
     ...args,
   ], {
     logPath: `${sandbox.dir}/daemon-${started++}.log`,

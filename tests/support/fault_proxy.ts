@@ -30,6 +30,9 @@ export interface RecordedRequest {
   status: number;
   /** The client's IP address: which pod (or the host) sent it. */
   remote: string;
+  /** `Date.now()` when the request arrived and when its answer was ready. */
+  startedMs: number;
+  endedMs: number;
 }
 
 /** A running proxy. */
@@ -37,6 +40,8 @@ export interface FaultProxy {
   endpoint: string;
   counts: FaultCounts;
   requests: RecordedRequest[];
+  /** Delays every AWS request (not /moto-api) by `ms` from now on, e.g. to slow a reconcile down; 0 to stop. */
+  setLatency(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -72,6 +77,7 @@ export async function startFaultProxy(
   const random = prng(options.seed ?? 42);
   const counts: FaultCounts = { forwarded: 0, throttled: 0, failed: 0, delayed: 0 };
   const requests: RecordedRequest[] = [];
+  let latencyMs = 0;
   const abort = new AbortController();
   const port = options.port ?? freePort();
   const server = Deno.serve({
@@ -82,6 +88,7 @@ export async function startFaultProxy(
     signal: abort.signal,
     onListen: () => {},
   }, async (req, info) => {
+    const startedMs = Date.now();
     const remote = (info.remoteAddr as Deno.NetAddr).hostname;
     const url = new URL(req.url);
     const host = req.headers.get("host") ?? url.host;
@@ -94,9 +101,21 @@ export async function startFaultProxy(
     const bucket = host.replace(/:\d+$/, "").match(/^(.+)\.s3[.-](?:[a-z0-9-]+\.)?amazonaws\.com$/)?.[1];
     const path = bucket ? `/${bucket}${url.pathname === "/" ? "" : url.pathname}` : url.pathname;
     const record = (status: number) => {
-      requests.push({ method: req.method, host, path, service, action, ...(form ? { form } : {}), status, remote });
+      requests.push({
+        method: req.method,
+        host,
+        path,
+        service,
+        action,
+        ...(form ? { form } : {}),
+        status,
+        remote,
+        startedMs,
+        endedMs: Date.now(),
+      });
     };
     const isControl = url.pathname.startsWith("/moto-api");
+    if (!isControl && latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
     const roll = random();
     if (!isControl && roll < options.faultRate) {
       const kind = Math.floor((roll / options.faultRate) * 3);
@@ -135,6 +154,9 @@ export async function startFaultProxy(
     endpoint: port === 443 ? `https://${sandbox.host}` : `https://${sandbox.host}:${port}`,
     counts,
     requests,
+    setLatency(ms) {
+      latencyMs = ms;
+    },
     async close() {
       abort.abort();
       await server.finished;
