@@ -150,18 +150,25 @@ Deno.test({
         let roleArn = "";
         let irsaApplied = 0;
         await t.step("the README's IRSA: role, policy and both ServiceAccounts annotated", async () => {
+          // The apiserver restart just before outlasts the renew deadline, so the leader may have stepped down
+          // and restarted (as kube-controller-manager does): wait for both replicas and a leader among them.
+          const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${systemNamespace}/leases/${leaderLease}`;
+          await waitFor("both replicas Ready and one of them leading", async () => {
+            const pods = await listPods(sandbox, systemNamespace, daemonSelector);
+            const lease = await getJson<{ spec: { holderIdentity?: string } }>(sandbox, leasePath);
+            const holder = lease?.spec.holderIdentity;
+            return pods.filter(podReady).length === 2 && holder && leaderPod(pods, holder) ? true : undefined;
+          }, 120_000);
+          const firstCall = proxy.requests.length;
           irsaApplied = performance.now();
           await kubectlOk(sandbox, ["apply", "-f", "-"], seedIrsaYaml);
           const irsa = await waitCrReady(sandbox, "irsas", "irsa-sample");
           roleArn = irsa.status!.roleArn!;
-          // Exactly one replica acts: every AWS call so far came from the leader pod's address.
+          // Exactly one replica acts: every AWS call for the IRSA came from the leader pod's address.
           const pods = await listPods(sandbox, systemNamespace, daemonSelector);
-          const lease = await getJson<{ spec: { holderIdentity: string } }>(
-            sandbox,
-            `/apis/coordination.k8s.io/v1/namespaces/${systemNamespace}/leases/${leaderLease}`,
-          );
+          const lease = await getJson<{ spec: { holderIdentity: string } }>(sandbox, leasePath);
           const leaderIp = leaderPod(pods, lease!.spec.holderIdentity)!.status.podIP;
-          const senders = new Set(proxy.requests.map((r) => r.remote));
+          const senders = new Set(proxy.requests.slice(firstCall).map((r) => r.remote));
           deepStrictEqual([...senders], [leaderIp], "AWS calls came only from the leader");
           for (const ns of ["kube-system", "default"]) {
             const sa = await getJson<{ metadata: { annotations?: Record<string, string> } }>(
@@ -260,45 +267,77 @@ Deno.test({
           equal(objects.Contents?.length, 1, "still only the bound Job's object");
         });
 
-        await t.step("deleting the leader pod hands over; an IRSA created meanwhile becomes Ready", async () => {
-          const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${systemNamespace}/leases/${leaderLease}`;
-          const leader = (await getJson<{ spec: { holderIdentity: string } }>(sandbox, leasePath))!.spec.holderIdentity;
-          const leaderName = leaderPod(await listPods(sandbox, systemNamespace, daemonSelector), leader)!.metadata.name;
-          const deleted = await sandbox.adminFetch(`/api/v1/namespaces/${systemNamespace}/pods/${leaderName}`, {
-            method: "DELETE",
-          });
-          await deleted.body?.cancel();
-          ok(deleted.ok, `DELETE pod ${leaderName}: ${deleted.status}`);
-          await kubectlOk(sandbox, ["create", "namespace", "handover"]);
-          const irsa = {
-            apiVersion: `${crdGroup}/${crdVersion}`,
-            kind: "IRSA",
-            metadata: { name: "handover", namespace: systemNamespace },
-            spec: {
-              cleanup: true,
-              serviceAccount: { name: "handover-sa", namespaces: ["handover"] },
-              iamRole: { name: "handover-role" },
-              iamPolicies: ["AmazonS3ReadOnlyAccess"],
-            },
-          };
-          await sendJson(sandbox, "POST", `${crdApi}/irsas`, irsa);
-          const next = await waitFor("another leader", async () => {
-            const l = await getJson<{ spec: { holderIdentity?: string } }>(sandbox, leasePath);
-            const h = l?.spec.holderIdentity;
-            return h && h !== leader ? h : undefined;
-          }, 90_000);
-          const pods = await listPods(sandbox, systemNamespace, daemonSelector);
-          const nextPod = leaderPod(pods, next);
-          ok(nextPod && nextPod.metadata.name !== leaderName, `new leader ${next} is another running pod`);
-          const ready = await waitCrReady(sandbox, "irsas", "handover");
-          ok(ready.status?.roleArn?.endsWith(":role/handover-role"));
-          const created = proxy.requests.filter((r) => r.action === "CreateRole");
-          equal(created.at(-1)?.remote, nextPod!.status.podIP, "the new leader created the role");
-          await waitFor("the Deployment back at 2 ready replicas", async () => {
-            const p = await listPods(sandbox, systemNamespace, daemonSelector);
-            return p.filter(podReady).length === 2;
-          }, 120_000);
-        });
+        await t.step(
+          "deleting the leader pod hands over; IRSA objects created meanwhile and after become Ready, each role made once",
+          async () => {
+            const leasePath = `/apis/coordination.k8s.io/v1/namespaces/${systemNamespace}/leases/${leaderLease}`;
+            const leader =
+              (await getJson<{ spec: { holderIdentity: string } }>(sandbox, leasePath))!.spec.holderIdentity;
+            const oldLeader = leaderPod(await listPods(sandbox, systemNamespace, daemonSelector), leader)!;
+            const leaderName = oldLeader.metadata.name;
+            const deleted = await sandbox.adminFetch(`/api/v1/namespaces/${systemNamespace}/pods/${leaderName}`, {
+              method: "DELETE",
+            });
+            await deleted.body?.cancel();
+            ok(deleted.ok, `DELETE pod ${leaderName}: ${deleted.status}`);
+            await kubectlOk(sandbox, ["create", "namespace", "handover"]);
+            const irsa = {
+              apiVersion: `${crdGroup}/${crdVersion}`,
+              kind: "IRSA",
+              metadata: { name: "handover", namespace: systemNamespace },
+              spec: {
+                cleanup: true,
+                serviceAccount: { name: "handover-sa", namespaces: ["handover"] },
+                iamRole: { name: "handover-role" },
+                iamPolicies: ["AmazonS3ReadOnlyAccess"],
+              },
+            };
+            await sendJson(sandbox, "POST", `${crdApi}/irsas`, irsa);
+            const next = await waitFor("another leader", async () => {
+              const l = await getJson<{ spec: { holderIdentity?: string } }>(sandbox, leasePath);
+              const h = l?.spec.holderIdentity;
+              return h && h !== leader ? h : undefined;
+            }, 90_000);
+            const pods = await listPods(sandbox, systemNamespace, daemonSelector);
+            const nextPod = leaderPod(pods, next);
+            ok(nextPod && nextPod.metadata.name !== leaderName, `new leader ${next} is another running pod`);
+            const ready = await waitCrReady(sandbox, "irsas", "handover");
+            ok(ready.status?.roleArn?.endsWith(":role/handover-role"));
+            // The deleted pod leads until SIGTERM (its preStop sleep comes first), so either replica may have made
+            // the role created meanwhile, but only one, once.
+            const madeMeanwhile = proxy.requests.filter((r) =>
+              r.action === "CreateRole" && r.form?.get("RoleName") === "handover-role" && r.status < 300
+            );
+            equal(madeMeanwhile.length, 1, "handover-role created exactly once");
+            ok(
+              [oldLeader.status.podIP, nextPod!.status.podIP].includes(madeMeanwhile[0]!.remote),
+              `handover-role made by a lease holder, not ${madeMeanwhile[0]!.remote}`,
+            );
+            // After the handover only the new leader writes.
+            await sendJson(sandbox, "POST", `${crdApi}/irsas`, {
+              ...irsa,
+              metadata: { ...irsa.metadata, name: "after-handover" },
+              spec: {
+                ...irsa.spec,
+                serviceAccount: { name: "after-sa", namespaces: ["handover"] },
+                iamRole: { name: "after-role" },
+              },
+            });
+            await waitCrReady(sandbox, "irsas", "after-handover");
+            const madeAfter = proxy.requests.filter((r) =>
+              r.action === "CreateRole" && r.form?.get("RoleName") === "after-role"
+            );
+            deepStrictEqual(
+              madeAfter.map((r) => r.remote),
+              [nextPod!.status.podIP],
+              "the new leader created after-role",
+            );
+            await waitFor("the Deployment back at 2 ready replicas", async () => {
+              const p = await listPods(sandbox, systemNamespace, daemonSelector);
+              return p.filter(podReady).length === 2;
+            }, 120_000);
+          },
+        );
 
         await t.step("doctor is all green on the node and names the webhook when it is scaled to 0", async () => {
           const green = await runPlugin(["doctor", "sa", "irsa1-sa", "-n", "default", "-o", "json"], {
@@ -333,7 +372,7 @@ Deno.test({
         });
 
         await t.step("deleting the objects, then kubectl irsa uninstall, leaves nothing behind", async () => {
-          for (const name of ["irsa-sample", "handover"]) {
+          for (const name of ["irsa-sample", "handover", "after-handover"]) {
             await sandbox.adminFetch(`${crdApi}/irsas/${name}`, { method: "DELETE" }).then((r) => r.body?.cancel());
           }
           await sandbox.adminFetch(`${crdApi}/irsasetups/irsa-init`, { method: "DELETE" }).then((r) =>
