@@ -42,13 +42,6 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
   });
 }
 
-/** A signal that aborts after `ms` on `clock` (AbortSignal.timeout for any clock). */
-export function timeoutSignal(clock: Clock, ms: number): AbortSignal {
-  const controller = new AbortController();
-  clock.after(ms, () => controller.abort(new DOMException("The operation timed out", "TimeoutError")));
-  return controller.signal;
-}
-
 /** A clock that moves only when told; timers fire in deadline order during advance(). */
 export class FakeClock implements Clock {
   #now: number;
@@ -95,11 +88,6 @@ export class FakeClock implements Clock {
     this.#now += end - this.#mono;
     this.#mono = end;
     await flush();
-  }
-
-  /** Moves the wall clock only (a skewed or adjusted clock); monotonic time stays. */
-  jumpWall(ms: number): void {
-    this.#now += ms;
   }
 }
 

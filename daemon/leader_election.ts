@@ -230,18 +230,20 @@ export async function runWithLeaderElection(
     }
   };
 
-  /** One attempt with its own timeout; the request is aborted when it fires or `parent` aborts. */
-  const attempt = async (parent: AbortSignal): Promise<boolean> => {
+  /** Runs `fn` with a signal that aborts after the attempt timeout (or with `parent`); the timer never outlives it. */
+  const timed = async <R>(message: string, parent: AbortSignal | undefined, fn: (s: AbortSignal) => Promise<R>) => {
     const timeout = new AbortController();
-    const timer = clock.after(attemptTimeoutMs, () => {
-      timeout.abort(new DOMException("The lease request timed out", "TimeoutError"));
-    });
+    const timer = clock.after(attemptTimeoutMs, () => timeout.abort(new DOMException(message, "TimeoutError")));
     try {
-      return await tryAcquireOrRenew(AbortSignal.any([parent, timeout.signal]));
+      return await fn(parent ? AbortSignal.any([parent, timeout.signal]) : timeout.signal);
     } finally {
       timer.cancel();
     }
   };
+
+  /** One attempt with its own timeout; the request is aborted when it fires or `parent` aborts. */
+  const attempt = (parent: AbortSignal): Promise<boolean> =>
+    timed("The lease request timed out", parent, tryAcquireOrRenew);
 
   /** Retries until we hold the lease; the monotonic start of the winning attempt, or undefined when stopped. */
   const acquire = async (): Promise<number | undefined> => {
@@ -308,27 +310,23 @@ export async function runWithLeaderElection(
 
   /** client-go's release: an empty holder and a 1 s lease, only while the lease still names us; bounded. */
   const release = async (): Promise<void> => {
-    const timeout = new AbortController();
-    const timer = clock.after(attemptTimeoutMs, () => {
-      timeout.abort(new DOMException("Releasing the lease timed out", "TimeoutError"));
-    });
     try {
-      const current = await read(timeout.signal);
-      if (current?.spec?.holderIdentity !== identity) return;
-      const now = microTime(clock.now());
-      const record: LeaseRecord = {
-        holderIdentity: "",
-        leaseDurationSeconds: 1,
-        acquireTime: now,
-        renewTime: now,
-        leaseTransitions: current.spec.leaseTransitions ?? 0,
-      };
-      await write("PUT", record, current.metadata.resourceVersion, timeout.signal);
-      log.info("Released leadership", { lease, identity });
+      await timed("Releasing the lease timed out", undefined, async (signal) => {
+        const current = await read(signal);
+        if (current?.spec?.holderIdentity !== identity) return;
+        const now = microTime(clock.now());
+        const record: LeaseRecord = {
+          holderIdentity: "",
+          leaseDurationSeconds: 1,
+          acquireTime: now,
+          renewTime: now,
+          leaseTransitions: current.spec.leaseTransitions ?? 0,
+        };
+        await write("PUT", record, current.metadata.resourceVersion, signal);
+        log.info("Released leadership", { lease, identity });
+      });
     } catch (e) {
       log.warn("Releasing the lease failed", { lease, error: e });
-    } finally {
-      timer.cancel();
     }
   };
 

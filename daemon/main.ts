@@ -4,6 +4,7 @@ import { readCaBundle } from "../lib/aws/ca_bundle.ts";
 import { KubeClient } from "../lib/kube/client.ts";
 import { leaderLease } from "../lib/names.ts";
 import { defaultCertPolicy } from "./cert_rotation.ts";
+import { realClock, sleep } from "./clock.ts";
 import { Informer } from "./informer.ts";
 import { daemonAws } from "./aws_session.ts";
 import { runController } from "./controller.ts";
@@ -168,7 +169,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     tasks.push((async () => {
       while (!stop.signal.aborted) {
         const due = material.nextCheck.getTime() - Date.now();
-        await sleep(Math.max(100, Math.min(options.webhook.certCheckMs, due)), stop.signal);
+        await sleep(realClock, Math.max(100, Math.min(options.webhook.certCheckMs, due)), stop.signal);
         if (stop.signal.aborted) break;
         try {
           const next = await reconcileWebhookTls(kube, tlsOptions);
@@ -263,14 +264,4 @@ export async function runDaemon(argv: string[]): Promise<number> {
   await health.shutdown();
   log.info("Stopped", { exitCode });
   return exitCode;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
-  });
 }
