@@ -51,6 +51,8 @@ export interface InitCommand {
   distro?: Distro;
   force: boolean;
   noThumbprint: boolean;
+  /** A YAML or JSON file with the binding policy to record. */
+  bindingPolicyFile?: string;
 }
 
 /**
@@ -111,6 +113,16 @@ export interface InstallCommand {
   awsEndpointUrl?: string;
   /** Path of the PEM bundle the daemon trusts for AWS endpoints; read (and checked) before any connection. */
   awsCaBundle?: string;
+  /** `--network-policy`: render the daemon's NetworkPolicy; absent without the flag. */
+  networkPolicy?: {
+    /**
+     * `--webhook-source` as given; absent means the kube-apiserver's addresses, read from the cluster. Checked as
+     * CIDRs by install before it connects: the parser leaves lib/install_manifests.ts out of every command's start.
+     */
+    webhookSources?: string[];
+    /** `--metrics-namespace`, in order; empty means no one may reach the metrics port. */
+    metricsNamespaces: string[];
+  };
 }
 
 /** `kubectl irsa uninstall`. */
@@ -221,6 +233,7 @@ export const commandOptions: Record<CommandName, Record<string, OptionSpec>> = {
     distro: { type: "string" },
     force: { type: "boolean" },
     "no-thumbprint": { type: "boolean" },
+    "binding-policy": { type: "string" },
   },
   bind: {
     policy: { type: "string", multiple: true },
@@ -246,6 +259,9 @@ export const commandOptions: Record<CommandName, Record<string, OptionSpec>> = {
     "webhook-skip-namespaces": { type: "string" },
     "aws-endpoint-url": { type: "string" },
     "aws-ca-bundle": { type: "string" },
+    "network-policy": { type: "boolean" },
+    "webhook-source": { type: "string", multiple: true },
+    "metrics-namespace": { type: "string", multiple: true },
   },
   uninstall: {
     "keep-crds": { type: "boolean" },
@@ -453,6 +469,7 @@ function parseInit(v: Values, flags: GlobalFlags): InitCommand {
   if (typeof v["issuer-url"] === "string") cmd.issuerUrl = v["issuer-url"];
   if (typeof v["out-dir"] === "string") cmd.outDir = v["out-dir"];
   if (distro !== undefined) cmd.distro = distro as Distro;
+  if (typeof v["binding-policy"] === "string") cmd.bindingPolicyFile = v["binding-policy"];
   return cmd;
 }
 
@@ -698,7 +715,32 @@ function parseInstall(v: Values, flags: GlobalFlags): InstallCommand {
   }
   const caBundle = stringFlag(v, "aws-ca-bundle", "install");
   if (caBundle !== undefined) cmd.awsCaBundle = caBundle;
+  const networkPolicy = installNetworkPolicy(v);
+  if (networkPolicy !== undefined) cmd.networkPolicy = networkPolicy;
   return cmd;
+}
+
+/** `--network-policy` and the flags that only mean something with it; every value is checked here. */
+function installNetworkPolicy(v: Values): InstallCommand["networkPolicy"] {
+  const sources = listFlag(v, "webhook-source", "install");
+  const metricsNamespaces = listFlag(v, "metrics-namespace", "install");
+  if (v["network-policy"] !== true) {
+    const given = sources.length > 0 ? "webhook-source" : metricsNamespaces.length > 0 ? "metrics-namespace" : "";
+    if (given !== "") throw new UsageError(`"--${given}" only applies with "--network-policy"`, "install");
+    return undefined;
+  }
+  for (const ns of metricsNamespaces) {
+    try {
+      validateDnsLabel("namespace", ns);
+    } catch (e) {
+      if (isIrsaError(e, "invalid")) throw new UsageError(`"--metrics-namespace": ${cliMessage(e)}`, "install");
+      throw e;
+    }
+  }
+  return {
+    ...(sources.length > 0 ? { webhookSources: sources } : {}),
+    metricsNamespaces,
+  };
 }
 
 function parseUninstall(v: Values, flags: GlobalFlags): UninstallCommand {

@@ -962,6 +962,66 @@ const cases: Case[] = [
     error: `unknown flag "--keep-crds"`,
     command: "install",
   },
+  {
+    name: "parses install --network-policy alone: sources read from the cluster, no metrics namespaces",
+    argv: ["install", "--network-policy"],
+    want: { name: "install", flags: flags(), networkPolicy: { metricsNamespaces: [] } },
+  },
+  {
+    name: "parses repeated --webhook-source and --metrics-namespace in order, the CIDRs as given",
+    argv: [
+      "install",
+      "--network-policy",
+      "--webhook-source",
+      "172.18.0.2/32",
+      "--webhook-source=2001:DB8::/32",
+      "--metrics-namespace",
+      "monitoring",
+      "--metrics-namespace",
+      "obs",
+    ],
+    want: {
+      name: "install",
+      flags: flags(),
+      networkPolicy: { webhookSources: ["172.18.0.2/32", "2001:DB8::/32"], metricsNamespaces: ["monitoring", "obs"] },
+    },
+  },
+  {
+    name: "rejects --webhook-source without --network-policy",
+    argv: ["install", "--webhook-source", "10.0.0.1/32"],
+    error: `"--webhook-source" only applies with "--network-policy"`,
+    command: "install",
+  },
+  {
+    name: "rejects --metrics-namespace without --network-policy",
+    argv: ["install", "--metrics-namespace", "monitoring"],
+    error: `"--metrics-namespace" only applies with "--network-policy"`,
+    command: "install",
+  },
+  {
+    name: "rejects a --metrics-namespace that is no namespace name",
+    argv: ["install", "--network-policy", "--metrics-namespace", "Mon_Itoring"],
+    error: `"--metrics-namespace": Invalid namespace "Mon_Itoring"`,
+    command: "install",
+  },
+  {
+    name: "rejects an empty --webhook-source",
+    argv: ["install", "--network-policy", "--webhook-source="],
+    error: `flag "--webhook-source" needs a value`,
+    command: "install",
+  },
+  {
+    name: "rejects a --metrics-namespace given twice",
+    argv: ["install", "--network-policy", "--metrics-namespace", "obs", "--metrics-namespace", "obs"],
+    error: `"--metrics-namespace obs" is given twice`,
+    command: "install",
+  },
+  {
+    name: "rejects --network-policy on uninstall, which deletes the NetworkPolicy anyway",
+    argv: ["uninstall", "--network-policy"],
+    error: `unknown flag "--network-policy"`,
+    command: "uninstall",
+  },
 
   // Uninstall
   {

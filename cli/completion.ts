@@ -93,6 +93,7 @@ export const flagValues: Record<string, ValueSource> = {
   "failure-policy": { kind: "words", words: failurePolicies },
   "sts-regional-endpoints": { kind: "words", words: ["true", "false"] },
   namespace: { kind: "namespaces" },
+  "metrics-namespace": { kind: "namespaces" },
   kubeconfig: { kind: "files" },
   "ca-bundle": { kind: "files" },
   "aws-ca-bundle": { kind: "files" },

@@ -114,6 +114,9 @@ Flags:
       --distro NAME          Render the apiserver change for kubeadm|static-pod|k3s|rke2|kind|raw (default: detected)
       --force                Overwrite an existing generated key (Secret or files)
       --no-thumbprint        Register the OIDC provider without a TLS thumbprint
+      --binding-policy FILE  Record a binding policy (YAML or JSON, IRSASetup spec.bindingPolicy's fields): what
+                             roles of tenant namespaces may get, the role path and the permissions boundary of
+                             every role; {} records none (the defaults); absent keeps the recorded one
 
 ${globalFlagsHelp}
 `,
@@ -215,10 +218,16 @@ Examples:
   kubectl irsa install --aws-endpoint-url https://s3.internal.example:9000 --aws-ca-bundle ./internal-ca.pem \\
       --s3-path-style
 
+  # Only the kube-apiserver reaches the webhook, and only Prometheus in monitoring reaches /metrics
+  kubectl irsa install --network-policy --metrics-namespace monitoring
+
 Installs the namespace, both CRDs (the seed's irsa-manager.kkb0318.github.io/v1alpha1, so irsa-manager objects
-keep working), least-privilege RBAC, the Deployment, a PodDisruptionBudget, a Service and the
-MutatingWebhookConfiguration, each with server-side apply (field manager kubectl-irsa). AWS credentials come
-from the optional Secret <namespace>/aws-secret (the seed's keys) or the default AWS credential chain.
+keep working), the ValidatingAdmissionPolicies that keep IRSA objects outside the daemon's namespace to their own
+namespace and to the cluster's binding policy, least-privilege RBAC, the ClusterRoles kubectl-irsa-edit and
+kubectl-irsa-view (aggregated into admin, edit and view, so namespace admins manage IRSA objects but never their
+status or IRSASetups), the Deployment, a PodDisruptionBudget, a Service and the MutatingWebhookConfiguration, each
+with server-side apply (field manager kubectl-irsa). AWS credentials come from the optional Secret
+<namespace>/aws-secret (the seed's keys) or the default AWS credential chain.
 
 Flags:
   -n, --namespace NS          Namespace of the daemon (default: irsa-manager-system, not the context's namespace)
@@ -236,6 +245,14 @@ Flags:
                               kubectl-irsa-aws-ca, mounted and named by AWS_CA_BUNDLE); not --ca-bundle, which is
                               refused: install itself makes no AWS call
       --s3-path-style         The daemon addresses S3 path-style (AWS_S3_FORCE_PATH_STYLE=true)
+      --network-policy        Add a NetworkPolicy in the daemon's namespace: the webhook port (9443) only from
+                              --webhook-source, the metrics port (8080) only from --metrics-namespace (the
+                              kubelet's probes still pass). Needs a CNI that enforces NetworkPolicy
+      --webhook-source CIDR   Repeatable, with --network-policy: who may reach the webhook port (default: the
+                              kube-apiserver's addresses in the EndpointSlices of default/kubernetes, each as /32
+                              or /128; give the sources where it calls from elsewhere, such as konnectivity)
+      --metrics-namespace NS  Repeatable, with --network-policy: pods of this namespace may scrape /metrics
+                              (default: none may)
       --dry-run               With -o yaml|json: print the manifests; alone: server-side dry run of every object
   -o, --output FORMAT         yaml|json, with --dry-run
 

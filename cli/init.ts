@@ -1,5 +1,6 @@
 // `kubectl irsa init`: gather → plan → (apply) with lib/init.ts, then print the kube-apiserver change.
-import { stringify as toYaml } from "yaml";
+import { type BindingPolicy, validateBindingPolicy } from "../lib/binding_policy.ts";
+import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { apiserverChange, detectDistro } from "../lib/apiserver_change.ts";
 import { pathStyleS3Endpoint } from "../lib/aws/clients.ts";
 import { iamPort } from "../lib/aws/iam_port.ts";
@@ -43,6 +44,10 @@ export const localFiles: FilePort = {
 
 /** Runs `kubectl irsa init`. */
 export async function runInit(cmd: InitCommand, io: Io): Promise<number> {
+  // Read and checked before any connection: a bad file is a usage error.
+  const bindingPolicy = cmd.bindingPolicyFile === undefined
+    ? undefined
+    : await readBindingPolicy(cmd.bindingPolicyFile);
   const aws = await openAws(cmd.flags, io, { command: "init" });
   const request: InitRequest = {
     bucket: cmd.bucket,
@@ -52,6 +57,7 @@ export async function runInit(cmd: InitCommand, io: Io): Promise<number> {
     noThumbprint: cmd.noThumbprint,
     ...(cmd.issuerUrl !== undefined ? { issuerUrl: cmd.issuerUrl } : {}),
     ...(cmd.outDir !== undefined ? { outDir: cmd.outDir } : {}),
+    ...(bindingPolicy !== undefined ? { bindingPolicy } : {}),
   };
   const endpoint = pathStyleS3Endpoint(aws.clients.config);
   if (endpoint) request.pathStyleEndpoint = endpoint;
@@ -186,4 +192,31 @@ function actionDiff(a: InitAction): string[] {
     default:
       return [];
   }
+}
+
+/** The binding policy of `--binding-policy FILE`, checked; any problem is a usage error naming the file. */
+async function readBindingPolicy(path: string): Promise<BindingPolicy> {
+  let text;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    throw new UsageError(`cannot read --binding-policy file "${path}": ${(e as Error).message}`, "init");
+  }
+  let value: unknown;
+  try {
+    value = parseYaml(text);
+  } catch (e) {
+    throw new UsageError(`--binding-policy file "${path}" is not YAML or JSON: ${(e as Error).message}`, "init");
+  }
+  if (value === null || value === undefined) value = {};
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw new UsageError(`--binding-policy file "${path}" must hold a mapping of policy fields`, "init");
+  }
+  try {
+    validateBindingPolicy(value as BindingPolicy, `--binding-policy file "${path}"`);
+  } catch (e) {
+    if (isIrsaError(e, "invalid")) throw new UsageError(cliMessage(e), "init");
+    throw e;
+  }
+  return value as BindingPolicy;
 }

@@ -4,10 +4,13 @@ import { readCaBundle } from "../lib/aws/ca_bundle.ts";
 import { IrsaError, isIrsaError } from "../lib/errors.ts";
 import type { KubeClient } from "../lib/kube/client.ts";
 import {
+  apiserverSourceCidrs,
   defaultImage,
+  type EndpointSliceAddresses,
   installManifests,
   type InstallOptions,
   type Manifest,
+  parseCidr,
   reservedNamespaces,
   resourceRefOf,
   toYamlStream,
@@ -15,6 +18,7 @@ import {
 import { awsSecret, systemNamespace } from "../lib/names.ts";
 import type { InstallCommand } from "./args.ts";
 import type { Io } from "./main.ts";
+import { cliMessage } from "./remedy.ts";
 import { openKube } from "./session.ts";
 import { UsageError } from "./usage_error.ts";
 import { version } from "./version.ts";
@@ -41,6 +45,56 @@ async function readAwsCaBundle(path: string): Promise<string> {
   }
 }
 
+/** The --webhook-source values as canonical CIDRs, checked before any connection like the parser's flags. */
+export function webhookSourceCidrs(sources: readonly string[]): string[] {
+  const cidrs = sources.map((text) => {
+    try {
+      return parseCidr(text);
+    } catch (e) {
+      if (isIrsaError(e, "invalid")) throw new UsageError(`"--webhook-source": ${cliMessage(e)}`, "install");
+      throw e;
+    }
+  });
+  // 2001:DB8::/32 and 2001:db8::/32 are one source.
+  return [...new Set(cidrs)];
+}
+
+/** Where the kube-apiserver's addresses are read from when no --webhook-source is given. */
+const apiserverSlices = {
+  ref: { group: "discovery.k8s.io", version: "v1", resource: "endpointslices", namespace: "default" },
+  labelSelector: "kubernetes.io/service-name=kubernetes",
+} as const;
+
+/** The kube-apiserver's addresses as /32 and /128 CIDRs, from the `default/kubernetes` EndpointSlices. */
+async function discoverWebhookSources(kube: KubeClient, io: Io): Promise<string[]> {
+  const where = "the EndpointSlices of Service default/kubernetes";
+  const remedy = "pass --webhook-source CIDR for each address the kube-apiserver calls webhooks from";
+  let slices: EndpointSliceAddresses[];
+  try {
+    slices = await kube.list<EndpointSliceAddresses>(apiserverSlices.ref, {
+      labelSelector: apiserverSlices.labelSelector,
+    });
+  } catch (e) {
+    if (!(e instanceof IrsaError)) throw e;
+    throw new IrsaError(e.kind, e.reason, `Cannot read ${where} for the kube-apiserver's addresses: ${e.message}`, {
+      cause: e,
+      remedies: [{ kind: "other", text: remedy }],
+    });
+  }
+  const cidrs = apiserverSourceCidrs(slices);
+  if (cidrs.length === 0) {
+    const message = "The EndpointSlices of Service default/kubernetes hold no kube-apiserver address";
+    throw new IrsaError("precondition", "NoApiserverAddresses", message, {
+      remedies: [{ kind: "other", text: remedy }],
+    });
+  }
+  io.err(
+    `note: the NetworkPolicy admits the webhook port from the kube-apiserver's addresses ${cidrs.join(", ")} ` +
+      `(read from ${where}); where it calls from elsewhere (konnectivity, a managed control plane), ${remedy}\n`,
+  );
+  return cidrs;
+}
+
 /** `kind/name` as printed. */
 export function objectLabel(m: Manifest): string {
   return `${m.kind}/${m.metadata.name}`;
@@ -57,39 +111,60 @@ export async function runInstall(cmd: InstallCommand, io: Io): Promise<number> {
   if (cmd.awsCaBundle !== undefined) options.awsCaBundlePem = await readAwsCaBundle(cmd.awsCaBundle);
   // For install the global --s3-path-style is the daemon's: install itself makes no AWS call.
   if (cmd.flags.s3PathStyle) options.awsS3PathStyle = true;
-  const objects = installManifests(options);
+  const givenSources = cmd.networkPolicy?.webhookSources && webhookSourceCidrs(cmd.networkPolicy.webhookSources);
 
-  if (cmd.flags.dryRun && cmd.flags.output !== undefined) {
-    io.out(
-      cmd.flags.output === "json"
-        ? JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }, null, 2) + "\n"
-        : toYamlStream(objects),
-    );
-    return 0;
-  }
-
-  const kube = await openKube(cmd.flags);
+  // Opened only when needed: `--dry-run -o yaml` connects only to discover the apiserver's addresses.
+  const session: { kube?: KubeClient } = {};
+  const connect = async () => session.kube ??= await openKube(cmd.flags);
   try {
-    if (cmd.flags.dryRun) {
-      await serverDryRun(kube, objects, namespace, io);
+    if (cmd.networkPolicy !== undefined) {
+      const { metricsNamespaces } = cmd.networkPolicy;
+      options.networkPolicy = {
+        webhookSources: givenSources ?? await discoverWebhookSources(await connect(), io),
+        ...(metricsNamespaces.length > 0 ? { metricsNamespaces } : {}),
+      };
+    }
+    const objects = installManifests(options);
+
+    if (cmd.flags.dryRun && cmd.flags.output !== undefined) {
+      io.out(
+        cmd.flags.output === "json"
+          ? JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }, null, 2) + "\n"
+          : toYamlStream(objects),
+      );
       return 0;
     }
-    for (const o of objects) {
-      await kube.apply(resourceRefOf(o), o, { force: true });
-      io.err(`applied ${objectLabel(o)}\n`);
-    }
-    io.err(`Installed ${options.image} in namespace ${namespace} (${objects.length} objects)\n`);
-    const secret = await kube.get({ resource: "secrets", namespace, name: awsSecret.name }).catch(() => undefined);
-    if (secret === undefined) {
-      io.err(
-        `note: Secret ${namespace}/${awsSecret.name} was not found (or cannot be read), so the daemon uses the default ` +
-          `AWS credential chain; create it with keys ${awsSecret.accessKeyId}, ${awsSecret.secretAccessKey}, ` +
-          `${awsSecret.region} and optionally ${awsSecret.roleArn}, then restart the Deployment\n`,
-      );
-    }
+    await runApply(await connect(), objects, { namespace, image: options.image, dryRun: cmd.flags.dryRun }, io);
     return 0;
   } finally {
-    kube.close();
+    session.kube?.close();
+  }
+}
+
+/** Applies the objects (or dry-runs them on the server) and reports each one. */
+async function runApply(
+  kube: KubeClient,
+  objects: Manifest[],
+  options: { namespace: string; image: string; dryRun: boolean },
+  io: Io,
+): Promise<void> {
+  const { namespace } = options;
+  if (options.dryRun) {
+    await serverDryRun(kube, objects, namespace, io);
+    return;
+  }
+  for (const o of objects) {
+    await kube.apply(resourceRefOf(o), o, { force: true });
+    io.err(`applied ${objectLabel(o)}\n`);
+  }
+  io.err(`Installed ${options.image} in namespace ${namespace} (${objects.length} objects)\n`);
+  const secret = await kube.get({ resource: "secrets", namespace, name: awsSecret.name }).catch(() => undefined);
+  if (secret === undefined) {
+    io.err(
+      `note: Secret ${namespace}/${awsSecret.name} was not found (or cannot be read), so the daemon uses the default ` +
+        `AWS credential chain; create it with keys ${awsSecret.accessKeyId}, ${awsSecret.secretAccessKey}, ` +
+        `${awsSecret.region} and optionally ${awsSecret.roleArn}, then restart the Deployment\n`,
+    );
   }
 }
 

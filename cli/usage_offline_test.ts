@@ -114,6 +114,12 @@ Deno.test("kubectl irsa refuses syntax errors with exit 2 and opens no connectio
         names: `"http://example.com/x"`,
       },
       { name: "install: namespace", args: ["install", "-n", "Bad_NS"], command: "install", names: `"Bad_NS"` },
+      {
+        name: "install: --webhook-source that is not a CIDR",
+        args: ["install", "--network-policy", "--webhook-source", "10.0.0.1/8", "--dry-run", "-o", "yaml"],
+        command: "install",
+        names: `"10.0.0.1/8": host bits are set`,
+      },
     ];
     const runs = await Promise.all(cases.map((c) => runPlugin(c.args, { env })));
     for (const [i, c] of cases.entries()) {

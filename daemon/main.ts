@@ -200,6 +200,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
       log,
       resyncMs: options.resyncMs,
       now: () => new Date(),
+      systemNamespace: options.namespace,
       ...(caBundlePem !== undefined ? { caBundlePem } : {}),
     };
     const lead = async (signal: AbortSignal) => {

@@ -22,6 +22,7 @@ import {
   planRemoveUndesired,
   undesiredInventory,
 } from "../lib/bind_plan.ts";
+import type { BindingScope } from "../lib/binding_policy.ts";
 import { IrsaError, isIrsaError, isRetryable } from "../lib/errors.ts";
 import { bindRequestOf, inventoryStatus, irsaInventory } from "../lib/irsa_spec.ts";
 import type { KubeClient } from "../lib/kube/client.ts";
@@ -44,6 +45,11 @@ export interface ReconcileContext {
   /** Period of the controller's resync (the only resync); short requeues never wait longer. */
   resyncMs: number;
   now(): Date;
+  /**
+   * The daemon's namespace: its IRSA objects are the admin's (the seed's cross-namespace bindings); an object
+   * anywhere else is a tenant's, held to the binding policy's tenant rules.
+   */
+  systemNamespace: string;
   /**
    * Aborted when leadership is lost: every external write checks it first and the reconcile stops with the
    * signal's reason, which the controller recognises by `signal.aborted` and does not count as a failure.
@@ -75,6 +81,7 @@ export async function reconcileIrsa(key: string, ctx: ReconcileContext): Promise
   const meta = object.metadata;
   const cluster = clusterPort(kube);
   const fields = { kind: "IRSA", namespace, name };
+  const scope = bindingScope(namespace, ctx);
   const checkpoint = () => ctx.signal?.throwIfAborted();
   const ports = async (): Promise<BindPorts> => ({
     iam: iamPort(await ctx.aws()),
@@ -110,7 +117,7 @@ export async function reconcileIrsa(key: string, ctx: ReconcileContext): Promise
     if (!meta.finalizers?.includes(seedFinalizer)) return {};
     if (object.spec.cleanup) {
       try {
-        await cleanup(object, ctx, ports);
+        await cleanup(object, ctx, ports, scope);
       } catch (e) {
         if (ctx.signal?.aborted) throw e;
         // Never "nothing to clean": the finalizer stays until a cleanup has seen everything and removed it.
@@ -134,11 +141,13 @@ export async function reconcileIrsa(key: string, ctx: ReconcileContext): Promise
   }
   let binding;
   try {
-    binding = resolveBinding(setup, bindRequestOf(object.spec));
+    binding = resolveBinding(setup, bindRequestOf(object.spec), scope);
   } catch (e) {
     if (!(e instanceof IrsaError)) throw e;
-    // A spec that cannot work is terminal until it is edited; the resync looks again.
-    await setStatus({ status: "False", reason: "InvalidSpec", message: daemonMessage(e) });
+    // A spec that cannot work, or that the binding policy refuses (its own reason: NamespaceNotAllowed,
+    // PolicyRefused...), is terminal until it is edited; the resync looks again.
+    const reason = e.kind === "denied" ? e.reason : "InvalidSpec";
+    await setStatus({ status: "False", reason, message: daemonMessage(e) });
     return {};
   }
 
@@ -148,12 +157,12 @@ export async function reconcileIrsa(key: string, ctx: ReconcileContext): Promise
   try {
     const p = await ports();
     const observed = await gatherBind(binding, p);
-    const actions = planBind(setup, binding, observed);
+    const actions = planBind(setup, binding, observed, scope);
     // What the last successful bind recorded and this spec no longer names goes, after the new binding is in place.
     const previous = irsaInventory(object.status);
     if (object.spec.cleanup) {
       const stale = await gatherInventory(undesiredInventory(previous, binding), p);
-      const removal = planRemoveUndesired(setup, { inventory: previous, desired: binding }, stale);
+      const removal = planRemoveUndesired(setup, { inventory: previous, desired: binding, scope }, stale);
       for (const w of removal.warnings) ctx.log.warn(w, fields);
       actions.push(...removal.actions);
     } else if (undesiredInventory(previous, binding).roleNames.length > 0) {
@@ -189,16 +198,17 @@ async function cleanup(
   object: IrsaObject,
   ctx: ReconcileContext,
   ports: () => Promise<BindPorts>,
+  scope: BindingScope,
 ): Promise<void> {
   const fields = { kind: "IRSA", namespace: object.metadata.namespace, name: object.metadata.name };
   const text = await clusterPort(ctx.kube).getSetupRecord();
   const setup = text === undefined ? undefined : parseSetupRecord({ [setupRecord.key]: text });
-  const inventory = mergeInventories(irsaInventory(object.status), specInventory(setup, object));
+  const inventory = mergeInventories(irsaInventory(object.status), specInventory(setup, object, scope));
   if (inventory.roleNames.length === 0 && inventory.serviceAccounts.length === 0) return;
   if (!setup) ctx.log.warn("The setup record is gone; cleaning up by the inventory in status", fields);
   const p = await ports();
   const observed = await gatherInventory(inventory, p);
-  const { actions, warnings } = planRemoveUndesired(setup, { inventory, desired: undefined }, observed);
+  const { actions, warnings } = planRemoveUndesired(setup, { inventory, desired: undefined, scope }, observed);
   for (const w of warnings) ctx.log.warn(w, fields);
   await applyBindActions(actions, p, {
     onAction: (a) => ctx.log.info(describeBindAction(a), fields),
@@ -206,12 +216,17 @@ async function cleanup(
   });
 }
 
+/** Whose binding an object in `namespace` is: the admin's in the daemon's namespace, else that tenant's. */
+export function bindingScope(namespace: string, ctx: Pick<ReconcileContext, "systemNamespace">): BindingScope {
+  return namespace === ctx.systemNamespace ? {} : { tenantNamespace: namespace };
+}
+
 /** What the spec names, as far as it resolves: without a setup only the names the spec spells out. */
-function specInventory(setup: SetupRecord | undefined, object: IrsaObject): BindingInventory {
+function specInventory(setup: SetupRecord | undefined, object: IrsaObject, scope: BindingScope): BindingInventory {
   const req = bindRequestOf(object.spec);
   let binding: Pick<Binding, "roleName" | "serviceAccount" | "namespaces"> | undefined;
   try {
-    binding = setup ? resolveBinding(setup, req) : undefined;
+    binding = setup ? resolveBinding(setup, req, scope) : undefined;
   } catch {
     binding = undefined; // a spec that never resolved never reached AWS
   }

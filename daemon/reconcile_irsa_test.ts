@@ -99,6 +99,7 @@ async function reconcile(adopt: boolean) {
       aws: () => Promise.resolve(aws.clients),
       log: quiet,
       resyncMs: 60_000,
+      systemNamespace: "irsa-manager-system",
       now: () => new Date("2026-01-01T00:00:00Z"),
     });
     return { result, writes, awsCalls: aws.calls };
@@ -234,6 +235,7 @@ function world(objects: Record<string, unknown>, roles: FakeRole[] = []) {
       aws: () => Promise.resolve(aws.clients),
       log,
       resyncMs: 60_000,
+      systemNamespace: "irsa-manager-system",
       now: () => new Date("2026-01-01T00:00:00Z"),
       ...(signal ? { signal } : {}),
     });

@@ -22,6 +22,7 @@ import {
 } from "../lib/names.ts";
 import { parseSetupRecord, setupConfigMap, type SetupRecord } from "../lib/setup_record.ts";
 import { fetchIssuerThumbprint } from "../lib/thumbprint.ts";
+import { validateBindingPolicy } from "../lib/binding_policy.ts";
 import { setCondition } from "./conditions.ts";
 import { addFinalizer, publishEvent, removeFinalizer, updateStatus } from "./object_ops.ts";
 import type { ReconcileContext, ReconcileResult } from "./reconcile_irsa.ts";
@@ -133,6 +134,17 @@ export async function reconcileSetup(
     return {};
   }
 
+  const bindingPolicy = object.spec.bindingPolicy && Object.keys(object.spec.bindingPolicy).length > 0
+    ? object.spec.bindingPolicy
+    : undefined;
+  try {
+    if (bindingPolicy) validateBindingPolicy(bindingPolicy, "spec.bindingPolicy");
+  } catch (e) {
+    if (!(e instanceof IrsaError)) throw e;
+    await setStatus({ status: "False", reason: "InvalidSpec", message: daemonMessage(e) });
+    return {};
+  }
+
   checkpoint();
   await addFinalizer(kube, irsaSetupResource, meta);
   const aws = await ctx.aws();
@@ -164,6 +176,7 @@ export async function reconcileSetup(
         keySource: "eks",
         clusterName: object.spec.clusterName ?? provider.url.split("/").pop() ?? "eks",
         previousIssuers: [],
+        ...(bindingPolicy ? { bindingPolicy } : {}),
       };
       checkpoint();
       await cluster.applySetupRecord(setupConfigMap(record));
@@ -203,6 +216,8 @@ export async function reconcileSetup(
         ...(object.spec.issuerUrl ? { issuerUrl: object.spec.issuerUrl } : {}),
         ...(object.spec.clusterName ? { clusterName: object.spec.clusterName } : {}),
         ...(endpoint ? { pathStyleEndpoint: endpoint } : {}),
+        // The spec is the whole truth: no bindingPolicy records none (the defaults).
+        bindingPolicy: object.spec.bindingPolicy ?? {},
       },
       ports,
       {

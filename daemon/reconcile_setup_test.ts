@@ -55,6 +55,7 @@ function world(irsas: [string, string][], extra: Record<string, unknown> = {}) {
       aws: () => Promise.resolve(aws.clients),
       log: memoryLogger(),
       resyncMs: 60_000,
+      systemNamespace: "irsa-manager-system",
       now: () => new Date("2026-01-01T00:00:00Z"),
     });
   return { kube, aws, run };

@@ -14,6 +14,7 @@ import {
   serviceAccountKey,
   trustedSubjects,
 } from "./bind_plan.ts";
+import { type BindingScope, checkBindingPolicy, defaultRolePath } from "./binding_policy.ts";
 import { IrsaError } from "./errors.ts";
 import { setupRecord as setupRecordName } from "./names.ts";
 import { defaultRoleName } from "./role_name.ts";
@@ -124,22 +125,25 @@ export function validateBindRequest(req: BindRequest): void {
  * Checks a request and turns it into a Binding. Pure given the setup: every check that needs no AWS call happens
  * here, so invalid input never reaches AWS.
  */
-export function resolveBinding(setup: SetupRecord, req: BindRequest): Binding {
+export function resolveBinding(setup: SetupRecord, req: BindRequest, scope: BindingScope = {}): Binding {
   validateBindRequest(req);
   if (req.namespaces.length === 0) throw new IrsaError("invalid", "NoNamespace", "at least one namespace is needed");
   const namespaces = [...new Set(req.namespaces)];
   const roleName = req.roleName ??
     defaultRoleName({ clusterName: setup.clusterName, namespace: namespaces, serviceAccount: req.serviceAccount });
   validateRoleName(roleName);
-  const rolePath = req.rolePath ?? "/";
+  const policy = setup.bindingPolicy;
+  const rolePath = req.rolePath ?? defaultRolePath(policy);
+  // The policy's boundary is every role's unless the request names one, which the policy check then refuses.
+  const boundary = req.permissionsBoundary ?? policy?.permissionsBoundary;
   const policyArns = [...new Set(req.policies.map((p) => managedPolicyArn(setup.partition, p)))];
-  if (req.permissionsBoundary !== undefined) {
-    const arn = validatePolicyArn(req.permissionsBoundary);
+  if (boundary !== undefined) {
+    const arn = validatePolicyArn(boundary);
     if (arn.partition !== setup.partition) {
       throw new IrsaError(
         "invalid",
         "InvalidArn",
-        `permissions boundary ${req.permissionsBoundary} is in partition ${arn.partition}, not ${setup.partition}`,
+        `permissions boundary ${boundary} is in partition ${arn.partition}, not ${setup.partition}`,
       );
     }
   }
@@ -161,11 +165,12 @@ export function resolveBinding(setup: SetupRecord, req: BindRequest): Binding {
     adopt: req.adopt ?? false,
   };
   if (req.inlinePolicy !== undefined) binding.inlinePolicy = req.inlinePolicy;
-  if (req.permissionsBoundary !== undefined) binding.permissionsBoundaryArn = req.permissionsBoundary;
+  if (boundary !== undefined) binding.permissionsBoundaryArn = boundary;
   if (req.maxSessionDuration !== undefined) binding.maxSessionDuration = req.maxSessionDuration;
   if (req.audience !== undefined) binding.audience = req.audience;
   if (req.stsRegionalEndpoints !== undefined) binding.stsRegionalEndpoints = req.stsRegionalEndpoints;
   if (req.tokenExpiration !== undefined) binding.tokenExpiration = req.tokenExpiration;
+  checkBindingPolicy(policy, binding, scope);
   return binding;
 }
 

@@ -4,6 +4,7 @@ import { roleArn as buildRoleArn, validateRoleArn } from "./arn.ts";
 import { IrsaError } from "./errors.ts";
 import { issuerHostPath } from "./issuer.ts";
 import { awsTag, irsaAnnotation, managedByValue, saAnnotation } from "./names.ts";
+import type { BindingScope } from "./binding_policy.ts";
 import type { SetupRecord } from "./setup_record.ts";
 import { buildTrustPolicy, parsePolicyDocument, policiesEqual, subjectOf, trustPolicyDiff } from "./trust_policy.ts";
 import type { ObservedRole } from "./aws/iam_port.ts";
@@ -90,6 +91,15 @@ export function roleOwnershipTags(setup: SetupRecord, binding: Pick<Binding, "na
 /** The value of the service-account ownership tag: the namespaces, sorted, and the ServiceAccount name. */
 function serviceAccountTag(binding: Pick<Binding, "namespaces" | "serviceAccount">): string {
   return `${[...binding.namespaces].sort().join("+")}/${binding.serviceAccount}`;
+}
+
+/**
+ * True when a tenant in `namespace` may manage the role: its service-account tag names that namespace alone. A
+ * tenant who names another namespace's role (or an admin's) gets a refusal, never that role.
+ */
+export function roleBelongsToNamespace(role: Pick<ObservedRole, "tags">, namespace: string): boolean {
+  const tag = role.tags[awsTag.serviceAccount] ?? "";
+  return tag.slice(0, tag.indexOf("/")) === namespace;
 }
 
 /** True when the role was created by kubectl-irsa for this cluster (or adopted into it). */
@@ -243,7 +253,12 @@ export function bindingTrustPolicy(setup: SetupRecord, binding: Binding): string
 }
 
 /** Plans `bind`. Throws IrsaError("conflict") for a role that is not ours unless the binding adopts it. */
-export function planBind(setup: SetupRecord, binding: Binding, observed: BindObserved): BindAction[] {
+export function planBind(
+  setup: SetupRecord,
+  binding: Binding,
+  observed: BindObserved,
+  scope: BindingScope = {},
+): BindAction[] {
   const actions: BindAction[] = [];
   const roleName = binding.roleName;
   const trustPolicy = bindingTrustPolicy(setup, binding);
@@ -300,6 +315,15 @@ export function planBind(setup: SetupRecord, binding: Binding, observed: BindObs
         "RoleNotOwned",
         `IAM role "${roleName}" exists but was not created by kubectl-irsa for this cluster`,
         { remedies: [{ kind: "adopt", to: "manage it" }, { kind: "roleName" }] },
+      );
+    }
+    if (scope.tenantNamespace !== undefined && !roleBelongsToNamespace(role, scope.tenantNamespace)) {
+      throw new IrsaError(
+        "denied",
+        "RoleNotAllowed",
+        `IAM role "${roleName}" belongs to ${role.tags[awsTag.serviceAccount] ?? "another binding"}, not to a ` +
+          `ServiceAccount of namespace ${scope.tenantNamespace}`,
+        { remedies: [{ kind: "roleName" }] },
       );
     }
     if (role.path !== binding.rolePath) {
@@ -578,9 +602,10 @@ export interface InventoryObserved {
  */
 export function planRemoveUndesired(
   setup: SetupRecord | undefined,
-  target: { inventory: BindingInventory; desired: Binding | undefined },
+  target: { inventory: BindingInventory; desired: Binding | undefined; scope?: BindingScope },
   observed: InventoryObserved,
 ): { actions: BindAction[]; warnings: string[] } {
+  const tenant = target.scope?.tenantNamespace;
   const actions: BindAction[] = [];
   const warnings: string[] = [];
   const undesired = undesiredInventory(target.inventory, target.desired);
@@ -588,6 +613,10 @@ export function planRemoveUndesired(
   for (const ref of undesired.serviceAccounts) {
     const sa = observed.serviceAccounts[serviceAccountKey(ref)];
     if (!sa?.exists) continue;
+    if (tenant !== undefined && ref.namespace !== tenant) {
+      warnings.push(`ServiceAccount ${serviceAccountKey(ref)} is outside namespace ${tenant}; it is left unchanged`);
+      continue;
+    }
     const arn = sa.annotations[saAnnotation.roleArn];
     const boundTo = arn === undefined ? undefined : roleNameOfArn(arn);
     if (arn !== undefined && (boundTo === undefined || !ourRoles.has(boundTo))) {
@@ -612,6 +641,10 @@ export function planRemoveUndesired(
       : role.tags[awsTag.managedBy] === managedByValue && inventoryTags.has(role.tags[awsTag.serviceAccount] ?? "");
     if (!ours) {
       warnings.push(`IAM role "${role.name}" was not created by kubectl-irsa for this cluster; it is left unchanged`);
+      continue;
+    }
+    if (tenant !== undefined && !roleBelongsToNamespace(role, tenant)) {
+      warnings.push(`IAM role "${role.name}" does not belong to namespace ${tenant}; it is left unchanged`);
       continue;
     }
     actions.push(...roleRemoval(role));

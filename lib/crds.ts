@@ -3,6 +3,7 @@
 // and default of irsa-manager v1alpha1 stays as the seed had it, so objects written for the seed keep applying;
 // the fields kubectl-irsa adds are all optional. The `satisfies` clauses below tie each schema's properties to
 // its type's keys, so the two cannot drift apart.
+import type { BindingPolicy } from "./binding_policy.ts";
 import { crdGroup, crdVersion } from "./names.ts";
 
 /** How an IRSASetup gets its OIDC issuer: set up here (`selfhosted`) or EKS's own (`eks`). Immutable. */
@@ -43,6 +44,8 @@ export interface IrsaSetupSpec {
   issuerUrl?: string;
   /** New: the cluster's name in AWS tags and default role names. */
   clusterName?: string;
+  /** New: what tenant roles may get, and the path and boundary of every role (lib/binding_policy.ts). */
+  bindingPolicy?: BindingPolicy;
 }
 
 /** `IRSASetup.status`. */
@@ -134,6 +137,8 @@ export const patterns = {
   policy: "^(arn:aws(-cn|-us-gov)?:iam::(aws|[0-9]{12}):policy/)?([\\w+=,.@-]+/)*[\\w+=,.@-]{1,128}$",
   /** An IAM policy ARN. */
   policyArn: "^arn:aws(-cn|-us-gov)?:iam::(aws|[0-9]{12}):policy/([\\w+=,.@-]+/)*[\\w+=,.@-]{1,128}$",
+  /** A policy ARN pattern of the binding policy: IAM-style `*` and `?` wildcards allowed. */
+  policyGlob: "^arn:[*?a-z-]+:iam::[*?a-z0-9-]*:policy/[\\x21-\\x7E]*$",
   /** Characters IAM allows in tag keys and values. */
   tagText: "^[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*$",
 } as const;
@@ -257,6 +262,43 @@ const irsaSetupSpec: Schema = {
       maxLength: 256,
       pattern: patterns.tagText,
       description: "Name of the cluster in AWS ownership tags and default role names.",
+    },
+    bindingPolicy: {
+      type: "object",
+      description: "What roles of IRSA objects outside the daemon's namespace may get, and the IAM path and " +
+        "permissions boundary of every role the daemon creates.",
+      properties: {
+        allowedPolicies: {
+          type: "array",
+          maxItems: 100,
+          description: "Managed policy ARN patterns (* and ?) tenant roles may get; absent: any policy not refused.",
+          items: { type: "string", maxLength: 2048, pattern: patterns.policyGlob },
+        },
+        refusedPolicies: {
+          type: "array",
+          maxItems: 100,
+          description: "Managed policy ARN patterns tenant roles never get (default: AdministratorAccess, " +
+            "IAMFullAccess, PowerUserAccess, AWSOrganizationsFullAccess, job-function/*).",
+          items: { type: "string", maxLength: 2048, pattern: patterns.policyGlob },
+        },
+        inlinePolicies: {
+          type: "string",
+          enum: ["Allow", "Deny"],
+          description: "Whether tenant roles may have an inline policy (default Deny).",
+        },
+        rolePath: {
+          type: "string",
+          maxLength: 512,
+          pattern: patterns.rolePath,
+          description: "IAM path every role is created under, like /irsa/ (default /).",
+        },
+        permissionsBoundary: {
+          type: "string",
+          maxLength: 2048,
+          pattern: patterns.policyArn,
+          description: "ARN of the permissions boundary set on every role the daemon creates.",
+        },
+      } satisfies Record<keyof Required<BindingPolicy>, Schema>,
     },
   } satisfies Record<keyof Required<IrsaSetupSpec>, Schema>,
 };

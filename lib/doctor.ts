@@ -6,6 +6,8 @@ import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, type JSONWebKeySet
 import { validateRoleArn } from "./arn.ts";
 import type { IamPort, ObservedOidcProvider, ObservedRole } from "./aws/iam_port.ts";
 import type { StsPort } from "./aws/sts_port.ts";
+import { roleIsOurs } from "./bind_plan.ts";
+import { type BindingPolicy, defaultRolePath } from "./binding_policy.ts";
 import { isIrsaError } from "./errors.ts";
 import { issuerHostPath } from "./issuer.ts";
 import { matchesLabelSelector } from "./label_selector.ts";
@@ -42,6 +44,7 @@ export const checkTitles = {
   role: "IAM role exists",
   trust: "Trust policy allows the ServiceAccount's token",
   policies: "IAM role has policies",
+  boundary: "IAM role has the binding policy's permissions boundary and path",
   pods: "Pods of the ServiceAccount are mutated",
   webhook: "Pod identity webhook is reachable with a current caBundle",
   sts: "STS AssumeRoleWithWebIdentity succeeds",
@@ -441,6 +444,61 @@ export function checkPolicies(role: ObservedRole, ref: { namespace: string; name
   return pass("policies", [...role.attachedPolicyArns, ...inline.map((n) => `inline ${n}`)].join(", "));
 }
 
+/** Whether the binding policy constrains every role (a boundary or a path); without it `boundary` is not shown. */
+export function policyGovernsRoles(policy: BindingPolicy | undefined): boolean {
+  return policy?.permissionsBoundary !== undefined || policy?.rolePath !== undefined;
+}
+
+/**
+ * `boundary`: a role kubectl-irsa manages carries the binding policy's permissions boundary and lives under its role
+ * path, the two limits the daemon's IAM policy relies on. A role kubectl-irsa does not manage is not the policy's.
+ */
+export function checkBoundary(
+  role: ObservedRole,
+  setup: SetupRecord,
+  ref: { namespace: string; name: string },
+): CheckResult {
+  const policy = setup.bindingPolicy;
+  if (!policyGovernsRoles(policy)) return pass("boundary", "the binding policy sets no permissions boundary or path");
+  if (!roleIsOurs(role, setup)) {
+    return skipped(
+      "boundary",
+      `role ${role.name} is not managed by kubectl-irsa for this cluster, and the binding policy covers only the ` +
+        "roles kubectl-irsa creates",
+    );
+  }
+  const required = policy?.permissionsBoundary;
+  const path = defaultRolePath(policy);
+  const problems: string[] = [];
+  if (required !== undefined && role.permissionsBoundaryArn !== required) {
+    problems.push(
+      role.permissionsBoundaryArn === undefined
+        ? `role ${role.name} has no permissions boundary; the binding policy requires ${required}`
+        : `role ${role.name} has permissions boundary ${role.permissionsBoundaryArn}; the binding policy requires ` +
+          required,
+    );
+  }
+  const pathOutside = !role.path.startsWith(path);
+  if (pathOutside) {
+    problems.push(`role ${role.name} has path ${role.path}, outside ${path}, the binding policy's role path`);
+  }
+  if (problems.length === 0) {
+    return pass("boundary", [required && `boundary ${required}`, `path ${role.path}`].filter(Boolean).join(", "));
+  }
+  const sa = `sa ${ref.name} -n ${ref.namespace}`;
+  const policies = role.attachedPolicyArns.length > 0
+    ? role.attachedPolicyArns.map((arn) => `--policy ${arn}`).join(" ")
+    : "--policy <POLICY>";
+  // IAM cannot change a role's path, so only a new role fixes it; a boundary is put on the existing role.
+  const fix = pathOutside
+    ? `IAM cannot move a role: run 'kubectl irsa unbind ${sa}', then bind it again ('kubectl irsa bind ${sa} ` +
+      `${policies}' with its other flags), which creates the role under ${path}` +
+      (required !== undefined ? " with the boundary" : "") + "; for an IRSA object, delete and recreate it"
+    : `bind it again: run 'kubectl irsa bind ${sa} ${policies}' with its other flags, which sets the boundary; ` +
+      "for an IRSA object, the daemon sets it on its next reconcile";
+  return fail("boundary", problems.join("; "), fix);
+}
+
 /** `pods`: every live pod of the ServiceAccount carries the injected env and token volume. */
 export function checkPods(pods: readonly DoctorPod[], annotations: Record<string, string>): CheckResult {
   const live = pods.filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed");
@@ -799,12 +857,15 @@ const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 export async function runDoctor(ports: DoctorPorts, options: DoctorOptions): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const sa = options.serviceAccount;
-  const saChecks: CheckId[] = ["annotation", "role", "trust", "policies", "pods", "webhook"];
+  const saChecks: CheckId[] = ["annotation", "role", "trust", "policies", "boundary", "pods", "webhook"];
+  // Known once the setup is read; until then no policy is known, so `boundary` is not shown.
+  let governed = false;
   const later = (from: CheckId, because: string) => {
     const ids = Object.keys(checkTitles) as CheckId[];
     for (const id of ids.slice(ids.indexOf(from))) {
       if (!sa && saChecks.includes(id)) continue;
       if (id === "sts" && !options.sts) continue;
+      if (id === "boundary" && !governed) continue;
       results.push(skipped(id, because));
     }
   };
@@ -823,6 +884,7 @@ export async function runDoctor(ports: DoctorPorts, options: DoctorOptions): Pro
     later("discovery", "no setup recorded");
     return results;
   }
+  governed = policyGovernsRoles(setup.bindingPolicy);
 
   // A real token: for the target ServiceAccount, else any ServiceAccount the apiserver has.
   let saAnnotations: Record<string, string> | undefined;
@@ -930,6 +992,7 @@ export async function runDoctor(ports: DoctorPorts, options: DoctorOptions): Pro
   }
   if (role === undefined) {
     results.push(skipped("trust", "no role"), skipped("policies", "no role"));
+    if (governed) results.push(skipped("boundary", "no role"));
   } else {
     if (token === undefined) results.push(skipped("trust", tokenError ?? "no token"));
     else {
@@ -942,6 +1005,7 @@ export async function runDoctor(ports: DoctorPorts, options: DoctorOptions): Pro
       );
     }
     results.push(checkPolicies(role, sa));
+    if (governed) results.push(checkBoundary(role, setup, sa));
   }
 
   if (annotation.roleArn === undefined) results.push(skipped("pods", "no role ARN"));

@@ -4,6 +4,7 @@ import type { ObservedOidcProvider, ObservedRole } from "./aws/iam_port.ts";
 import {
   checkAnnotation,
   checkApiAudiences,
+  checkBoundary,
   checkClientId,
   checkDiscovery,
   checkIssuer,
@@ -35,6 +36,7 @@ import {
   type ListedPod,
   mutatePod,
 } from "./pod_mutation.ts";
+import { awsTag, managedByValue } from "./names.ts";
 import { createRootCa } from "./pki.ts";
 import { serializeSetupRecord, type SetupRecord } from "./setup_record.ts";
 import { buildTrustPolicy } from "./trust_policy.ts";
@@ -344,6 +346,98 @@ Deno.test("checkRole() and checkPolicies() judge the role", async (t) => {
     },
   ];
   for (const c of cases) await t.step(c.name, () => equal(verdict(c.result()), c.want));
+});
+
+const boundaryArn = "arn:aws:iam::123456789012:policy/irsa-boundary";
+/** The ownership tags bind puts on a role it creates for this cluster. */
+const ours = { [awsTag.managedBy]: managedByValue, [awsTag.cluster]: hostPath };
+
+Deno.test("checkBoundary() wants the binding policy's boundary and path on every role kubectl-irsa manages", async (t) => {
+  const governed = { ...setup, bindingPolicy: { permissionsBoundary: boundaryArn } };
+  const cases: { name: string; setup: SetupRecord; role: ObservedRole; want: string; detail?: string }[] = [
+    {
+      name: "the required boundary",
+      setup: governed,
+      role: role({ tags: ours, permissionsBoundaryArn: boundaryArn }),
+      want: "ok",
+    },
+    {
+      name: "no boundary",
+      setup: governed,
+      role: role({ tags: ours }),
+      want: "fail",
+      detail: `role irsa-c-demo_app has no permissions boundary; the binding policy requires ${boundaryArn}`,
+    },
+    {
+      name: "another boundary",
+      setup: governed,
+      role: role({ tags: ours, permissionsBoundaryArn: "arn:aws:iam::aws:policy/AdministratorAccess" }),
+      want: "fail",
+      detail: "role irsa-c-demo_app has permissions boundary arn:aws:iam::aws:policy/AdministratorAccess; the " +
+        `binding policy requires ${boundaryArn}`,
+    },
+    { name: "no binding policy", setup, role: role({ tags: ours }), want: "ok" },
+    {
+      name: "a binding policy without boundary or path",
+      setup: { ...setup, bindingPolicy: { inlinePolicies: "Allow" } },
+      role: role({ tags: ours }),
+      want: "ok",
+    },
+    {
+      name: "a path under the policy's",
+      setup: { ...setup, bindingPolicy: { rolePath: "/tenants/" } },
+      role: role({ tags: ours, path: "/tenants/a/" }),
+      want: "ok",
+    },
+    {
+      name: "a path outside the policy's",
+      setup: { ...setup, bindingPolicy: { rolePath: "/tenants/" } },
+      role: role({ tags: ours, path: "/" }),
+      want: "fail",
+      detail: "role irsa-c-demo_app has path /, outside /tenants/, the binding policy's role path",
+    },
+    {
+      name: "both wrong, both named",
+      setup: { ...setup, bindingPolicy: { rolePath: "/tenants/", permissionsBoundary: boundaryArn } },
+      role: role({ tags: ours, path: "/other/" }),
+      want: "fail",
+      detail: `role irsa-c-demo_app has no permissions boundary; the binding policy requires ${boundaryArn}; ` +
+        "role irsa-c-demo_app has path /other/, outside /tenants/, the binding policy's role path",
+    },
+    {
+      name: "a role kubectl-irsa does not manage is not judged",
+      setup: governed,
+      role: role({ tags: {} }),
+      want: "warn",
+    },
+    {
+      name: "a role of another cluster is not judged",
+      setup: governed,
+      role: role({ tags: { ...ours, [awsTag.cluster]: "elsewhere.example.com" } }),
+      want: "warn",
+    },
+  ];
+  for (const c of cases) {
+    await t.step(c.name, () => {
+      const r = checkBoundary(c.role, c.setup, ref);
+      equal(verdict(r), c.want, r.detail);
+      if (c.detail !== undefined) equal(r.detail, c.detail);
+      if (c.want === "fail") ok(!r.detail.includes("\n") && r.fix !== undefined && !r.fix.includes("\n"), "one line");
+    });
+  }
+  await t.step("a missing boundary is fixed by binding again, naming the role's policies", () => {
+    const r = checkBoundary(role({ tags: ours }), governed, ref);
+    equal(
+      r.fix,
+      "bind it again: run 'kubectl irsa bind sa app -n demo --policy arn:aws:iam::aws:policy/AmazonS3FullAccess' " +
+        "with its other flags, which sets the boundary; for an IRSA object, the daemon sets it on its next reconcile",
+    );
+  });
+  await t.step("a wrong path is fixed only by a new role", () => {
+    const r = checkBoundary(role({ tags: ours }), { ...setup, bindingPolicy: { rolePath: "/tenants/" } }, ref);
+    ok(r.fix?.startsWith("IAM cannot move a role: run 'kubectl irsa unbind sa app -n demo'"), r.fix);
+    ok(r.fix?.includes("creates the role under /tenants/;"), r.fix);
+  });
 });
 
 Deno.test("checkTrust() evaluates the trust policy against a real token's claims", async (t) => {
@@ -778,6 +872,7 @@ async function fakePorts(
     withSa?: boolean;
     annotations?: Record<string, string>;
     webhook?: WebhookConfiguration;
+    role?: ObservedRole | undefined;
   } = {},
 ) {
   const { privateKey, publicKey } = await generateKeyPair("RS256", { extractable: true });
@@ -808,7 +903,10 @@ async function fakePorts(
       Promise.resolve({
         iam: {
           getOidcProvider: () => Promise.resolve(provider()),
-          getRole: () => Promise.resolve(role()),
+          getRole: () => {
+            calls.push("getRole");
+            return Promise.resolve("role" in over ? over.role : role());
+          },
         },
         sts: {
           assumeRoleWithWebIdentity: () => {
@@ -856,7 +954,7 @@ Deno.test("runDoctor() runs the checks in chain order and only the broken link f
       "webhook:warn",
       "sts:fail",
     ]);
-    deepStrictEqual(calls, ["sts"]);
+    deepStrictEqual(calls, ["getRole", "sts"]);
     ok(checks.at(-1)!.detail.includes("client-id"));
   });
   const behindService: WebhookConfiguration = {
@@ -872,7 +970,7 @@ Deno.test("runDoctor() runs the checks in chain order and only the broken link f
     const checks = await runDoctor(ports, { serviceAccount: ref, sts: false, fetcher });
     const webhook = checks.find((c) => c.id === "webhook")!;
     equal(verdict(webhook), "ok", webhook.detail);
-    deepStrictEqual(calls, ["dry-run demo app"]);
+    deepStrictEqual(calls, ["getRole", "dry-run demo app"]);
   });
   await t.step("without a role ARN there is nothing to expect, so no dry run", async () => {
     const { ports, fetcher, calls } = await fakePorts({ webhook: behindService, annotations: {} });
@@ -890,6 +988,47 @@ Deno.test("runDoctor() runs the checks in chain order and only the broken link f
     const checks = await runDoctor(ports, { serviceAccount: ref, sts: true, fetcher });
     equal(checks.length, 16);
     deepStrictEqual(checks.filter((c) => verdict(c) === "fail").map((c) => c.id), ["setup"]);
+  });
+  const governed = serializeSetupRecord({ ...setup, bindingPolicy: { permissionsBoundary: boundaryArn } });
+  await t.step("without a binding policy there is no boundary check", async () => {
+    const { ports, fetcher } = await fakePorts({ role: role({ tags: ours }) });
+    const checks = await runDoctor(ports, { serviceAccount: ref, sts: false, fetcher });
+    equal(checks.some((c) => c.id === "boundary"), false);
+  });
+  await t.step("a role without the policy's boundary fails the boundary check after policies", async () => {
+    const { ports, fetcher, calls } = await fakePorts({ setup: governed, role: role({ tags: ours }) });
+    const checks = await runDoctor(ports, { serviceAccount: ref, sts: false, fetcher });
+    deepStrictEqual(checks.slice(9).map((c) => `${c.id}:${verdict(c)}`), [
+      "annotation:ok",
+      "role:ok",
+      "trust:ok",
+      "policies:ok",
+      "boundary:fail",
+      "pods:ok",
+      "webhook:warn",
+    ]);
+    ok(checks.find((c) => c.id === "boundary")!.detail.includes("has no permissions boundary"));
+    deepStrictEqual(calls, ["getRole"], "only reads");
+  });
+  await t.step("a role with the policy's boundary passes it", async () => {
+    const { ports, fetcher } = await fakePorts({
+      setup: governed,
+      role: role({ tags: ours, permissionsBoundaryArn: boundaryArn }),
+    });
+    const checks = await runDoctor(ports, { serviceAccount: ref, sts: false, fetcher });
+    equal(verdict(checks.find((c) => c.id === "boundary")!), "ok");
+    equal(doctorOk(checks), true);
+  });
+  await t.step("with a binding policy but no role, the boundary check is skipped", async () => {
+    const { ports, fetcher } = await fakePorts({ setup: governed, role: undefined });
+    const checks = await runDoctor(ports, { serviceAccount: ref, sts: false, fetcher });
+    deepStrictEqual(checks.filter((c) => verdict(c) !== "ok").map((c) => `${c.id}:${verdict(c)}`), [
+      "role:fail",
+      "trust:warn",
+      "policies:warn",
+      "boundary:warn",
+      "webhook:warn",
+    ]);
   });
   await t.step("a missing JWKS fails jwks and skips kid", async () => {
     const { ports, fetcher } = await fakePorts({ jwksStatus: 404 });

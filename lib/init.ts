@@ -7,6 +7,7 @@ import { discoveryKeys } from "./names.ts";
 import { oidcProviderArn } from "./arn.ts";
 import { type InitAction, type InitDesired, type InitObserved, type InitPlan, planInit } from "./init_plan.ts";
 import { type KeySource, parseSetupRecord, setupConfigMap } from "./setup_record.ts";
+import { type BindingPolicy, normalizeBindingPolicy, validateBindingPolicy } from "./binding_policy.ts";
 import type { CallerIdentity, StsPort } from "./aws/sts_port.ts";
 import type { S3Port } from "./aws/s3_port.ts";
 import type { IamPort } from "./aws/iam_port.ts";
@@ -41,6 +42,8 @@ export interface InitRequest {
   force?: boolean;
   noThumbprint?: boolean;
   clusterName?: string;
+  /** The binding policy to record; undefined keeps the recorded one, `{}` records none (the defaults). */
+  bindingPolicy?: BindingPolicy;
 }
 
 /** What `gatherInit` found, enough to plan and to render the apiserver change. */
@@ -69,6 +72,7 @@ export function validateInitRequest(req: InitRequest): string {
       "an output directory only applies to the generate key source",
     );
   }
+  if (req.bindingPolicy !== undefined) validateBindingPolicy(req.bindingPolicy, "binding policy");
   return issuer;
 }
 
@@ -140,6 +144,8 @@ export async function gatherInit(req: InitRequest, ports: InitPorts): Promise<In
     region: req.region,
     keys: [discoveryKeys.configuration, discoveryKeys.jwks],
   });
+  const policy = req.bindingPolicy ?? previousRecord?.bindingPolicy;
+  const bindingPolicy = policy && Object.keys(normalizeBindingPolicy(policy)).length > 0 ? policy : undefined;
   const desired: InitDesired = {
     issuer,
     bucket: req.bucket,
@@ -152,6 +158,7 @@ export async function gatherInit(req: InitRequest, ports: InitPorts): Promise<In
     thumbprint: req.noThumbprint ? undefined : await ports.thumbprint(issuer),
     previousIssuers,
     force: req.force ?? false,
+    ...(bindingPolicy ? { bindingPolicy } : {}),
     ...(signingKey ? { signingKey } : {}),
     ...(keyFiles ? { keyFiles } : {}),
   };

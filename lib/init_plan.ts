@@ -16,6 +16,7 @@ import { oidcProviderArn } from "./arn.ts";
 import type { ObservedBucket, PublicAccessBlock } from "./aws/s3_port.ts";
 import type { ObservedOidcProvider } from "./aws/iam_port.ts";
 import { type KeySource, serializeSetupRecord, type SetupRecord } from "./setup_record.ts";
+import type { BindingPolicy } from "./binding_policy.ts";
 
 /** A generated signing key pair (generate mode). */
 export interface KeyPair {
@@ -44,6 +45,8 @@ export interface InitDesired {
   keyFiles?: { privatePath: string; publicPath: string };
   /** Overwrite an existing key Secret or key files. */
   force: boolean;
+  /** The binding policy to record; absent records none. */
+  bindingPolicy?: BindingPolicy;
 }
 
 /** What exists now. */
@@ -255,6 +258,7 @@ export function planInit(desired: InitDesired, observed: InitObserved): InitPlan
     clusterName: desired.clusterName,
     previousIssuers: desired.previousIssuers.filter((i) => i !== desired.issuer),
   };
+  if (desired.bindingPolicy !== undefined) record.bindingPolicy = desired.bindingPolicy;
   if (observed.setupRecord !== serializeSetupRecord(record)) {
     actions.push({ kind: "ApplySetupRecord", record, before: observed.setupRecord });
   }

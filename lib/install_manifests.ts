@@ -3,7 +3,9 @@
 // list. RBAC is least privilege: each rule says which daemon code path needs it.
 import { createHash } from "node:crypto";
 import { stringify } from "yaml";
+import { admissionPolicyManifests } from "./admission_policy.ts";
 import { crdManifests } from "./crds.ts";
+import { invalid } from "./errors.ts";
 import {
   awsCaBundle,
   awsEndpointEnv,
@@ -62,6 +64,19 @@ export interface InstallOptions {
   awsCaBundlePem?: string;
   /** AWS_S3_FORCE_PATH_STYLE=true on the daemon, for S3-compatible stores without virtual-host buckets. */
   awsS3PathStyle?: boolean;
+  /** A NetworkPolicy in front of the daemon's pods (default none: every pod may reach both ports). */
+  networkPolicy?: NetworkPolicyOptions;
+}
+
+/** Who may reach the daemon's pods; see {@link InstallOptions.networkPolicy}. */
+export interface NetworkPolicyOptions {
+  /**
+   * CIDRs that may reach the webhook port: the kube-apiserver's source addresses. At least one, since an ingress
+   * rule without peers admits everyone. The CLI reads them from the `default/kubernetes` EndpointSlices by default.
+   */
+  webhookSources: readonly string[];
+  /** Namespaces whose pods may reach the metrics port; none: no rule, so only the kubelet's probes reach it. */
+  metricsNamespaces?: readonly string[];
 }
 
 /** Namespaces the webhook skips by default, besides the daemon's own. */
@@ -246,6 +261,33 @@ export function namespaceRules(): ExplainedRule[] {
   ];
 }
 
+/** Names of the ClusterRoles that aggregate into the built-in admin, edit and view roles. */
+export const tenantRoleNames = { edit: `${daemonName}-edit`, view: `${daemonName}-view` } as const;
+
+/**
+ * What a namespace's admins and editors may do with IRSA objects there (aggregated into admin and edit). Never
+ * irsas/status, whose role ARN and inventory drive cleanup, and never IRSASetups, which are the cluster's issuer.
+ */
+export const tenantEditRules: readonly ExplainedRule[] = [
+  {
+    apiGroups: [crdGroup],
+    resources: ["irsas"],
+    verbs: ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"],
+    why: "Namespace admins and editors manage the IRSA objects of their namespace; the namespace-scope admission " +
+      "policy and the reconciler keep each one to its own namespace's ServiceAccounts",
+  },
+];
+
+/** What a namespace's viewers may read (aggregated into view, and through it into edit and admin). */
+export const tenantViewRules: readonly ExplainedRule[] = [
+  {
+    apiGroups: [crdGroup],
+    resources: ["irsas"],
+    verbs: ["get", "list", "watch"],
+    why: "Namespace viewers see the IRSA objects of their namespace and their status",
+  },
+];
+
 /** The API resource of each kind `install` applies: how the CLI turns a manifest into a REST path. */
 export const kindResources: Record<string, { resource: string; namespaced: boolean }> = {
   Namespace: { resource: "namespaces", namespaced: false },
@@ -260,6 +302,9 @@ export const kindResources: Record<string, { resource: string; namespaced: boole
   Service: { resource: "services", namespaced: true },
   ConfigMap: { resource: "configmaps", namespaced: true },
   MutatingWebhookConfiguration: { resource: "mutatingwebhookconfigurations", namespaced: false },
+  ValidatingAdmissionPolicy: { resource: "validatingadmissionpolicies", namespaced: false },
+  ValidatingAdmissionPolicyBinding: { resource: "validatingadmissionpolicybindings", namespaced: false },
+  NetworkPolicy: { resource: "networkpolicies", namespaced: true },
 };
 
 /** The REST coordinates of a manifest (group "" for the core API). */
@@ -328,9 +373,17 @@ export function installManifests(options: InstallOptions): Manifest[] {
     volumes.push({ name: awsCaBundle.volume, configMap: { name: awsCaBundle.configMap } });
   }
 
+  const aggregateTo = (...roles: string[]) => ({
+    ...labels,
+    ...Object.fromEntries(roles.map((r) => [`${rbac}/aggregate-to-${r}`, "true"])),
+  });
+
   return [
     { apiVersion: "v1", kind: "Namespace", metadata: meta(namespace) },
     ...(crdManifests() as Manifest[]).map((crd) => ({ ...crd, metadata: { ...crd.metadata, labels } })),
+    // Right after the CRDs and before the tenant roles, so no one those roles let in meets a cluster without the
+    // checks.
+    ...(admissionPolicyManifests(namespace, labels) as Manifest[]),
     { apiVersion: "v1", kind: "ServiceAccount", metadata: meta(daemonName, namespace) },
     {
       apiVersion: `${rbac}/v1`,
@@ -353,6 +406,20 @@ export function installManifests(options: InstallOptions): Manifest[] {
       metadata: meta(`${daemonName}-issuer-discovery`),
       roleRef: { apiGroup: rbac, kind: "ClusterRole", name: "system:service-account-issuer-discovery" },
       subjects: [subject],
+    },
+    {
+      // Aggregated by kube-controller-manager into the built-in roles, so whoever a RoleBinding makes admin or
+      // editor of a namespace may manage its IRSA objects; nothing is bound here.
+      apiVersion: `${rbac}/v1`,
+      kind: "ClusterRole",
+      metadata: { name: tenantRoleNames.edit, labels: aggregateTo("admin", "edit") },
+      rules: rbacRules(tenantEditRules),
+    },
+    {
+      apiVersion: `${rbac}/v1`,
+      kind: "ClusterRole",
+      metadata: { name: tenantRoleNames.view, labels: aggregateTo("view") },
+      rules: rbacRules(tenantViewRules),
     },
     {
       apiVersion: `${rbac}/v1`,
@@ -380,6 +447,10 @@ export function installManifests(options: InstallOptions): Manifest[] {
       roleRef: { apiGroup: rbac, kind: "Role", name: daemonName },
       subjects: [subject],
     },
+    // Before the Deployment, so its first pods are never reachable from everywhere.
+    ...(options.networkPolicy
+      ? [networkPolicy(options.networkPolicy, { metadata: meta(daemonName, namespace), selector })]
+      : []),
     // Before the Deployment, so its first pods find the file they mount.
     ...(caBundle !== undefined
       ? [{
@@ -522,6 +593,164 @@ export function installManifests(options: InstallOptions): Manifest[] {
 }
 
 /**
+ * The daemon's NetworkPolicy: the webhook port from the given CIDRs only, the metrics port from pods of the given
+ * namespaces only (no rule without any). The kubelet's probes on the metrics port come from the node, which
+ * NetworkPolicy engines let through.
+ */
+function networkPolicy(
+  options: NetworkPolicyOptions,
+  { metadata, selector }: { metadata: Manifest["metadata"]; selector: Record<string, string> },
+): Manifest {
+  // An ingress rule without peers admits every source: an empty list must never reach the API.
+  if (options.webhookSources.length === 0) {
+    throw invalid("NoWebhookSources", "a NetworkPolicy needs at least one CIDR that may reach the webhook");
+  }
+  const metricsNamespaces = options.metricsNamespaces ?? [];
+  const ingress: Record<string, unknown>[] = [{
+    from: options.webhookSources.map((cidr) => ({ ipBlock: { cidr } })),
+    ports: [{ protocol: "TCP", port: daemonPorts.webhook }],
+  }];
+  if (metricsNamespaces.length > 0) {
+    ingress.push({
+      from: [{
+        namespaceSelector: {
+          matchExpressions: [{ key: namespaceNameLabel, operator: "In", values: [...metricsNamespaces] }],
+        },
+      }],
+      ports: [{ protocol: "TCP", port: daemonPorts.metrics }],
+    });
+  }
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata,
+    spec: { podSelector: { matchLabels: selector }, policyTypes: ["Ingress"], ingress },
+  };
+}
+
+/** The label the API server sets on every namespace to its name. */
+const namespaceNameLabel = "kubernetes.io/metadata.name";
+
+/**
+ * `text` as a CIDR in canonical form (`10.0.0.0/8`, `2001:db8::/32`), or an "invalid" error naming it: an
+ * address with its prefix length and no host bits set, as the API server's strict IP validation wants it.
+ */
+export function parseCidr(text: string): string {
+  const bad = (why: string) => invalid("InvalidCidr", `Invalid CIDR ${JSON.stringify(text)}: ${why}`);
+  const slash = text.indexOf("/");
+  if (slash === -1) {
+    throw bad("give a prefix length, like 10.0.0.0/16, or /32 (IPv4) or /128 (IPv6) for a single address");
+  }
+  const address = parseIp(text.slice(0, slash));
+  if (address === undefined) throw bad("not an IPv4 or IPv6 address");
+  // NetworkPolicy engines differ on whether ::ffff:a.b.c.d matches a.b.c.d, so only the IPv4 form is accepted.
+  if (isIpv4Mapped(address)) throw bad("an IPv4-mapped IPv6 address; use the IPv4 form");
+  const prefixText = text.slice(slash + 1);
+  const bits = address.v6 ? 128 : 32;
+  const prefix = Number(prefixText);
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(prefixText) || prefix > bits) {
+    throw bad(`the prefix length must be a whole number from 0 to ${bits}`);
+  }
+  const hostMask = (1n << BigInt(bits - prefix)) - 1n;
+  if ((address.value & hostMask) !== 0n) {
+    const network = formatIp({ v6: address.v6, value: address.value & ~hostMask });
+    throw bad(`host bits are set; use ${network}/${prefix}, or /${bits} for the single address`);
+  }
+  return `${formatIp(address)}/${prefix}`;
+}
+
+/** An address as a number, IPv4 or IPv6. */
+interface Ip {
+  v6: boolean;
+  value: bigint;
+}
+
+function parseIpv4(text: string): bigint | undefined {
+  const octets = text.split(".");
+  if (octets.length !== 4 || !octets.every((o) => /^(0|[1-9][0-9]{0,2})$/.test(o) && Number(o) <= 255)) {
+    return undefined;
+  }
+  return octets.reduce((n, octet) => (n << 8n) | BigInt(octet), 0n);
+}
+
+/** Dotted IPv4 or RFC 4291 IPv6 text (no zone, no brackets); undefined for anything else. */
+function parseIp(text: string): Ip | undefined {
+  const v4 = parseIpv4(text);
+  if (v4 !== undefined) return { v6: false, value: v4 };
+  if (!text.includes(":") || !/^[0-9a-fA-F:.]+$/.test(text)) return undefined;
+  let groups = text;
+  // An embedded IPv4 tail (::ffff:192.0.2.1) stands for the last two groups.
+  const lastColon = text.lastIndexOf(":");
+  if (text.includes(".")) {
+    const tail = parseIpv4(text.slice(lastColon + 1));
+    if (tail === undefined) return undefined;
+    groups = `${text.slice(0, lastColon + 1)}${(tail >> 16n).toString(16)}:${(tail & 0xffffn).toString(16)}`;
+  }
+  const halves = groups.split("::");
+  if (halves.length > 2) return undefined;
+  const split = (h: string) => (h === "" ? [] : h.split(":"));
+  const head = split(halves[0]!);
+  const tail = halves.length === 2 ? split(halves[1]!) : [];
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined;
+  const all = [...head, ...Array(halves.length === 2 ? missing : 0).fill("0"), ...tail];
+  if (!all.every((g) => /^[0-9a-fA-F]{1,4}$/.test(g))) return undefined;
+  return { v6: true, value: all.reduce((n, g) => (n << 16n) | BigInt(`0x${g}`), 0n) };
+}
+
+function isIpv4Mapped(ip: Ip): boolean {
+  return ip.v6 && ip.value >> 32n === 0xffffn;
+}
+
+/** RFC 5952 text of an address: lower case, no leading zeros, the longest run of two or more zero groups as `::`. */
+function formatIp(ip: Ip): string {
+  if (!ip.v6) return [24n, 16n, 8n, 0n].map((s) => ((ip.value >> s) & 0xffn).toString()).join(".");
+  const groups = Array.from({ length: 8 }, (_, i) => Number((ip.value >> BigInt(112 - 16 * i)) & 0xffffn));
+  let best = { start: -1, length: 1 };
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > best.length) best = { start: i, length: j - i };
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best.start === -1) return hex.join(":");
+  return `${hex.slice(0, best.start).join(":")}::${hex.slice(best.start + best.length).join(":")}`;
+}
+
+/** The parts of a discovery.k8s.io/v1 EndpointSlice that {@link apiserverSourceCidrs} reads. */
+export interface EndpointSliceAddresses {
+  addressType?: string;
+  endpoints?: readonly { addresses?: readonly string[] }[] | null;
+}
+
+/**
+ * The kube-apiserver's addresses, each as a single-address CIDR, from the EndpointSlices of the `default/kubernetes`
+ * Service (sorted, without repeats; FQDN slices and unparsable addresses are skipped). The apiserver calls webhooks
+ * from these addresses where it runs on the nodes' network; elsewhere (konnectivity, some managed control planes)
+ * the caller names the sources itself.
+ */
+export function apiserverSourceCidrs(slices: readonly EndpointSliceAddresses[]): string[] {
+  const out = new Set<string>();
+  for (const slice of slices) {
+    if (slice.addressType !== "IPv4" && slice.addressType !== "IPv6") continue;
+    for (const endpoint of slice.endpoints ?? []) {
+      for (const address of endpoint.addresses ?? []) {
+        const parsed = parseIp(address);
+        if (parsed === undefined) continue;
+        const ip = isIpv4Mapped(parsed) ? { v6: false, value: parsed.value & 0xffffffffn } : parsed;
+        out.add(`${formatIp(ip)}/${ip.v6 ? 128 : 32}`);
+      }
+    }
+  }
+  return [...out].sort();
+}
+
+/**
  * Deletion order: the reverse of apply order, except that the CRDs go just before the namespace. Deleting a CRD
  * deletes every IRSA and IRSASetup, so it waits until nothing else of the installation is left.
  */
@@ -538,11 +767,14 @@ export function uninstallOrder(objects: readonly Manifest[]): Manifest[] {
 
 /**
  * What uninstall deletes, in deletion order: every object an installation in `namespace` can hold, whichever
- * options install ran with (the optional CA ConfigMap included), since the cluster does not record them.
+ * options install ran with (the optional CA ConfigMap and NetworkPolicy included), since the cluster does not
+ * record them.
  */
 export function uninstallManifests(namespace: string): Manifest[] {
-  // Neither the image nor the bundle's text names an object; only whether the ConfigMap exists matters.
-  return uninstallOrder(installManifests({ namespace, image: "unused", awsCaBundlePem: "" }));
+  // Neither the image, the bundle's text nor the CIDRs name an object; only whether the object exists matters.
+  return uninstallOrder(
+    installManifests({ namespace, image: "unused", awsCaBundlePem: "", networkPolicy: { webhookSources: ["::/0"] } }),
+  );
 }
 
 /** Hex SHA-256 of UTF-8 text, as Helm's sha256sum computes it (the chart renders the same annotation). */
@@ -556,7 +788,7 @@ const yamlOptions = { version: "1.1", lineWidth: 0 } as const;
 /** A multi-document YAML stream, with each RBAC rule's reason as a comment above it. */
 export function toYamlStream(objects: readonly Manifest[]): string {
   const reasons = new Map<string, string>();
-  for (const r of [...clusterRules, ...kubeSystemRules, ...namespaceRules()]) {
+  for (const r of [...clusterRules, ...kubeSystemRules, ...namespaceRules(), ...tenantEditRules, ...tenantViewRules]) {
     reasons.set(JSON.stringify(rbacRules([r])[0]), r.why);
   }
   return objects.map((o) => {

@@ -3,16 +3,24 @@
 import assert from "node:assert/strict";
 import { parseAllDocuments, stringify } from "yaml";
 import {
+  apiserverSourceCidrs,
   clusterRules,
   defaultImage,
   installManifests,
+  kindResources,
   kubeSystemRules,
   type Manifest,
   namespaceRules,
+  parseCidr,
+  resourceRefOf,
+  tenantEditRules,
+  tenantViewRules,
   toYamlStream,
   uninstallManifests,
   uninstallOrder,
 } from "./install_manifests.ts";
+import { admissionPolicyManifests } from "./admission_policy.ts";
+import { isIrsaError } from "./errors.ts";
 import { awsConfigFromEnv } from "./aws/clients.ts";
 
 const image = defaultImage("0.1.0");
@@ -30,10 +38,16 @@ Deno.test("installManifests() lists the objects in apply order", () => {
     "Namespace//irsa-manager-system",
     "CustomResourceDefinition//irsasetups.irsa-manager.kkb0318.github.io",
     "CustomResourceDefinition//irsas.irsa-manager.kkb0318.github.io",
+    "ValidatingAdmissionPolicy//kubectl-irsa-namespace-scope",
+    "ValidatingAdmissionPolicyBinding//kubectl-irsa-namespace-scope",
+    "ValidatingAdmissionPolicy//kubectl-irsa-binding-policy",
+    "ValidatingAdmissionPolicyBinding//kubectl-irsa-binding-policy",
     "ServiceAccount/irsa-manager-system/kubectl-irsa",
     "ClusterRole//kubectl-irsa",
     "ClusterRoleBinding//kubectl-irsa",
     "ClusterRoleBinding//kubectl-irsa-issuer-discovery",
+    "ClusterRole//kubectl-irsa-edit",
+    "ClusterRole//kubectl-irsa-view",
     "Role/kube-system/kubectl-irsa",
     "RoleBinding/kube-system/kubectl-irsa",
     "Role/irsa-manager-system/kubectl-irsa",
@@ -51,6 +65,8 @@ Deno.test("installManifests() RBAC rules match the golden file", async () => {
     clusterRole: clusterRules,
     kubeSystemRole: kubeSystemRules,
     namespaceRole: namespaceRules(),
+    tenantEditRole: tenantEditRules,
+    tenantViewRole: tenantViewRules,
   }, {
     lineWidth: 0,
   });
@@ -64,7 +80,7 @@ Deno.test("installManifests() RBAC rules match the golden file", async () => {
 
 Deno.test("installManifests() RBAC is least privilege", () => {
   const objects = installManifests({ image });
-  const all = [...clusterRules, ...kubeSystemRules, ...namespaceRules()];
+  const all = [...clusterRules, ...kubeSystemRules, ...namespaceRules(), ...tenantEditRules, ...tenantViewRules];
   for (const r of all) {
     assert.ok(r.why.length > 20, `rule without a reason: ${JSON.stringify(r)}`);
     for (const field of [r.apiGroups, r.resources, r.verbs, r.resourceNames]) assert.ok(!field?.includes("*"));
@@ -92,11 +108,209 @@ Deno.test("installManifests() RBAC is least privilege", () => {
   });
   const discovery = objects.find((o) => o.metadata.name === "kubectl-irsa-issuer-discovery") as Any;
   assert.equal(discovery.roleRef.name, "system:service-account-issuer-discovery");
-  for (const binding of objects.filter((o) => o.kind.endsWith("Binding")) as Any[]) {
+  const rbacBindings = objects.filter((o) => o.apiVersion.startsWith("rbac.") && o.kind.endsWith("Binding"));
+  assert.equal(rbacBindings.length, 4);
+  for (const binding of rbacBindings as Any[]) {
     assert.deepEqual(binding.subjects, [
       { kind: "ServiceAccount", name: "kubectl-irsa", namespace: "irsa-manager-system" },
     ]);
   }
+  // The tenant roles are only aggregated, never bound by install.
+  for (const binding of rbacBindings as Any[]) assert.ok(!binding.roleRef.name.startsWith("kubectl-irsa-edit"));
+});
+
+Deno.test("installManifests() lets namespace admins manage IRSA objects, but never their status or IRSASetups", () => {
+  const objects = installManifests({ image });
+  const role = (name: string) => {
+    const found = objects.find((o) => o.kind === "ClusterRole" && o.metadata.name === name) as Any;
+    assert.ok(found, name);
+    return found;
+  };
+  const edit = role("kubectl-irsa-edit");
+  assert.deepEqual(edit.metadata.labels, {
+    "app.kubernetes.io/name": "kubectl-irsa",
+    "app.kubernetes.io/managed-by": "kubectl-irsa",
+    "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+    "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+  });
+  assert.deepEqual(edit.rules, [{
+    apiGroups: ["irsa-manager.kkb0318.github.io"],
+    resources: ["irsas"],
+    verbs: ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"],
+  }]);
+  const view = role("kubectl-irsa-view");
+  assert.deepEqual(view.metadata.labels["rbac.authorization.k8s.io/aggregate-to-view"], "true");
+  assert.equal(view.metadata.labels["rbac.authorization.k8s.io/aggregate-to-edit"], undefined);
+  assert.deepEqual(view.rules, [{
+    apiGroups: ["irsa-manager.kkb0318.github.io"],
+    resources: ["irsas"],
+    verbs: ["get", "list", "watch"],
+  }]);
+  // A tenant who wrote status could rewrite the inventory that cleanup deletes from; one who created an
+  // IRSASetup could repoint the cluster's issuer.
+  for (const r of [...edit.rules, ...view.rules] as Any[]) {
+    for (const resource of r.resources as string[]) {
+      assert.ok(!resource.includes("/"), `no subresource: ${resource}`);
+      assert.ok(!resource.startsWith("irsasetups"), `no IRSASetups: ${resource}`);
+    }
+    assert.deepEqual(r.apiGroups, ["irsa-manager.kkb0318.github.io"]);
+    assert.equal(r.resourceNames, undefined);
+  }
+  // Applied after the admission policies, so no IRSA a tenant may create is ever unchecked.
+  const index = (kind: string, name: string) => objects.findIndex((o) => o.kind === kind && o.metadata.name === name);
+  for (const policy of ["kubectl-irsa-namespace-scope", "kubectl-irsa-binding-policy"]) {
+    assert.ok(index("ValidatingAdmissionPolicyBinding", policy) < index("ClusterRole", "kubectl-irsa-edit"));
+  }
+});
+
+Deno.test("installManifests() renders the admission policies for the daemon's namespace, with the usual labels", () => {
+  for (const namespace of ["irsa-manager-system", "irsa-ops"]) {
+    const objects = installManifests({ image, namespace });
+    const admission = objects.filter((o) =>
+      o.apiVersion === "admissionregistration.k8s.io/v1" && o.kind !== "MutatingWebhookConfiguration"
+    );
+    const labels = { "app.kubernetes.io/name": "kubectl-irsa", "app.kubernetes.io/managed-by": "kubectl-irsa" };
+    assert.deepEqual(admission, admissionPolicyManifests(namespace, labels));
+    assert.equal(admission.length, 4);
+    for (const o of admission) {
+      assert.equal(o.metadata.namespace, undefined, "cluster-scoped");
+      assert.deepEqual(o.metadata.labels, labels);
+      const ref = resourceRefOf(o);
+      assert.deepEqual([ref.group, ref.version, ref.namespace], ["admissionregistration.k8s.io", "v1", undefined]);
+    }
+    const text = JSON.stringify(admission);
+    assert.ok(text.includes(`request.namespace != '${namespace}'`), namespace);
+    const other = namespace === "irsa-ops" ? "irsa-manager-system" : "irsa-ops";
+    assert.ok(!text.includes(`'${other}'`), `no other namespace than ${namespace}`);
+  }
+  assert.deepEqual(kindResources.ValidatingAdmissionPolicy, {
+    resource: "validatingadmissionpolicies",
+    namespaced: false,
+  });
+  assert.deepEqual(kindResources.ValidatingAdmissionPolicyBinding, {
+    resource: "validatingadmissionpolicybindings",
+    namespaced: false,
+  });
+});
+
+Deno.test("installManifests() renders the NetworkPolicy only when asked, with the webhook and metrics rules", async (t) => {
+  const policyOf = (objects: Manifest[]) => objects.filter((o) => o.kind === "NetworkPolicy") as Any[];
+  await t.step("none by default", () => assert.deepEqual(policyOf(installManifests({ image })), []));
+  await t.step("the webhook port from the CIDRs, the metrics port from the namespaces: exactly two rules", () => {
+    const objects = installManifests({
+      image,
+      namespace: "irsa",
+      networkPolicy: { webhookSources: ["172.18.0.2/32", "fd00::2/128"], metricsNamespaces: ["monitoring", "obs"] },
+    });
+    const [policy, ...more] = policyOf(objects);
+    assert.deepEqual(more, []);
+    assert.deepEqual(policy.metadata, {
+      name: "kubectl-irsa",
+      namespace: "irsa",
+      labels: { "app.kubernetes.io/name": "kubectl-irsa", "app.kubernetes.io/managed-by": "kubectl-irsa" },
+    });
+    const deployment = find(objects, "Deployment") as Any;
+    assert.deepEqual(policy.spec.podSelector, { matchLabels: deployment.spec.selector.matchLabels });
+    assert.deepEqual(policy.spec.policyTypes, ["Ingress"]);
+    assert.deepEqual(policy.spec.ingress, [
+      {
+        from: [{ ipBlock: { cidr: "172.18.0.2/32" } }, { ipBlock: { cidr: "fd00::2/128" } }],
+        ports: [{ protocol: "TCP", port: 9443 }],
+      },
+      {
+        from: [{
+          namespaceSelector: {
+            matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: ["monitoring", "obs"] }],
+          },
+        }],
+        ports: [{ protocol: "TCP", port: 8080 }],
+      },
+    ]);
+    // The ports are the container's: a NetworkPolicy sees the pod's port, not the Service's 443.
+    const ports = deployment.spec.template.spec.containers[0].ports as Any[];
+    assert.deepEqual(ports.map((p) => p.containerPort), [9443, 8080]);
+    const kinds = objects.map((o) => o.kind);
+    assert.ok(kinds.indexOf("NetworkPolicy") < kinds.indexOf("Deployment"), "no pod runs unprotected");
+    assert.deepEqual(resourceRefOf(policy), {
+      group: "networking.k8s.io",
+      version: "v1",
+      resource: "networkpolicies",
+      namespace: "irsa",
+      name: "kubectl-irsa",
+    });
+  });
+  await t.step("no metrics namespaces: no metrics rule, so no pod reaches the metrics port", () => {
+    for (const metricsNamespaces of [undefined, []]) {
+      const [policy] = policyOf(installManifests({
+        image,
+        networkPolicy: { webhookSources: ["10.0.0.1/32"], ...(metricsNamespaces ? { metricsNamespaces } : {}) },
+      }));
+      assert.deepEqual(policy.spec.ingress, [
+        { from: [{ ipBlock: { cidr: "10.0.0.1/32" } }], ports: [{ protocol: "TCP", port: 9443 }] },
+      ]);
+    }
+  });
+  await t.step("no webhook sources is refused: a rule without peers would admit everyone", () => {
+    assert.throws(
+      () => installManifests({ image, networkPolicy: { webhookSources: [] } }),
+      (e) => isIrsaError(e, "invalid") && /at least one CIDR/.test(e.message),
+    );
+  });
+});
+
+Deno.test("parseCidr() returns the canonical CIDR or refuses it with the reason", async (t) => {
+  const good: [string, string][] = [
+    ["10.0.0.0/8", "10.0.0.0/8"],
+    ["172.18.0.2/32", "172.18.0.2/32"],
+    ["0.0.0.0/0", "0.0.0.0/0"],
+    ["2001:DB8::/32", "2001:db8::/32"],
+    ["2001:db8:0:0:0:0:0:0/48", "2001:db8::/48"],
+    ["fd00::0002/128", "fd00::2/128"],
+    ["1:0:0:1:0:0:0:1/128", "1:0:0:1::1/128"],
+    ["1:2:3:4:5:6:7::/128", "1:2:3:4:5:6:7:0/128"],
+    ["::/0", "::/0"],
+  ];
+  for (const [text, want] of good) await t.step(`${text} -> ${want}`, () => assert.equal(parseCidr(text), want));
+  const bad: [string, RegExp][] = [
+    ["10.0.0.1", /give a prefix length/],
+    ["10.0.0.1/8", /host bits are set; use 10\.0\.0\.0\/8, or \/32 for the single address/],
+    ["2001:db8::1/32", /host bits are set; use 2001:db8::\/32/],
+    ["10.0.0.0/33", /from 0 to 32/],
+    ["10.0.0.0/08", /from 0 to 32/],
+    ["::/129", /from 0 to 128/],
+    ["10.0.0.256/32", /not an IPv4 or IPv6 address/],
+    ["10.0.0.01/32", /not an IPv4 or IPv6 address/],
+    ["1::1::1/128", /not an IPv4 or IPv6 address/],
+    ["1:2:3:4:5:6:7:8:9/128", /not an IPv4 or IPv6 address/],
+    ["apiserver/32", /not an IPv4 or IPv6 address/],
+    ["::ffff:10.0.0.1/128", /IPv4-mapped/],
+    ["", /give a prefix length/],
+  ];
+  for (const [text, reason] of bad) {
+    await t.step(`refuses ${JSON.stringify(text)}`, () => {
+      assert.throws(
+        () => parseCidr(text),
+        (e) =>
+          isIrsaError(e, "invalid") && e.message.startsWith(`Invalid CIDR ${JSON.stringify(text)}: `) &&
+          reason.test(e.message),
+      );
+    });
+  }
+});
+
+Deno.test("apiserverSourceCidrs() turns the kubernetes EndpointSlices into single-address CIDRs", () => {
+  assert.deepEqual(
+    apiserverSourceCidrs([
+      { addressType: "IPv4", endpoints: [{ addresses: ["172.18.0.3"] }, { addresses: ["172.18.0.2"] }] },
+      { addressType: "IPv6", endpoints: [{ addresses: ["fd00::0002"] }, { addresses: ["::ffff:172.18.0.2"] }] },
+      { addressType: "IPv4", endpoints: [{ addresses: ["172.18.0.2"] }] },
+      { addressType: "FQDN", endpoints: [{ addresses: ["api.example.com"] }] },
+      { addressType: "IPv4", endpoints: null },
+      { addressType: "IPv4", endpoints: [{}, { addresses: ["not-an-ip"] }] },
+    ]),
+    ["172.18.0.2/32", "172.18.0.3/32", "fd00::2/128"],
+  );
+  assert.deepEqual(apiserverSourceCidrs([]), []);
 });
 
 Deno.test("installManifests() Deployment runs hardened, with probes, ports, resources and the daemon's args", () => {
@@ -293,7 +507,9 @@ Deno.test("installManifests() applies the options everywhere they matter", () =>
   assert.equal(find(objects, "Namespace").metadata.name, "irsa");
   assert.equal(find(objects, "Role", "kube-system").metadata.name, "kubectl-irsa");
   assert.ok(find(objects, "Role", "irsa"));
-  for (const binding of objects.filter((o) => o.kind.endsWith("Binding")) as Any[]) {
+  for (
+    const binding of objects.filter((o) => o.apiVersion.startsWith("rbac.") && o.kind.endsWith("Binding")) as Any[]
+  ) {
     assert.equal(binding.subjects[0].namespace, "irsa");
   }
 });
@@ -309,26 +525,37 @@ Deno.test("uninstallOrder() deletes the webhook first and the CRDs just before t
     "Role",
     "RoleBinding",
     "Role",
+    "ClusterRole",
+    "ClusterRole",
     "ClusterRoleBinding",
     "ClusterRoleBinding",
     "ClusterRole",
     "ServiceAccount",
+    // After the tenant roles: access goes before the checks on it.
+    "ValidatingAdmissionPolicyBinding",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "ValidatingAdmissionPolicy",
     "CustomResourceDefinition",
     "CustomResourceDefinition",
     "Namespace",
   ]);
 });
 
-Deno.test("uninstallManifests() also deletes the optional CA ConfigMap, after the Deployment that mounts it", () => {
+Deno.test("uninstallManifests() also deletes the optional CA ConfigMap and NetworkPolicy, after the Deployment", () => {
   const objects = uninstallManifests("irsa");
   const keys = objects.map((o) => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`);
   const defaults = uninstallOrder(installManifests({ image, namespace: "irsa" }));
+  const optional = ["ConfigMap/irsa/kubectl-irsa-aws-ca", "NetworkPolicy/irsa/kubectl-irsa"];
   assert.deepEqual(
-    keys.filter((k) => !k.startsWith("ConfigMap/")),
+    keys.filter((k) => !optional.includes(k)),
     defaults.map((o) => `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`),
   );
-  assert.ok(keys.includes("ConfigMap/irsa/kubectl-irsa-aws-ca"));
-  assert.ok(keys.indexOf("ConfigMap/irsa/kubectl-irsa-aws-ca") > keys.indexOf("Deployment/irsa/kubectl-irsa"));
+  for (const key of optional) {
+    assert.ok(keys.includes(key), key);
+    assert.ok(keys.indexOf(key) > keys.indexOf("Deployment/irsa/kubectl-irsa"), key);
+  }
+  for (const o of objects) assert.ok(resourceRefOf(o).resource, `${o.kind} has an API resource`);
 });
 
 Deno.test("toYamlStream() round-trips every object and explains each RBAC rule in a comment", () => {
@@ -336,7 +563,9 @@ Deno.test("toYamlStream() round-trips every object and explains each RBAC rule i
   const text = toYamlStream(objects);
   const docs = parseAllDocuments(text);
   assert.deepEqual(docs.map((d) => d.toJS()), JSON.parse(JSON.stringify(objects)));
-  for (const r of [...clusterRules, ...kubeSystemRules, ...namespaceRules()]) assert.ok(text.includes(`# ${r.why}\n`));
+  for (const r of [...clusterRules, ...kubeSystemRules, ...namespaceRules(), ...tenantEditRules, ...tenantViewRules]) {
+    assert.ok(text.includes(`# ${r.why}\n`));
+  }
   // YAML 1.1 readers (kubectl, the API server) must not see booleans where strings are meant.
   assert.ok(text.includes(`- "True"`));
 });

@@ -1,6 +1,12 @@
 // The setup `init` records in the cluster (a ConfigMap in kube-system), so `bind`, `doctor` and the daemon
 // need no repeated flags and agree on one issuer, provider and bucket.
 import { isPartition, type Partition } from "./arn.ts";
+import {
+  admissionParamData,
+  type BindingPolicy,
+  normalizeBindingPolicy,
+  validateBindingPolicy,
+} from "./binding_policy.ts";
 import { IrsaError } from "./errors.ts";
 import { label, managedByValue, setupRecord as where } from "./names.ts";
 
@@ -22,6 +28,8 @@ export interface SetupRecord {
   clusterName: string;
   /** Issuers the apiserver used before this one; they stay accepted so existing tokens keep working. */
   previousIssuers: string[];
+  /** What tenant roles may get, and the path and boundary of every role; absent: the defaults. */
+  bindingPolicy?: BindingPolicy;
 }
 
 /** The ConfigMap manifest holding the record, for server-side apply. */
@@ -30,7 +38,8 @@ export function setupConfigMap(record: SetupRecord): Record<string, unknown> {
     apiVersion: "v1",
     kind: "ConfigMap",
     metadata: { name: where.name, namespace: where.namespace, labels: { [label.managedBy]: managedByValue } },
-    data: { [where.key]: serializeSetupRecord(record) },
+    // The policy.* keys are the binding policy for the ValidatingAdmissionPolicy, which cannot parse JSON.
+    data: { [where.key]: serializeSetupRecord(record), ...admissionParamData(record.bindingPolicy, record.partition) },
   };
 }
 
@@ -48,6 +57,7 @@ export function serializeSetupRecord(record: SetupRecord): string {
     clusterName: record.clusterName,
     previousIssuers: record.previousIssuers,
   };
+  if (record.bindingPolicy !== undefined) ordered.bindingPolicy = normalizeBindingPolicy(record.bindingPolicy);
   return JSON.stringify(ordered, null, 2) + "\n";
 }
 
@@ -74,5 +84,16 @@ export function parseSetupRecord(data: Record<string, string> | undefined): Setu
   if (!isPartition(String(raw.partition))) throw damaged(`unknown partition "${raw.partition}"`);
   if (!["cluster", "generate", "eks"].includes(String(raw.keySource))) throw damaged(`unknown keySource`);
   const previous = Array.isArray(raw.previousIssuers) ? raw.previousIssuers.filter((i) => typeof i === "string") : [];
-  return { ...(raw as unknown as SetupRecord), previousIssuers: previous };
+  const record = { ...(raw as unknown as SetupRecord), previousIssuers: previous };
+  if (raw.bindingPolicy !== undefined) {
+    if (typeof raw.bindingPolicy !== "object" || raw.bindingPolicy === null) {
+      throw damaged(`"bindingPolicy" not an object`);
+    }
+    try {
+      validateBindingPolicy(raw.bindingPolicy as BindingPolicy, "bindingPolicy");
+    } catch (e) {
+      throw damaged(e instanceof Error ? e.message : String(e));
+    }
+  }
+  return record;
 }

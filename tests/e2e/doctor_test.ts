@@ -5,8 +5,10 @@ import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from "@aws-sd
 import {
   AttachRolePolicyCommand,
   CreateOpenIDConnectProviderCommand,
+  CreatePolicyCommand,
   DeleteOpenIDConnectProviderCommand,
   DeleteRoleCommand,
+  DeleteRolePermissionsBoundaryCommand,
   DetachRolePolicyCommand,
   GetOpenIDConnectProviderCommand,
   GetRoleCommand,
@@ -14,7 +16,7 @@ import {
 } from "@aws-sdk/client-iam";
 import type { CheckResult } from "../../lib/doctor.ts";
 import { saAnnotation, setupRecord, systemNamespace } from "../../lib/names.ts";
-import { parseSetupRecord } from "../../lib/setup_record.ts";
+import { parseSetupRecord, setupConfigMap } from "../../lib/setup_record.ts";
 import { buildTrustPolicy } from "../../lib/trust_policy.ts";
 import { sandboxAws } from "../support/aws.ts";
 import { runPlugin } from "../support/cli.ts";
@@ -254,6 +256,57 @@ Deno.test({
             async () =>
               void await aws.iam.send(new AttachRolePolicyCommand({ RoleName: roleName, PolicyArn: policyArn })),
           );
+        });
+
+        await t.step("a binding policy's boundary or path the role lacks fails the boundary check", async () => {
+          const created = await aws.iam.send(
+            new CreatePolicyCommand({
+              PolicyName: "doctor-boundary",
+              PolicyDocument: JSON.stringify({
+                Version: "2012-10-17",
+                Statement: [{ Effect: "Allow", Action: "s3:*", Resource: "*" }],
+              }),
+            }),
+          );
+          const boundaryArn = created.Policy!.Arn!;
+          const cmRef = { resource: "configmaps", namespace: setupRecord.namespace, name: setupRecord.name };
+          const withPolicy = (bindingPolicy: { permissionsBoundary?: string; rolePath?: string }) =>
+            kube.patch(cmRef, [{
+              op: "replace",
+              path: "/data",
+              value: setupConfigMap({ ...setup, bindingPolicy }).data as Record<string, string>,
+            }], "json");
+          try {
+            await withPolicy({ rolePath: "/tenants/" });
+            const outside = await doctor();
+            deepStrictEqual(failedIds(outside), ["boundary"], describe(outside));
+            equal(
+              outside.checks.find((c) => c.id === "boundary")!.detail,
+              `role ${roleName} has path /, outside /tenants/, the binding policy's role path`,
+            );
+
+            await withPolicy({ permissionsBoundary: boundaryArn });
+            const missing = await doctor();
+            equal(missing.code, 1, describe(missing));
+            deepStrictEqual(failedIds(missing), ["boundary"], describe(missing));
+            const check = missing.checks.find((c) => c.id === "boundary")!;
+            equal(
+              check.detail,
+              `role ${roleName} has no permissions boundary; the binding policy requires ${boundaryArn}`,
+            );
+            ok(check.fix?.startsWith("bind it again"), check.fix);
+            // The remedy the check names: bind again, which puts the policy's boundary on the role.
+            const rebind = await runPlugin(["bind", "sa", "app", "-n", ns, "--policy", "AmazonS3FullAccess"], { env });
+            equal(rebind.code, 0, rebind.stderr);
+            const fixed = await doctor();
+            equal(fixed.code, 0, describe(fixed));
+            equal(fixed.checks.find((c) => c.id === "boundary")!.ok, true, describe(fixed));
+          } finally {
+            await kube.patch(cmRef, [{ op: "replace", path: "/data", value: cm!.data }], "json");
+            await aws.iam.send(new DeleteRolePermissionsBoundaryCommand({ RoleName: roleName }));
+          }
+          const without = await doctor();
+          equal(without.checks.some((c) => c.id === "boundary"), false, describe(without));
         });
 
         await t.step("a deleted role fails the role check", async () => {

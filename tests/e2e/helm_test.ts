@@ -3,7 +3,7 @@
 // apply on the harness apiserver, and they equal installManifests() — the objects `kubectl irsa install` applies —
 // for default values and for values that match install's options, differing only where a value says so for the
 // values install has no option for. A helm that cannot be built fails the test instead of skipping it.
-import { deepStrictEqual, equal, ok } from "node:assert/strict";
+import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import { parseAllDocuments, stringify } from "yaml";
 import { defaultImage, installManifests, type Manifest, resourceRefOf } from "../../lib/install_manifests.ts";
 import { resourcePath } from "../../lib/kube/client.ts";
@@ -86,6 +86,19 @@ Deno.test({
       nodeSelector: { "kubernetes.io/os": "linux" },
       tolerations: [{ key: "dedicated", operator: "Equal", value: "system", effect: "NoSchedule" }],
       affinity: null,
+    };
+    // `install --network-policy --webhook-source … --metrics-namespace monitoring`.
+    const networkPolicy = {
+      values: {
+        networkPolicy: {
+          enabled: true,
+          webhookSources: ["172.18.0.2/32", "fd00::2/128"],
+          metricsNamespaces: ["monitoring"],
+        },
+      },
+      options: {
+        networkPolicy: { webhookSources: ["172.18.0.2/32", "fd00::2/128"], metricsNamespaces: ["monitoring"] },
+      },
     };
     const extraExpected = (): Manifest[] => {
       const objects = withoutNamespace(installManifests({ image: defaultImage(version) }));
@@ -177,6 +190,44 @@ Deno.test({
         },
       );
 
+      await t.step("networkPolicy values render install's NetworkPolicy for --network-policy", async () => {
+        const rendered = await render("irsa-ops", "-f", await valuesFile("network-policy", networkPolicy.values));
+        const expected = installManifests({
+          namespace: "irsa-ops",
+          image: defaultImage(version),
+          ...networkPolicy.options,
+        });
+        ok(expected.some((o) => o.kind === "NetworkPolicy"), "the NetworkPolicy is rendered");
+        deepStrictEqual(byKey(rendered), byKey(withoutNamespace(expected)));
+        // Without metrics namespaces: no metrics rule, as install renders it without --metrics-namespace.
+        const webhookOnly = await render(
+          systemNamespace,
+          "--set",
+          "networkPolicy.enabled=true",
+          "--set",
+          "networkPolicy.webhookSources={10.0.0.1/32}",
+        );
+        deepStrictEqual(
+          byKey(webhookOnly),
+          byKey(withoutNamespace(installManifests({
+            image: defaultImage(version),
+            networkPolicy: { webhookSources: ["10.0.0.1/32"] },
+          }))),
+        );
+      });
+
+      await t.step("networkPolicy.enabled without webhookSources fails instead of admitting everyone", async () => {
+        const out = await new Deno.Command(helmBin, {
+          args: ["template", "irsa", chart, "-n", systemNamespace, "--set", "networkPolicy.enabled=true"],
+          env,
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const stderr = new TextDecoder().decode(out.stderr);
+        ok(out.code !== 0, "helm template succeeded");
+        match(stderr, /networkPolicy\.webhookSources needs at least one CIDR/);
+      });
+
       await t.step("values install has no option for change only the fields they name", async () => {
         const rendered = await render(systemNamespace, "-f", await valuesFile("extra", extraValues));
         deepStrictEqual(byKey(rendered), byKey(extraExpected()));
@@ -196,10 +247,16 @@ Deno.test({
                 "-f",
                 await valuesFile("endpoint-apply", { aws: privateEndpoint.values }),
               ),
+              networkPolicy: await render(
+                systemNamespace,
+                "-f",
+                await valuesFile("network-policy-apply", networkPolicy.values),
+              ),
             };
             for (const [name, objects] of Object.entries(renders)) {
-              // The endpoint render adds the CA bundle's ConfigMap.
-              equal(objects.length, installDefaults.length - 1 + (name === "endpoint" ? 1 : 0), name);
+              // The endpoint render adds the CA bundle's ConfigMap, the networkPolicy render the NetworkPolicy.
+              const added = name === "endpoint" || name === "networkPolicy" ? 1 : 0;
+              equal(objects.length, installDefaults.length - 1 + added, name);
               for (const m of objects) {
                 const res = await sandbox.adminFetch(
                   `${resourcePath(resourceRefOf(m))}?fieldManager=${fieldManager}&force=true&dryRun=All`,

@@ -18,6 +18,7 @@ import {
   type InstallOptions,
   type Manifest,
   type Resources,
+  tenantRoleNames,
   toYamlStream,
 } from "../../lib/install_manifests.ts";
 import {
@@ -52,7 +53,33 @@ const scalars: Record<string, { whole: string; inside?: string }> = {
   awsSecretName: { whole: "{{ .Values.aws.existingSecret }}" },
   endpointUrl: { whole: "{{ .Values.aws.endpointUrl | quote }}" },
   caBundle: { whole: "{{ .Values.aws.caBundle | quote }}" },
+  // The release namespace as a CEL string literal (a namespace name needs no escaping); see celNamespace below.
+  celNamespace: { whole: "'{{ .Release.Namespace }}'", inside: "'{{ .Release.Namespace }}'" },
+  // Inside the `range` over networkPolicy.webhookSources.
+  webhookSource: { whole: "{{ . | quote }}" },
+  metricsNamespaces: { whole: "{{ toJson .Values.networkPolicy.metricsNamespaces }}" },
 };
+
+/**
+ * Replaces, in every string of `o`, the CEL literal of the namespace marker by a bare marker: a marker in quotes
+ * would read as a whole YAML scalar. Returns how many strings changed.
+ */
+function celNamespaceMarkers(o: Any, literal: string): number {
+  let count = 0;
+  const walk = (v: Any): Any => {
+    if (typeof v === "string" && v.includes(literal)) {
+      count++;
+      return v.replaceAll(literal, mark("celNamespace"));
+    }
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === "object") {
+      for (const k of Object.keys(v)) v[k] = walk(v[k]);
+    }
+    return v;
+  };
+  walk(o);
+  return count;
+}
 
 /** A value the chart exposes: its path in values.yaml, its default and what it does. */
 interface ValueDoc {
@@ -179,6 +206,26 @@ function valueDocs(defaults: {
         "serves /healthz and /readyz to the probes",
     },
     { path: "metrics.port", default: daemonPorts.metrics, doc: "Port of /metrics, /healthz and /readyz" },
+    {
+      path: "networkPolicy.enabled",
+      default: false,
+      doc: "Add a NetworkPolicy in front of the daemon's pods, as `kubectl irsa install --network-policy`: the " +
+        `webhook port (${daemonPorts.webhook}) only from networkPolicy.webhookSources, the metrics port only from ` +
+        "pods of networkPolicy.metricsNamespaces (the kubelet's probes still pass). Needs a CNI that enforces " +
+        "NetworkPolicy",
+    },
+    {
+      path: "networkPolicy.webhookSources",
+      default: [],
+      doc: "CIDRs that may reach the webhook port, required when enabled: the kube-apiserver's addresses (`kubectl " +
+        "get endpointslices -n default -l kubernetes.io/service-name=kubernetes`), each as /32 or /128, or where " +
+        "it calls webhooks from (konnectivity, a managed control plane)",
+    },
+    {
+      path: "networkPolicy.metricsNamespaces",
+      default: [],
+      doc: "Namespaces whose pods may scrape /metrics; empty: none may",
+    },
     { path: "podAnnotations", default: {}, doc: "Annotations on the daemon's pods" },
     { path: "nodeSelector", default: {}, doc: "Node selector of the daemon's pods" },
     { path: "tolerations", default: [], doc: "Tolerations of the daemon's pods" },
@@ -269,6 +316,18 @@ function valuesSchema(): Record<string, unknown> {
         type: "object",
         properties: { enabled: { type: "boolean" }, port: { type: "integer", minimum: 1, maximum: 65535 } },
       },
+      networkPolicy: {
+        type: "object",
+        properties: {
+          enabled: { type: "boolean" },
+          // Only the shape: an IPv4 or IPv6 address and a prefix length. The API server checks the rest.
+          webhookSources: { type: "array", items: { type: "string", pattern: "^[0-9a-fA-F.:]+/[0-9]{1,3}$" } },
+          metricsNamespaces: {
+            type: "array",
+            items: { type: "string", pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63 },
+          },
+        },
+      },
       podAnnotations: obj,
       nodeSelector: obj,
       tolerations: { type: "array" },
@@ -333,6 +392,7 @@ export function generateChart(version: string = denoConfig.version): Map<string,
     awsEndpointUrl: mark("endpointUrl"),
     awsCaBundlePem: mark("caBundle"),
     awsS3PathStyle: true,
+    networkPolicy: { webhookSources: [mark("webhookSource")], metricsNamespaces: [mark("metricsNamespaces")] },
   } satisfies InstallOptions;
   const objects = installManifests(options);
   const defaults = installManifests({ image: defaultImage(version) });
@@ -383,6 +443,25 @@ export function generateChart(version: string = denoConfig.version): Map<string,
   const metricsServicePort = service.spec.ports.find((p: Any) => p.name === "metrics");
   metricsServicePort.port = mark("metricsPort");
   service.spec.ports = [...service.spec.ports.filter((p: Any) => p !== metricsServicePort), mark("metricsServicePort")];
+
+  // The admission policies compare request.namespace with the daemon's namespace, a CEL literal.
+  const celLiteral = `'${mark("namespace")}'`;
+  const policies = objects.filter((o) => o.kind === "ValidatingAdmissionPolicy");
+  if (policies.length === 0 || policies.some((p) => celNamespaceMarkers(p, celLiteral) === 0)) {
+    throw new Error(`generate_chart: every ValidatingAdmissionPolicy names the namespace as ${celLiteral}`);
+  }
+
+  // The webhook rule's peers, one per value; the metrics rule only when namespaces are given (no peers: everyone).
+  const networkPolicy = find(objects, "NetworkPolicy");
+  const [webhookRule, metricsRule] = networkPolicy.spec.ingress;
+  if (networkPolicy.spec.ingress.length !== 2 || webhookRule.from.length !== 1) {
+    throw new Error("generate_chart: the NetworkPolicy has a webhook rule with one peer and a metrics rule");
+  }
+  const webhookPeer = webhookRule.from[0];
+  webhookRule.from = [mark("webhookPeers")];
+  get(metricsRule, "from.0.namespaceSelector.matchExpressions.0").values = mark("metricsNamespaces");
+  get(metricsRule, "ports.0").port = mark("metricsPort");
+  networkPolicy.spec.ingress = [webhookRule, mark("metricsRule")];
 
   const webhookConfig = objects.find((o) => o.kind === "MutatingWebhookConfiguration") as Any;
   const webhook = webhookConfig.webhooks[0];
@@ -454,6 +533,12 @@ export function generateChart(version: string = denoConfig.version): Map<string,
       `${indent}${key}:`,
       `${indent}  {{- toYaml .Values.webhook.objectSelector | nindent ${indent.length + 2} }}`,
     ],
+    webhookPeers: (indent) => [
+      `${indent}{{- range .Values.networkPolicy.webhookSources }}`,
+      ...indented(stringify([webhookPeer], { lineWidth: 0 }), indent),
+      `${indent}{{- end }}`,
+    ],
+    metricsRule: itemsIf(".Values.networkPolicy.metricsNamespaces", [metricsRule]),
   };
 
   const files = new Map<string, string>();
@@ -478,6 +563,14 @@ export function generateChart(version: string = denoConfig.version): Map<string,
     if (o.kind === "Namespace") body = `{{- if .Values.createNamespace }}\n${body}{{- end }}\n`;
     if (o.kind === "ConfigMap" && o.metadata.name === awsCaBundle.configMap) {
       body = `{{- if .Values.aws.caBundle }}\n${body}{{- end }}\n`;
+    }
+    if (o.kind === "NetworkPolicy") {
+      // No peers would admit every source, so an empty list is an error rather than a policy.
+      body = "{{- if .Values.networkPolicy.enabled }}\n" +
+        "{{- if not .Values.networkPolicy.webhookSources }}\n" +
+        `{{- fail "networkPolicy.webhookSources needs at least one CIDR when networkPolicy.enabled is true: the ` +
+        `kube-apiserver's addresses, each as /32 or /128" }}\n` +
+        `{{- end }}\n${body}{{- end }}\n`;
     }
     files.set(file, header + body);
   }
@@ -519,10 +612,14 @@ function readme(docs: ValueDoc[], version: string): string {
 
 # kubectl-irsa Helm chart
 
-Deploys the kubectl-irsa daemon (${version}): the IRSA and IRSASetup CRDs, the daemon's least-privilege RBAC, its
-Deployment, PodDisruptionBudget and Service, and the pod identity MutatingWebhookConfiguration. It is generated from
-the same objects as \`kubectl irsa install\`, and with default values it renders exactly those objects, less the
-Namespace (Helm keeps its release record in the release namespace, so the chart cannot own it).
+Deploys the kubectl-irsa daemon (${version}): the IRSA and IRSASetup CRDs, the ValidatingAdmissionPolicies that keep
+IRSA objects outside the release namespace to their own namespace and the cluster's binding policy, the daemon's
+least-privilege RBAC, the ClusterRoles \`${tenantRoleNames.edit}\` and \`${tenantRoleNames.view}\` (aggregated into
+admin, edit and view: namespace admins manage IRSA objects, never their status or IRSASetups), its Deployment,
+PodDisruptionBudget and Service, the pod identity MutatingWebhookConfiguration and, with \`networkPolicy.enabled\`, a
+NetworkPolicy. It is generated from the same objects as \`kubectl irsa install\`, and with default values it renders
+exactly those objects, less the Namespace (Helm keeps its release record in the release namespace, so the chart
+cannot own it).
 
 ## Install
 
@@ -546,6 +643,15 @@ A private AWS-compatible endpoint (a VPC endpoint, an S3-compatible store) with 
 helm install irsa charts/kubectl-irsa -n ${systemNamespace} --create-namespace \\
   --set aws.endpointUrl=https://s3.internal.example:9000 --set-file aws.caBundle=./internal-ca.pem \\
   --set aws.s3PathStyle=true
+\`\`\`
+
+Only the kube-apiserver may reach the webhook and only pods in \`monitoring\` may scrape the metrics, as \`kubectl irsa
+install --network-policy --metrics-namespace monitoring\` renders it (install reads the addresses itself):
+
+\`\`\`sh
+kubectl get endpointslices -n default -l kubernetes.io/service-name=kubernetes   # the apiserver's addresses
+helm install irsa charts/kubectl-irsa -n ${systemNamespace} --create-namespace --set networkPolicy.enabled=true \\
+  --set 'networkPolicy.webhookSources={10.0.0.10/32,10.0.0.11/32}' --set 'networkPolicy.metricsNamespaces={monitoring}'
 \`\`\`
 
 ## Upgrade

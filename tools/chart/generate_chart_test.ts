@@ -36,8 +36,12 @@ Deno.test("the checked-in chart is what generate_chart.ts writes (run `deno task
 
 Deno.test("generateChart() puts install's CRDs in crds/ unchanged and templates every other object", () => {
   const files = generateChart("0.1.0");
-  // Every object install can render, the optional CA ConfigMap included.
-  const objects = installManifests({ image: defaultImage("0.1.0"), awsCaBundlePem: "" });
+  // Every object install can render, the optional CA ConfigMap and NetworkPolicy included.
+  const objects = installManifests({
+    image: defaultImage("0.1.0"),
+    awsCaBundlePem: "",
+    networkPolicy: { webhookSources: ["10.0.0.1/32"] },
+  });
   const crds = objects.filter((o) => o.kind === "CustomResourceDefinition");
   for (const crd of crds) assert.deepEqual(parse(files.get(`crds/${crd.metadata.name}.yaml`)!), crd);
   const templates = [...files.keys()].filter((p) => p.startsWith("templates/"));
@@ -81,4 +85,38 @@ Deno.test("generateChart() renders the AWS endpoint, CA bundle and path style on
   guarded(".Values.aws.caBundle", "- name: aws-ca\\n\\s*configMap:");
   assert.ok(deployment.includes("irsa.kubectl.io/aws-ca-sha256: {{ . | sha256sum | quote }}"));
   assert.ok(!deployment.includes("DENO_DIR"), "the image brings its own DENO_DIR");
+});
+
+Deno.test("generateChart() puts the release namespace into the admission policies' CEL as a string literal", () => {
+  const files = generateChart("0.1.0");
+  for (const name of ["namespace-scope", "binding-policy"]) {
+    const text = files.get(`templates/validatingadmissionpolicy-${name}.yaml`)!;
+    assert.ok(text.includes("request.namespace != '{{ .Release.Namespace }}'"), name);
+    assert.ok(!text.includes("irsa-manager-system"), `${name} names no fixed namespace`);
+  }
+  for (const name of ["edit", "view"]) {
+    const role = parse(files.get(`templates/clusterrole-${name}.yaml`)!);
+    assert.equal(role.metadata.labels[`rbac.authorization.k8s.io/aggregate-to-${name}`], "true");
+  }
+});
+
+Deno.test("generateChart() renders the NetworkPolicy only when enabled, with a peer per webhook source", () => {
+  const files = generateChart("0.1.0");
+  const values = parse(files.get("values.yaml")!);
+  assert.deepEqual(values.networkPolicy, { enabled: false, webhookSources: [], metricsNamespaces: [] });
+  const text = files.get("templates/networkpolicy.yaml")!;
+  assert.match(text, /^# Generated[^\n]*\n\{\{- if \.Values\.networkPolicy\.enabled \}\}\n/);
+  // Without sources the rule would have no peers, which admits everyone: rendering must fail instead.
+  assert.match(text, /\{\{- if not \.Values\.networkPolicy\.webhookSources \}\}\n\{\{- fail "[^"]+" \}\}\n/);
+  assert.match(
+    text,
+    / {8}\{\{- range \.Values\.networkPolicy\.webhookSources \}\}\n {8}- ipBlock:\n {12}cidr: \{\{ \. \| quote \}\}\n/,
+  );
+  assert.match(text, /\{\{- if \.Values\.networkPolicy\.metricsNamespaces \}\}\n {4}- from:/);
+  assert.ok(text.includes("values: {{ toJson .Values.networkPolicy.metricsNamespaces }}"));
+  assert.ok(text.includes("port: {{ .Values.metrics.port }}"), "the metrics rule follows metrics.port");
+  const schema = JSON.parse(files.get("values.schema.json")!);
+  const pattern = new RegExp(schema.properties.networkPolicy.properties.webhookSources.items.pattern);
+  for (const ok of ["10.0.0.1/32", "2001:db8::/32"]) assert.ok(pattern.test(ok), ok);
+  for (const bad of ["10.0.0.1", "apiserver/32"]) assert.ok(!pattern.test(bad), bad);
 });
