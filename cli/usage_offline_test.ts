@@ -19,6 +19,8 @@ Deno.test("kubectl irsa refuses syntax errors with exit 2 and opens no connectio
   try {
     const { server, kubeconfig } = cluster;
     await Deno.writeTextFile(`${dir}/not-json.json`, "{ not json");
+    await Deno.writeTextFile(`${dir}/bad-policy.yaml`, "allowedPolicies: [AdministratorAccess]\n");
+    await Deno.writeTextFile(`${dir}/bad-path.yaml`, "rolePath: irsa\n");
     const env = {
       KUBECONFIG: kubeconfig,
       HOME: dir,
@@ -85,6 +87,24 @@ Deno.test("kubectl irsa refuses syntax errors with exit 2 and opens no connectio
         args: ["bind", "sa", "app", "--inline-policy", `${dir}/absent.json`],
         command: "bind",
         names: "absent.json",
+      },
+      {
+        name: "init: a binding policy pattern that is not an ARN",
+        args: ["init", "--bucket", "my-oidc", "--binding-policy", `${dir}/bad-policy.yaml`],
+        command: "init",
+        names: `"AdministratorAccess"`,
+      },
+      {
+        name: "init: a binding policy with a bad role path",
+        args: ["init", "--bucket", "my-oidc", "--binding-policy", `${dir}/bad-path.yaml`],
+        command: "init",
+        names: `"irsa"`,
+      },
+      {
+        name: "init: a binding policy file that does not exist",
+        args: ["init", "--bucket", "my-oidc", "--binding-policy", `${dir}/absent.yaml`],
+        command: "init",
+        names: "absent.yaml",
       },
       {
         name: "unbind: ServiceAccount name",

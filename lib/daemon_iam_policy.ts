@@ -153,10 +153,12 @@ export function daemonIamPolicy(opts: DaemonIamPolicyOptions): PolicyDocument {
         Condition: { StringEquals: { ...resourceTag, ...withBoundary } },
       },
       // The Denies hold whatever else the daemon's principal is allowed: a missing key makes StringNotEquals true.
+      // For AttachRolePolicy and PutRolePolicy the key is the role's boundary, so a role tagged as ours under the
+      // path (adopted) gets no policy before it has the boundary.
       {
         Sid: "DenyRolesWithoutTheBoundary",
         Effect: "Deny",
-        Action: ["iam:CreateRole", "iam:PutRolePermissionsBoundary"],
+        Action: ["iam:CreateRole", "iam:PutRolePermissionsBoundary", "iam:AttachRolePolicy", "iam:PutRolePolicy"],
         Resource: "*",
         Condition: { StringNotEquals: withBoundary },
       },

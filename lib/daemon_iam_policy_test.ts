@@ -36,10 +36,11 @@ const createRole = (options: { boundary?: string; path?: string } = {}): Identit
   resource: role("app", options.path),
   context: { ...requestTags(roleTags), ...(options.boundary ? { "iam:PermissionsBoundary": options.boundary } : {}) },
 });
+/** A request on a role the daemon made: IAM puts the role's boundary in `iam:PermissionsBoundary` for policy changes. */
 const onOwnRole = (action: string, context: IdentityRequest["context"] = {}): IdentityRequest => ({
   action,
   resource: role("app"),
-  context: { ...ownRole, ...context },
+  context: { ...ownRole, "iam:PermissionsBoundary": boundary, ...context },
 });
 
 interface Case {
@@ -165,9 +166,29 @@ Deno.test("daemonIamPolicy() with a boundary refuses every way out of it", async
       req: {
         action: "iam:AttachRolePolicy",
         resource: role("foreign"),
-        context: { "iam:PolicyARN": policyArn("AmazonS3ReadOnlyAccess") },
+        context: { "iam:PolicyARN": policyArn("AmazonS3ReadOnlyAccess"), "iam:PermissionsBoundary": boundary },
       },
       want: "ImplicitDeny",
+    },
+    {
+      name: "AttachRolePolicy on a role tagged as ours but without the boundary (adopted)",
+      req: {
+        action: "iam:AttachRolePolicy",
+        resource: role("adopted"),
+        context: { ...ownRole, "iam:PolicyARN": policyArn("AmazonS3ReadOnlyAccess") },
+      },
+      want: "ExplicitDeny",
+      statement: "DenyRolesWithoutTheBoundary",
+    },
+    {
+      name: "PutRolePolicy on a role tagged as ours but with another boundary",
+      req: {
+        action: "iam:PutRolePolicy",
+        resource: role("adopted"),
+        context: { ...ownRole, "iam:PermissionsBoundary": `arn:aws:iam::${account}:policy/wide` },
+      },
+      want: "ExplicitDeny",
+      statement: "DenyRolesWithoutTheBoundary",
     },
     {
       name: "CreatePolicy (to widen nothing)",

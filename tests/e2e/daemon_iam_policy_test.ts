@@ -96,6 +96,9 @@ async function motoAllows(call: () => Promise<unknown>): Promise<boolean> {
   }
 }
 
+/** What IAM puts in the context of a policy change on a role with the boundary. */
+const roleBoundary = { "iam:PermissionsBoundary": boundary };
+
 interface Case {
   name: string;
   call: (aws: AwsClients) => Promise<unknown>;
@@ -150,8 +153,12 @@ const cases: Case[] = [
     name: "PutRolePolicy on an own role",
     call: (aws) =>
       aws.iam.send(new PutRolePolicyCommand({ RoleName: "own", PolicyName: "inline", PolicyDocument: readObjects })),
-    req: { action: "iam:PutRolePolicy", resource: roleArn("own"), context: resourceTags },
+    // IAM names the role's boundary in iam:PermissionsBoundary for policy changes; every role here has it.
+    req: { action: "iam:PutRolePolicy", resource: roleArn("own"), context: { ...resourceTags, ...roleBoundary } },
     decision: "Allow",
+    gap:
+      "moto treats the iam:PermissionsBoundary condition of DenyRolesWithoutTheBoundary as met, so it denies every " +
+      "PutRolePolicy",
   },
   {
     name: "TagRole of an own role",
@@ -169,7 +176,7 @@ const cases: Case[] = [
     req: {
       action: "iam:AttachRolePolicy",
       resource: roleArn("own"),
-      context: { ...resourceTags, "iam:PolicyARN": appPolicy },
+      context: { ...resourceTags, ...roleBoundary, "iam:PolicyARN": appPolicy },
     },
     decision: "Allow",
     gap: "moto treats the iam:PolicyARN condition of DenyAdminPolicies as met, so it denies every AttachRolePolicy",
@@ -180,7 +187,7 @@ const cases: Case[] = [
     req: {
       action: "iam:AttachRolePolicy",
       resource: roleArn("own"),
-      context: { ...resourceTags, "iam:PolicyARN": admin },
+      context: { ...resourceTags, ...roleBoundary, "iam:PolicyARN": admin },
     },
     decision: "ExplicitDeny",
     motoReason: "moto denies every AttachRolePolicy (the condition of DenyAdminPolicies counts as met)",
@@ -191,7 +198,7 @@ const cases: Case[] = [
     req: {
       action: "iam:AttachRolePolicy",
       resource: roleArn("outside", "/other/"),
-      context: { ...resourceTags, "iam:PolicyARN": appPolicy },
+      context: { ...resourceTags, ...roleBoundary, "iam:PolicyARN": appPolicy },
     },
     decision: "ImplicitDeny",
   },
