@@ -10,6 +10,7 @@ WORKDIR /src
 COPY deno.json deno.lock mod.ts ./
 COPY cli/ cli/
 COPY daemon/ daemon/
+COPY signer/ signer/
 COPY lib/ lib/
 # --frozen: fail instead of resolving anything that deno.lock does not pin. The permissions match `deno task
 # compile` (the krew release), so the image and the plugin are the same program. A 160 MiB old space and 2 MiB

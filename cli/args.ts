@@ -4,6 +4,7 @@ import { type BindRequest, validateBindRequest } from "../lib/bind.ts";
 import { type Distro, distros } from "../lib/distro.ts";
 import { isIrsaError } from "../lib/errors.ts";
 import { validateBucketName, validateIssuerUrl, validateRegion } from "../lib/issuer.ts";
+import { validateKmsKeyRefs } from "../lib/kms_key_ref.ts";
 import { parseTag, validateDnsLabel, validateDnsSubdomain, validateEndpointUrl } from "../lib/validate.ts";
 import { parseDuration } from "../lib/rotation.ts";
 import { parseRequestTimeout } from "../lib/kube/request_timeout.ts";
@@ -46,13 +47,17 @@ export interface InitCommand {
   flags: GlobalFlags;
   bucket: string;
   issuerUrl?: string;
-  keySource: "cluster" | "generate";
+  keySource: "cluster" | "generate" | "kms";
+  /** `--kms-key`, repeated: the signer's KMS keys, the signing one first (kms key source only). */
+  kmsKeys?: string[];
   outDir?: string;
   distro?: Distro;
   force: boolean;
   noThumbprint: boolean;
   /** A YAML or JSON file with the binding policy to record. */
   bindingPolicyFile?: string;
+  /** `--hosting cloudfront`: a private bucket behind a CloudFront distribution. */
+  hosting?: "s3" | "cloudfront";
 }
 
 /**
@@ -229,6 +234,8 @@ export const commandOptions: Record<CommandName, Record<string, OptionSpec>> = {
     bucket: { type: "string" },
     "issuer-url": { type: "string" },
     "key-source": { type: "string" },
+    "kms-key": { type: "string", multiple: true },
+    hosting: { type: "string" },
     "out-dir": { type: "string" },
     distro: { type: "string" },
     force: { type: "boolean" },
@@ -443,8 +450,26 @@ function parseInit(v: Values, flags: GlobalFlags): InitCommand {
   const bucket = v.bucket as string | undefined;
   if (!bucket) throw new UsageError(`required flag "--bucket" is missing`, "init");
   const keySource = (v["key-source"] as string | undefined) ?? "cluster";
-  if (keySource !== "cluster" && keySource !== "generate") {
-    throw new UsageError(`"--key-source" must be "cluster" or "generate", got "${keySource}"`, "init");
+  if (keySource !== "cluster" && keySource !== "generate" && keySource !== "kms") {
+    throw new UsageError(`"--key-source" must be "cluster", "generate" or "kms", got "${keySource}"`, "init");
+  }
+  const kmsKeys = (v["kms-key"] as string[] | undefined) ?? [];
+  if (keySource === "kms" && kmsKeys.length === 0) {
+    throw new UsageError(`"--key-source kms" needs "--kms-key" (the signer's KMS key; repeat for rotation)`, "init");
+  }
+  if (keySource !== "kms" && kmsKeys.length > 0) {
+    throw new UsageError(`"--kms-key" only applies with "--key-source kms"`, "init");
+  }
+  if (kmsKeys.length > 0) checked("init", () => validateKmsKeyRefs(kmsKeys));
+  if (keySource === "kms" && v.distro === "kind") {
+    throw new UsageError(
+      `"--key-source kms" cannot be rendered for kind (its apiserver is made with kubeadm's key files); use "--distro static-pod"`,
+      "init",
+    );
+  }
+  const hosting = v.hosting as string | undefined;
+  if (hosting !== undefined && hosting !== "s3" && hosting !== "cloudfront") {
+    throw new UsageError(`"--hosting" must be "s3" or "cloudfront", got "${hosting}"`, "init");
   }
   const distro = v.distro as string | undefined;
   if (distro !== undefined && !(distros as readonly string[]).includes(distro)) {
@@ -468,6 +493,8 @@ function parseInit(v: Values, flags: GlobalFlags): InitCommand {
   };
   if (typeof v["issuer-url"] === "string") cmd.issuerUrl = v["issuer-url"];
   if (typeof v["out-dir"] === "string") cmd.outDir = v["out-dir"];
+  if (kmsKeys.length > 0) cmd.kmsKeys = kmsKeys;
+  if (hosting !== undefined) cmd.hosting = hosting;
   if (distro !== undefined) cmd.distro = distro as Distro;
   if (typeof v["binding-policy"] === "string") cmd.bindingPolicyFile = v["binding-policy"];
   return cmd;

@@ -82,6 +82,8 @@ Deno.test("kubectl irsa help text matches its golden file for the top level and 
       `help_${c}.txt`,
       [[c, "--help"], [c, "-h"], ["help", c]],
     ]),
+    // The signer, like the daemon, is started by mod.ts; its help goes through the CLI.
+    ["help_signer.txt", [["signer", "--help"], ["signer", "-h"], ["help", "signer"]]],
   ];
   for (const [golden, forms] of topics) {
     await t.step(golden, async () => {

@@ -30,8 +30,11 @@ export const commandSummaries: Record<CommandName, string> = {
 /** The daemon is started by mod.ts, not parsed here, but it has help like every command. */
 export const daemonSummary = "Run the in-cluster reconciler and pod identity webhook (what install deploys)";
 
+/** The signer, like the daemon, is started by mod.ts and has help. */
+export const signerSummary = "Serve kube-apiserver's external token signer (ExternalJWTSigner) with an AWS KMS key";
+
 /** What help can be asked for. */
-export type HelpTopic = CommandName | "daemon";
+export type HelpTopic = CommandName | "daemon" | "signer";
 
 /** Whether argv only asks for help, so the parser need not load; returns the topic, or null when it does not. */
 export function helpRequest(argv: string[]): { topic?: HelpTopic } | null {
@@ -40,7 +43,7 @@ export function helpRequest(argv: string[]): { topic?: HelpTopic } | null {
   if (first === "help" && argv.length === 1) return {};
   const topic = first === "help" ? argv[1] : first;
   const asksHelp = first === "help" ? argv.length === 2 : argv.slice(1).some((a) => a === "--help" || a === "-h");
-  if (asksHelp && topic === "daemon") return { topic };
+  if (asksHelp && (topic === "daemon" || topic === "signer")) return { topic };
   if (asksHelp && topic !== undefined && Object.hasOwn(commandSummaries, topic)) return { topic: topic as CommandName };
   return null;
 }

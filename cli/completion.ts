@@ -21,7 +21,7 @@ import {
   serviceAccountResources,
   type Values,
 } from "./args.ts";
-import { type CommandName, commandSummaries, daemonSummary } from "./commands.ts";
+import { type CommandName, commandSummaries, daemonSummary, signerSummary } from "./commands.ts";
 import { helpText } from "./help.ts";
 import type { Io } from "./main.ts";
 
@@ -73,7 +73,9 @@ export interface CompleteOptions {
 const none: Completion = { candidates: [], directive: directive.noFileComp };
 
 // Compile-time exhaustive: a new key source or failure policy in the command types fails the type check here.
-const keySources = Object.keys({ cluster: true, generate: true } satisfies Record<InitCommand["keySource"], true>);
+const keySources = Object.keys(
+  { cluster: true, generate: true, kms: true } satisfies Record<InitCommand["keySource"], true>,
+);
 const failurePolicies = Object.keys(
   { Ignore: true, Fail: true } satisfies Record<NonNullable<InstallCommand["failurePolicy"]>, true>,
 );
@@ -90,6 +92,7 @@ export const flagValues: Record<string, ValueSource> = {
   output: { kind: "words", words: outputFormats },
   distro: { kind: "words", words: distros },
   "key-source": { kind: "words", words: keySources },
+  hosting: { kind: "words", words: ["s3", "cloudfront"] },
   "failure-policy": { kind: "words", words: failurePolicies },
   "sts-regional-endpoints": { kind: "words", words: ["true", "false"] },
   namespace: { kind: "namespaces" },
@@ -113,7 +116,7 @@ function isCommandName(word: string): word is CommandName {
 
 function commandCandidates(withHelp: boolean): Candidate[] {
   const commands = Object.entries(commandSummaries).map(([value, description]) => ({ value, description }));
-  commands.push({ value: "daemon", description: daemonSummary });
+  commands.push({ value: "daemon", description: daemonSummary }, { value: "signer", description: signerSummary });
   if (withHelp) commands.push({ value: "help", description: "Show help for a command" });
   return commands;
 }

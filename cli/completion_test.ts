@@ -40,10 +40,10 @@ function fakeCluster(): ClusterLister & { calls: { read: string; flags: GlobalFl
 const values = (c: Completion) => c.candidates.map((x) => x.value);
 
 Deno.test("complete() offers the right candidates and directive for each position", async (t) => {
-  const allCommands = [...Object.keys(commandSummaries), "daemon"];
+  const allCommands = [...Object.keys(commandSummaries), "daemon", "signer"];
   const cases: { name: string; words: string[]; want: string[]; directive: number }[] = [
     {
-      name: "the first word: every command, daemon and help",
+      name: "the first word: every command, daemon, signer and help",
       words: [""],
       want: [...allCommands, "help"],
       directive: 4,
@@ -123,7 +123,7 @@ Deno.test("complete() offers the right candidates and directive for each positio
     {
       name: "--key-source",
       words: ["init", "--bucket", "b", "--key-source", ""],
-      want: ["cluster", "generate"],
+      want: ["cluster", "generate", "kms"],
       directive: 4,
     },
     { name: "--distro by prefix", words: ["init", "--distro", "k"], want: ["kubeadm", "k3s", "kind"], directive: 4 },

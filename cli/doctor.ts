@@ -2,6 +2,8 @@
 // check, with the fix under each failure. Exit 1 when any check fails; warnings do not fail.
 import { iamPort } from "../lib/aws/iam_port.ts";
 import { stsPort } from "../lib/aws/sts_port.ts";
+import { cloudFrontPort } from "../lib/aws/cloudfront_port.ts";
+import { s3Port } from "../lib/aws/s3_port.ts";
 import { type CheckResult, doctorOk, type DoctorPorts, runDoctor as runChecks } from "../lib/doctor.ts";
 import { doctorKubePort } from "../lib/kube/doctor_port.ts";
 import { fetchIssuerThumbprint } from "../lib/thumbprint.ts";
@@ -44,7 +46,12 @@ export async function runDoctor(cmd: DoctorCommand, io: Io): Promise<number> {
       kube: doctorKubePort(kube),
       async aws(setup) {
         aws ??= await openAws(cmd.flags, io, { command: "doctor", defaultRegion: setup.region });
-        return { iam: iamPort(aws.clients), sts: stsPort(aws.clients) };
+        return {
+          iam: iamPort(aws.clients),
+          sts: stsPort(aws.clients),
+          cloudfront: cloudFrontPort(aws.clients),
+          s3: s3Port(aws.clients),
+        };
       },
       issuerThumbprint: (issuer) => fetchIssuerThumbprint(issuer, caPem ? { caPem, timeoutMs: 5000 } : {}),
       async probeWebhook(url, caBundlePem) {

@@ -1,5 +1,5 @@
 // Help texts. Kept as plain strings so `--help` loads nothing heavy; help_test.ts pins them as golden files.
-import { type CommandName, commandSummaries, daemonSummary, type HelpTopic } from "./commands.ts";
+import { type CommandName, commandSummaries, daemonSummary, type HelpTopic, signerSummary } from "./commands.ts";
 
 const globalFlagsHelp = `Global flags:
       --kubeconfig PATH   Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)
@@ -18,7 +18,7 @@ const globalFlagsHelp = `Global flags:
   -h, --help              Show help`;
 
 const topLevel = () => {
-  const all = { ...commandSummaries, daemon: daemonSummary };
+  const all = { ...commandSummaries, daemon: daemonSummary, signer: signerSummary };
   const width = Math.max(...Object.keys(all).map((c) => c.length));
   const commands = Object.entries(all).map(([name, summary]) => `  ${name.padEnd(width)}  ${summary}`);
   return `kubectl irsa gives AWS IAM Roles for Service Accounts (IRSA) to any Kubernetes cluster that is not EKS.
@@ -92,6 +92,35 @@ Flags:
       --log-level debug|info|warn|error   (default info)
 `;
 
+const signerHelp = `Usage: kubectl irsa signer --kms-key KEY [flags]
+
+Serve kube-apiserver's external ServiceAccount token signer (the ExternalJWTSigner gRPC API) on a Unix socket,
+signing with an AWS KMS asymmetric key (RSA_2048, SIGN_VERIFY): the private key never exists in the cluster. Run it
+on every control-plane node, as 'kubectl irsa init --key-source kms' prints (a static pod or a systemd unit), and
+start kube-apiserver with --service-account-signing-endpoint pointing at the socket. It logs one JSON object per line.
+
+Examples:
+  # Sign with one KMS key and keep verifying tokens of the apiserver's old key
+  kubectl irsa signer --kms-key alias/cluster-sa-signer --verify-key-file /etc/kubernetes/pki/sa.pub
+
+  # Rotation: the new key signs, the old one still verifies (publish both with init first)
+  kubectl irsa signer --kms-key alias/cluster-sa-signer-2 --kms-key alias/cluster-sa-signer
+
+Flags:
+      --kms-key KEY                 KMS key ID, key ARN or alias; the first signs, the others only verify
+                                    (repeatable)
+      --socket PATH                 Unix socket to listen on, mode 0600 (default /run/kubectl-irsa/signer.sock)
+      --verify-key-file PATH        PEM public (or private) key whose tokens keep verifying; only its public half
+                                    is read (repeatable)
+      --max-token-expiration D      Longest token the apiserver may ask for (default 24h, at least 10m)
+      --refresh-hint D              How often the apiserver re-reads the key list (default 10m)
+      --kms-timeout D               Deadline of one KMS Sign call; past it the token request fails (default 2s)
+      --log-level debug|info|warn|error   (default info)
+
+AWS credentials and region come from the environment (AWS_REGION, the instance profile, AWS_* variables;
+AWS_ENDPOINT_URL_KMS and AWS_CA_BUNDLE for a private endpoint). The signer needs kms:Sign and kms:GetPublicKey.
+`;
+
 const commandHelp: Record<keyof typeof commandSummaries, string> = {
   init: `Publish the cluster's OIDC issuer (discovery document and JWKS) to S3, register the IAM OIDC provider,
 record the setup in the cluster and print the exact kube-apiserver change.
@@ -103,13 +132,26 @@ Examples:
   # Generate a new signing key pair, store it as kube-system/irsa-manager-key and write the key files
   kubectl irsa init --bucket my-cluster-oidc --key-source generate --out-dir /etc/kubernetes/pki
 
+  # Sign tokens with a KMS key through kubectl irsa signer: no private key in the cluster
+  kubectl irsa init --bucket my-cluster-oidc --key-source kms --kms-key alias/cluster-sa-signer
+
+  # Keep the bucket private (accounts that block public S3 access): serve the issuer through CloudFront
+  kubectl irsa init --bucket my-cluster-oidc --hosting cloudfront
+
   # Show the plan as JSON and change nothing
   kubectl irsa init --bucket my-cluster-oidc --dry-run -o json
 
 Flags:
       --bucket NAME          S3 bucket that hosts the issuer (created if absent; must belong to this account)
       --issuer-url URL       Issuer URL (default: https://s3.<region>.amazonaws.com/<bucket>)
-      --key-source SOURCE    cluster (default): publish the apiserver's own keys; generate: create a new key pair
+      --key-source SOURCE    cluster (default): publish the apiserver's own keys; generate: create a new key pair;
+                             kms: publish the KMS keys of kubectl irsa signer and print how to run it
+      --hosting MODE         s3 (default): the bucket serves the two documents publicly; cloudfront: the bucket is
+                             private (Block Public Access fully on) and read by a CloudFront distribution through
+                             an Origin Access Control; the issuer is https://<distribution domain> unless
+                             --issuer-url names a domain that reaches the distribution
+      --kms-key KEY          With --key-source kms: a KMS key ID, ARN or alias, the signing one first; repeat for
+                             rotation; a key left out of a later run is retired from keys.json
       --out-dir DIR          With --key-source generate: also write irsa-manager.key (0600) and irsa-manager.pub
       --distro NAME          Render the apiserver change for kubeadm|static-pod|k3s|rke2|kind|raw (default: detected)
       --force                Overwrite an existing generated key (Secret or files)
@@ -398,5 +440,6 @@ const usage: Partial<Record<CommandName, string>> = {
 export function helpText(command?: HelpTopic): string {
   if (command === undefined) return topLevel();
   if (command === "daemon") return daemonHelp;
+  if (command === "signer") return signerHelp;
   return `Usage: kubectl irsa ${usage[command] ?? `${command} [flags]`}\n\n${commandHelp[command]}`;
 }

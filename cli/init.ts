@@ -6,6 +6,13 @@ import { pathStyleS3Endpoint } from "../lib/aws/clients.ts";
 import { iamPort } from "../lib/aws/iam_port.ts";
 import { s3Port } from "../lib/aws/s3_port.ts";
 import { stsPort } from "../lib/aws/sts_port.ts";
+import { kmsPort } from "../lib/aws/kms_port.ts";
+import { cloudFrontPort } from "../lib/aws/cloudfront_port.ts";
+import { defaultServiceAccountKeyFiles } from "../lib/apiserver_change.ts";
+import { signerDeployment } from "../lib/signer/deploy.ts";
+import { signerSocketPath } from "../lib/names.ts";
+import { defaultImage } from "../lib/install_manifests.ts";
+import { version } from "./version.ts";
 import {
   type FilePort,
   type InitPorts,
@@ -57,6 +64,8 @@ export async function runInit(cmd: InitCommand, io: Io): Promise<number> {
     noThumbprint: cmd.noThumbprint,
     ...(cmd.issuerUrl !== undefined ? { issuerUrl: cmd.issuerUrl } : {}),
     ...(cmd.outDir !== undefined ? { outDir: cmd.outDir } : {}),
+    ...(cmd.kmsKeys !== undefined ? { kmsKeys: cmd.kmsKeys } : {}),
+    ...(cmd.hosting !== undefined ? { hosting: cmd.hosting } : {}),
     ...(bindingPolicy !== undefined ? { bindingPolicy } : {}),
   };
   const endpoint = pathStyleS3Endpoint(aws.clients.config);
@@ -84,6 +93,8 @@ export async function runInit(cmd: InitCommand, io: Io): Promise<number> {
       cluster,
       files: localFiles,
       thumbprint: (issuer) => fetchIssuerThumbprint(issuer, aws.caBundlePem ? { caPem: aws.caBundlePem } : {}),
+      ...(request.keySource === "kms" ? { kms: kmsPort(aws.clients) } : {}),
+      ...(request.hosting === "cloudfront" ? { cloudfront: cloudFrontPort(aws.clients) } : {}),
     };
     const dryRun = cmd.flags.dryRun;
     const { gathered, plan } = await runInitCore(request, ports, {
@@ -116,7 +127,19 @@ export async function runInit(cmd: InitCommand, io: Io): Promise<number> {
           },
         }
         : {}),
+      ...(gathered.desired.keySource === "kms" ? { signer: { socketPath: signerSocketPath } } : {}),
     });
+    // The signer lists the distribution's current public keys too, so tokens signed before the switch verify.
+    const signer = gathered.desired.keySource === "kms"
+      ? signerDeployment({
+        distro,
+        kmsKeys: (gathered.desired.kmsKeys ?? []).map((k) => k.key),
+        region: request.region,
+        socketPath: signerSocketPath,
+        image: defaultImage(version),
+        verifyKeyFiles: defaultServiceAccountKeyFiles(distro),
+      })
+      : undefined;
 
     const result = {
       dryRun,
@@ -139,6 +162,7 @@ export async function runInit(cmd: InitCommand, io: Io): Promise<number> {
         snippet: change.snippet,
         notes: change.notes,
       },
+      ...(signer ? { signer } : {}),
     };
     if (cmd.flags.output === "json") io.out(JSON.stringify(result, null, 2) + "\n");
     else if (cmd.flags.output === "yaml") io.out(toYaml(result));
@@ -157,6 +181,7 @@ function renderText(
     providerArn: string;
     keyIds: string[];
     apiserver: { distro: string; snippet: string; notes: string[] };
+    signer?: { path: string; content: string; notes: string[] };
   },
   actions: InitAction[],
   dryRun: boolean,
@@ -168,6 +193,16 @@ function renderText(
     `JWKS:           ${r.jwksUri} (key IDs: ${r.keyIds.join(", ")})`,
     `OIDC provider:  ${r.providerArn}`,
     "",
+    ...(r.signer
+      ? [
+        `First run the KMS-backed signer on every control-plane node: put this in ${r.signer.path}:`,
+        "",
+        ...r.signer.content.replace(/\n$/, "").split("\n").map((l) => `    ${l}`),
+        "",
+        ...r.signer.notes.map((n) => `- ${n}`),
+        "",
+      ]
+      : []),
     `Apply this kube-apiserver change (${r.apiserver.distro}):`,
     "",
     ...r.apiserver.snippet.replace(/\n$/, "").split("\n").map((l) => `    ${l}`),

@@ -28,6 +28,8 @@ export function cliRemedy(r: Remedy): string {
       return `${r.to} with --issuer-url`;
     case "generateKey":
       return "rerun with --key-source generate";
+    case "cloudFrontHosting":
+      return "keep the bucket private behind CloudFront with --hosting cloudfront";
     case "init":
       return r.again ? "run 'kubectl irsa init' again" : "run 'kubectl irsa init' first";
     case "other":

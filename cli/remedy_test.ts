@@ -18,6 +18,10 @@ const cases: { [K in Remedy["kind"]]: [Extract<Remedy, { kind: K }>, string] } =
   clusterName: [{ kind: "clusterName" }, "pass --cluster-name"],
   issuerUrl: [{ kind: "issuerUrl", to: "host the issuer elsewhere" }, "host the issuer elsewhere with --issuer-url"],
   generateKey: [{ kind: "generateKey" }, "rerun with --key-source generate"],
+  cloudFrontHosting: [
+    { kind: "cloudFrontHosting" },
+    "keep the bucket private behind CloudFront with --hosting cloudfront",
+  ],
   init: [{ kind: "init", again: false }, "run 'kubectl irsa init' first"],
   other: [{ kind: "other", text: "allow it with 'aws s3control …'" }, "allow it with 'aws s3control …'"],
 };

@@ -72,8 +72,8 @@ function positive(value: string, flag: string): number {
   return Number(value);
 }
 
-/** Reads a duration such as 300ms, 30s, 5m or 1h. */
-function duration(value: string, flag: string): number {
+/** Reads a duration such as 300ms, 30s, 5m or 1h, in milliseconds; throws naming `--flag`. */
+export function duration(value: string, flag: string): number {
   const m = value.match(/^(\d+)(ms|s|m|h)$/);
   if (!m) throw new Error(`--${flag} must be a duration like 30s or 5m, got "${value}"`);
   return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];

@@ -9,6 +9,11 @@ import { s3Port } from "../lib/aws/s3_port.ts";
 import { stsPort } from "../lib/aws/sts_port.ts";
 import { IrsaError, isRetryable } from "../lib/errors.ts";
 import { type InitPorts, runInit } from "../lib/init.ts";
+import { kmsPort } from "../lib/aws/kms_port.ts";
+import { cloudFrontPort } from "../lib/aws/cloudfront_port.ts";
+import { applyCloudFrontActions, gatherCloudFront } from "../lib/hosting.ts";
+import { describeCloudFrontAction, planCloudFrontTeardown } from "../lib/hosting_plan.ts";
+import { signerSocketPath } from "../lib/names.ts";
 import { issuerHostPath } from "../lib/issuer.ts";
 import { clusterPort } from "../lib/kube/kube_port.ts";
 import {
@@ -52,6 +57,8 @@ export function oldestSetup(objects: IrsaSetupObject[]): IrsaSetupObject | undef
 
 /** How soon an IRSASetup waiting for its IRSA objects to go looks again. */
 const dependentsRequeueMs = 5_000;
+/** How often a teardown waiting for CloudFront looks again (disabling a distribution takes minutes). */
+const cloudFrontPollMs = 30_000;
 
 /** Reconciles the IRSASetup `namespace/name`. */
 export async function reconcileSetup(
@@ -110,7 +117,15 @@ export async function reconcileSetup(
         return { requeueAfterMs: dependentsRequeueMs };
       }
       try {
-        await teardown(object, ctx);
+        if (await teardown(object, ctx) === "pending") {
+          // CloudFront deletes a distribution only minutes after disabling it; the next pass continues.
+          await setStatus({
+            status: "False",
+            reason: "CleanupInProgress",
+            message: "waiting for the CloudFront distribution to be disabled before deleting it",
+          });
+          return { requeueAfterMs: cloudFrontPollMs };
+        }
       } catch (e) {
         if (ctx.signal?.aborted) throw e;
         await setStatus({ status: "False", reason: "CleanupFailed", message: `cleanup failed: ${daemonMessage(e)}` })
@@ -206,6 +221,8 @@ export async function reconcileSetup(
         write: () => Promise.reject(new Error("the daemon writes no local files")),
       },
       thumbprint: (issuer) => fetchIssuerThumbprint(issuer, ctx.caBundlePem ? { caPem: ctx.caBundlePem } : {}),
+      ...(object.spec.keySource === "kms" ? { kms: kmsPort(aws) } : {}),
+      ...(object.spec.hosting === "cloudfront" ? { cloudfront: cloudFrontPort(aws) } : {}),
     };
     const endpoint = pathStyleS3Endpoint(aws.config);
     const { gathered, plan } = await runInit(
@@ -213,6 +230,8 @@ export async function reconcileSetup(
         bucket: s3.bucketName,
         region: s3.region,
         keySource: object.spec.keySource ?? "generate",
+        ...(object.spec.kmsKeys ? { kmsKeys: object.spec.kmsKeys } : {}),
+        ...(object.spec.hosting ? { hosting: object.spec.hosting } : {}),
         ...(object.spec.issuerUrl ? { issuerUrl: object.spec.issuerUrl } : {}),
         ...(object.spec.clusterName ? { clusterName: object.spec.clusterName } : {}),
         ...(endpoint ? { pathStyleEndpoint: endpoint } : {}),
@@ -241,6 +260,7 @@ export async function reconcileSetup(
           },
         }
         : {}),
+      ...(plan.record.keySource === "kms" ? { signer: { socketPath: signerSocketPath } } : {}),
     });
     const flagsChanged = JSON.stringify(object.status?.apiserverFlags) !== JSON.stringify(change.flags);
     await setStatus({
@@ -274,12 +294,12 @@ export async function reconcileSetup(
  * Tears the setup down in the safe order provider -> objects -> bucket -> record, each only when ours. A failed
  * read throws (and is retried), never skips a step; a lost leadership stops before the next write.
  */
-async function teardown(object: IrsaSetupObject, ctx: ReconcileContext): Promise<void> {
+async function teardown(object: IrsaSetupObject, ctx: ReconcileContext): Promise<"done" | "pending"> {
   const checkpoint = () => ctx.signal?.throwIfAborted();
   const recordText = await clusterPort(ctx.kube).getSetupRecord();
-  if (!recordText) return;
+  if (!recordText) return "done";
   const record = parseSetupRecord({ [setupRecord.key]: recordText });
-  if (record.bucket !== object.spec.discovery?.s3?.bucketName) return;
+  if (record.bucket !== object.spec.discovery?.s3?.bucketName) return "done";
   const aws = await ctx.aws();
   const iam = iamPort(aws);
   const s3 = s3Port(aws);
@@ -291,6 +311,19 @@ async function teardown(object: IrsaSetupObject, ctx: ReconcileContext): Promise
     checkpoint();
     await iam.deleteOidcProvider(record.providerArn);
     log(`Deleted IAM OIDC provider ${record.providerArn}`);
+  }
+  // The distribution before the bucket: a deleted bucket's name could be taken by someone its OAC then reads.
+  if (record.hosting?.kind === "cloudfront") {
+    const cloudfront = cloudFrontPort(aws);
+    const desired = { bucket: record.bucket, region: record.region };
+    const actions = planCloudFrontTeardown(desired, await gatherCloudFront(desired, cloudfront));
+    const { pending } = await applyCloudFrontActions(actions, cloudfront, {
+      onAction: (a) => {
+        checkpoint();
+        log(`Cleanup: ${describeCloudFrontAction(a)}`);
+      },
+    });
+    if (pending) return "pending";
   }
   const bucket = await s3.observeBucket(record.bucket, { account: record.account, region: record.region, keys: [] });
   if (bucket.exists && bucket.tags[awsTag.managedBy] === managedByValue) {
@@ -304,4 +337,5 @@ async function teardown(object: IrsaSetupObject, ctx: ReconcileContext): Promise
   }
   checkpoint();
   await ctx.kube.delete({ resource: "configmaps", namespace: setupRecord.namespace, name: setupRecord.name });
+  return "done";
 }

@@ -30,6 +30,8 @@ export function daemonRemedy(r: Remedy): string {
       return `${r.to} with spec.issuerUrl`;
     case "generateKey":
       return "set spec.keySource: generate";
+    case "cloudFrontHosting":
+      return "keep the bucket private behind CloudFront with spec.hosting: cloudfront";
     case "init":
       return r.again
         ? "let the IRSASetup rewrite it (or run 'kubectl irsa init' again)"

@@ -24,6 +24,10 @@ const cases: { [K in Remedy["kind"]]: [Extract<Remedy, { kind: K }>, string] } =
   clusterName: [{ kind: "clusterName" }, "set spec.clusterName in the IRSASetup"],
   issuerUrl: [{ kind: "issuerUrl", to: "host the issuer elsewhere" }, "host the issuer elsewhere with spec.issuerUrl"],
   generateKey: [{ kind: "generateKey" }, "set spec.keySource: generate"],
+  cloudFrontHosting: [
+    { kind: "cloudFrontHosting" },
+    "keep the bucket private behind CloudFront with spec.hosting: cloudfront",
+  ],
   init: [{ kind: "init", again: false }, "create an IRSASetup (or run 'kubectl irsa init')"],
   other: [{ kind: "other", text: "allow it with 'aws s3control …'" }, "allow it with 'aws s3control …'"],
 };

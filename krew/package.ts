@@ -19,6 +19,7 @@ export const sourceEntries = [
   "cli",
   "lib",
   "daemon",
+  "signer",
   "tools/deno/package.json",
   "tools/deno/package-lock.json",
 ] as const;

@@ -39,6 +39,8 @@ export interface ApiserverChangeInput {
   apiAudiences?: string[];
   /** Only in generate mode: the new key pair to install. */
   keyFiles?: GeneratedKeyFiles;
+  /** Only in kms mode: the signer's socket, which replaces every key file flag. */
+  signer?: { socketPath: string };
 }
 
 /**
@@ -53,9 +55,10 @@ export interface FlagEdit {
    * - `keep`: every occurrence stays as it is;
    * - `prepend`: `values` go before the first occurrence, and every occurrence stays after them;
    * - `replace`: every occurrence is deleted and `values` go where the first one was (at the end if none);
-   * - `append`: every occurrence stays, and `values` go after the last one.
+   * - `append`: every occurrence stays, and `values` go after the last one;
+   * - `remove`: every occurrence is deleted.
    */
-  action: "keep" | "prepend" | "replace" | "append";
+  action: "keep" | "prepend" | "replace" | "append" | "remove";
   /** What `prepend`, `replace` and `append` add, in order; empty for `keep`. */
   values: string[];
   /**
@@ -208,9 +211,19 @@ export function apiserverChange(input: ApiserverChangeInput): ApiserverChange {
   const pub = keys && checkPath("Public key path", keys.publicKeyPath);
   const priv = keys && checkPath("Private key path", keys.privateKeyPath);
   const existing = keys?.existingPublicKeyPaths?.map((p) => checkPath("Existing key path", p));
+  const socket = input.signer && checkPath("Signer socket path", input.signer.socketPath);
+  if (socket !== undefined && distro === "kind") {
+    throw invalid(
+      "SignerUnsupportedDistro",
+      "kind creates its apiserver with kubeadm's key files, which the signing endpoint cannot be combined with; " +
+        "render the change for static pods and edit the manifest inside the node",
+    );
+  }
 
   const edits = distro === "kind"
     ? kindEdits(newIssuer, input.jwksUri)
+    : socket !== undefined
+    ? signerEdits({ newIssuer, current, jwksUri: input.jwksUri, builtIn, socket })
     : flagEdits({ newIssuer, current, jwksUri: input.jwksUri, builtIn, pub, priv, existing });
   const resulting = resultOf(edits, builtIn?.owner ?? "");
   if (distro === "kind" && keys !== undefined) {
@@ -225,16 +238,20 @@ export function apiserverChange(input: ApiserverChangeInput): ApiserverChange {
       }
     }
   }
-  const keyDirs = distro === "kind" || pub === undefined || priv === undefined ? [] : unique(
-    [pub, priv].filter((p) => !isUnder(p, mountedDirs[distro] ?? "\0")).map(dirname),
+  const mounted = socket !== undefined ? [socket] : pub === undefined || priv === undefined ? [] : [pub, priv];
+  const keyDirs = distro === "kind" ? [] : unique(
+    mounted.filter((p) => !isUnder(p, mountedDirs[distro] ?? "\0")).map(dirname),
   );
   const issuers = resulting.filter((r) => r.name === "service-account-issuer").map((r) => r.value);
   const notes = [
     ...issuerNotes(distro, newIssuer, current, issuerAlreadyFirst),
     ...audienceNotes(input.apiAudiences, newIssuer, builtIn),
     `--service-account-jwks-uri makes the apiserver's own /.well-known/openid-configuration point at ${input.jwksUri}, ` +
-    "so that file must list every key in --service-account-key-file; kubectl irsa publishes them there.",
+    (socket === undefined
+      ? "so that file must list every key in --service-account-key-file; kubectl irsa publishes them there."
+      : "so that file must list every key the signer lists; kubectl irsa publishes the KMS keys there."),
     ...(keys === undefined ? [] : keyNotes(distro, keys, builtIn)),
+    ...(socket === undefined ? [] : signerNotes(socket, builtIn)),
     ...distroNotes(distro, { issuers, keyDirs, generate: keys !== undefined, builtIn, current }),
   ];
   const steps = distro === "kind"
@@ -311,6 +328,44 @@ function flagEdits(c: {
   return edits;
 }
 
+// The signing endpoint excludes both key file flags: the apiserver then signs and verifies only with the signer's
+// keys. A distribution that passes them itself gets an empty value, which clears its built-in one.
+function signerEdits(c: {
+  newIssuer: string;
+  current: string[];
+  jwksUri: string;
+  builtIn: BuiltIn | undefined;
+  socket: string;
+}): FlagEdit[] {
+  const [issuer, jwks] = flagEdits({ ...c, pub: undefined, priv: undefined, existing: undefined });
+  const clear = (name: string, builtInValue: string[] | undefined): FlagEdit =>
+    c.builtIn === undefined
+      ? { name, action: "remove", values: [] }
+      : { name, action: "replace", values: [""], current: builtInValue ?? [], currentIsBuiltIn: true };
+  return [
+    issuer!,
+    jwks!,
+    clear("service-account-key-file", c.builtIn?.keyFiles),
+    clear("service-account-signing-key-file", c.builtIn ? [c.builtIn.signingKeyFile] : undefined),
+    { name: "service-account-signing-endpoint", action: "replace", values: [c.socket] },
+  ];
+}
+
+function signerNotes(socket: string, builtIn: BuiltIn | undefined): string[] {
+  return [
+    `--service-account-signing-endpoint=${socket} makes kube-apiserver sign every token through the signer, with ` +
+    "the KMS key, and verify only with the keys the signer lists; it cannot be combined with " +
+    "--service-account-key-file or --service-account-signing-key-file. Tokens signed before the switch keep " +
+    "working only if the signer lists their public key (its --verify-key-file, for example the old sa.pub).",
+    ...(builtIn === undefined ? [] : [
+      `The empty --service-account-key-file and --service-account-signing-key-file entries clear ${builtIn.owner}'s ` +
+      "built-in values, which would otherwise stop the apiserver from starting.",
+    ]),
+    "If the signer is down, the apiserver cannot issue tokens (TokenRequest fails and new pods do not start) but " +
+    "existing tokens keep verifying; run it on every control-plane node.",
+  ];
+}
+
 // kind's config is only read when a cluster is created, so no token of an old issuer can exist then, and the
 // key pair (generate mode) is mounted where kubeadm's built-in flags already point.
 function kindEdits(newIssuer: string, jwksUri: string): FlagEdit[] {
@@ -346,7 +401,11 @@ function resultOf(edits: FlagEdit[], owner: string): ResultingFlag[] {
             : `every value it has today, as it is; ${owner}'s built-in value is ${e.current.join(", ")}`,
         }]
         : e.current.map((value) => ({ name: e.name, value, why: "unchanged" }));
-    const added = e.values.map((value) => ({ name: e.name, value, why: "new" }));
+    const added = e.values.map((value) => ({
+      name: e.name,
+      value,
+      why: value === "" ? `empty: clears ${owner}'s built-in value` : "new",
+    }));
     switch (e.action) {
       case "keep":
         out.push(...kept());
@@ -366,6 +425,8 @@ function resultOf(edits: FlagEdit[], owner: string): ResultingFlag[] {
         break;
       case "append":
         out.push(...kept(), ...added);
+        break;
+      case "remove":
         break;
     }
   }
@@ -470,6 +531,9 @@ function formatSteps(
           ...block(f.entries(e.name, e.values)),
           ...ifNone,
         );
+        break;
+      case "remove":
+        lines.push(`${n}. Delete every ${ref}.`);
         break;
     }
   }
@@ -708,7 +772,9 @@ function distroNotes(
         "why the built-in values are written out where the list has no entry yet.",
         `Then run 'systemctl restart ${service}' on each server node, one at a time.`,
         ...(distro === "rke2" && c.keyDirs.length > 0
-          ? ["kube-apiserver-extra-mount makes the key directory visible inside RKE2's apiserver static pod."]
+          ? [
+            `kube-apiserver-extra-mount makes ${c.keyDirs.join(", ")} visible inside RKE2's apiserver static pod.`,
+          ]
           : []),
       ];
     }

@@ -459,3 +459,100 @@ Deno.test("detectDistro() recognises each distribution", async (t) => {
   ];
   for (const c of cases) await t.step(c.name, () => equal(detectDistro(c.facts), c.want));
 });
+
+const socketPath = "/var/run/kubectl-irsa/signer.sock";
+const socketDir = "/var/run/kubectl-irsa";
+const signer = { socketPath };
+const keyFlagNames = ["service-account-key-file", "service-account-signing-key-file"];
+
+Deno.test("apiserverChange() with the signer removes the key file flags where nothing passes them", async (t) => {
+  const cases: { distro: Distro; ref: (name: string) => string }[] = [
+    { distro: "raw", ref: (name) => `--${name} flag` },
+    { distro: "static-pod", ref: (name) => `--${name} entry` },
+  ];
+  for (const c of cases) {
+    await t.step(c.distro, () => {
+      const r = apiserverChange(input(c.distro, { signer }));
+      deepEqual(
+        r.edits.filter((e) => keyFlagNames.includes(e.name)),
+        keyFlagNames.map((name) => ({ name, action: "remove", values: [] })),
+      );
+      ok(r.flags.includes(`--service-account-signing-endpoint=${socketPath}`), r.flags.join(" "));
+      ok(!r.resultingFlags.some((f) => keyFlagNames.some((n) => f.startsWith(`--${n}=`))), r.resultingFlags.join(" "));
+      for (const name of keyFlagNames) ok(r.snippet.includes(`. Delete every ${c.ref(name)}.\n`), r.snippet);
+      ok(!r.notes.some((n) => n.includes("built-in values")), r.notes.join("\n"));
+    });
+  }
+});
+
+Deno.test("apiserverChange() with the signer clears the built-in key files of kubeadm, k3s and RKE2", async (t) => {
+  const cases: { distro: Distro; owner: string }[] = [
+    { distro: "kubeadm", owner: "kubeadm" },
+    { distro: "k3s", owner: "k3s" },
+    { distro: "rke2", owner: "RKE2" },
+  ];
+  for (const c of cases) {
+    await t.step(c.distro, () => {
+      const r = apiserverChange(input(c.distro, { signer }));
+      const keyEdits = r.edits.filter((e) => keyFlagNames.includes(e.name));
+      deepEqual(keyEdits.map((e) => [e.name, e.action, e.values]), keyFlagNames.map((n) => [n, "replace", [""]]));
+      ok(r.flags.includes("--service-account-key-file="), r.flags.join(" "));
+      ok(r.flags.includes("--service-account-signing-key-file="), r.flags.join(" "));
+      ok(r.flags.includes(`--service-account-signing-endpoint=${socketPath}`), r.flags.join(" "));
+      // Only the empty values: no built-in key file survives beside the signing endpoint.
+      deepEqual(
+        r.resultingFlags.filter((f) => keyFlagNames.some((n) => f.startsWith(`--${n}=`))),
+        ["--service-account-key-file=", "--service-account-signing-key-file="],
+      );
+      ok(
+        r.notes.some((n) => n.includes("entries clear") && n.includes(`${c.owner}'s built-in values`)),
+        r.notes.join("\n"),
+      );
+    });
+  }
+});
+
+Deno.test("apiserverChange() with the signer gives the signing endpoint its own edit after the key files", () => {
+  for (const distro of distros.filter((d) => d !== "kind")) {
+    const edits = apiserverChange(input(distro, { signer })).edits;
+    deepEqual(edits.map((e) => e.name), [
+      "service-account-issuer",
+      "service-account-jwks-uri",
+      ...keyFlagNames,
+      "service-account-signing-endpoint",
+    ], distro);
+    deepEqual(edits.at(-1), { name: "service-account-signing-endpoint", action: "replace", values: [socketPath] });
+  }
+});
+
+Deno.test("apiserverChange() with the signer mounts the socket directory only where the apiserver is a pod", async (t) => {
+  await t.step("kubeadm adds it to extraVolumes", () => {
+    const r = apiserverChange(input("kubeadm", { signer }));
+    ok(r.snippet.includes("Add to apiServer.extraVolumes"), r.snippet);
+    ok(r.snippet.includes(`hostPath: ${socketDir}\n`) && r.snippet.includes(`mountPath: ${socketDir}\n`), r.snippet);
+  });
+  await t.step("rke2 adds it to kube-apiserver-extra-mount", () => {
+    const r = apiserverChange(input("rke2", { signer }));
+    ok(r.snippet.includes("Add to kube-apiserver-extra-mount"), r.snippet);
+    ok(r.snippet.includes(`- ${socketDir}:${socketDir}:ro\n`), r.snippet);
+  });
+  await t.step("static-pod adds a volume and its mount", () => {
+    const r = apiserverChange(input("static-pod", { signer }));
+    ok(r.snippet.includes("Add to spec.containers[0].volumeMounts"), r.snippet);
+    ok(r.snippet.includes(`- mountPath: ${socketDir}\n`) && r.snippet.includes(`path: ${socketDir}\n`), r.snippet);
+  });
+  for (const distro of ["k3s", "raw"] as const) {
+    await t.step(`${distro} mounts nothing (the apiserver runs on the host)`, () => {
+      const r = apiserverChange(input(distro, { signer }));
+      ok(!r.snippet.includes("Add to"), r.snippet);
+      ok(!r.snippet.includes(`${socketDir}:`) && !r.snippet.includes(`hostPath: ${socketDir}`), r.snippet);
+    });
+  }
+});
+
+Deno.test("apiserverChange() refuses the signer on kind", () => {
+  throws(
+    () => apiserverChange(input("kind", { signer })),
+    (e) => isIrsaError(e, "invalid") && e.reason === "SignerUnsupportedDistro",
+  );
+});

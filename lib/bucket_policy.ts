@@ -46,10 +46,15 @@ function ourSids(ours: PolicyDocument): Set<string> {
 
 /**
  * The bucket policy to write: every foreign statement of `existing` kept in order, any statement with one of our
- * Sids replaced by ours. `existing` may be the raw text that GetBucketPolicy returned.
+ * Sids replaced by ours, and statements with a Sid in `drop` (ours of another hosting) removed. `existing` may be the
+ * raw text that GetBucketPolicy returned.
  */
-export function mergeBucketPolicy(existing: PolicyDocument | string | undefined, ours: PolicyDocument): PolicyDocument {
-  const sids = ourSids(ours);
+export function mergeBucketPolicy(
+  existing: PolicyDocument | string | undefined,
+  ours: PolicyDocument,
+  options: { drop?: readonly string[] } = {},
+): PolicyDocument {
+  const sids = new Set([...ourSids(ours), ...(options.drop ?? [])]);
   const parsed = typeof existing === "string" ? parsePolicyDocument(existing) : existing;
   const foreign = statementsOf(parsed).filter((s) => s.Sid === undefined || !sids.has(s.Sid));
   const merged: PolicyDocument = { Version: parsed?.Version ?? ours.Version ?? "2012-10-17", Statement: [] };

@@ -10,7 +10,7 @@ import { crdGroup, crdVersion } from "./names.ts";
 export type SetupMode = "selfhosted" | "eks";
 
 /** Where the signing keys of a self-hosted issuer come from: the apiserver's own keys, or a generated pair. */
-export type KeySource = "cluster" | "generate";
+export type KeySource = "cluster" | "generate" | "kms";
 
 /** A `metav1.Condition`, as the seed's status carries it. */
 export interface Condition {
@@ -38,8 +38,12 @@ export interface IrsaSetupSpec {
   iamOIDCProvider?: string;
   /** Seed (its Go JSON name for the same field): read when `iamOIDCProvider` is absent. */
   provider?: string;
-  /** New: `generate` (the default, as the seed did) or `cluster` (publish the apiserver's own keys). */
+  /** New: `generate` (the default, as the seed did), `cluster` (publish the apiserver's own keys) or `kms`. */
   keySource?: KeySource;
+  /** New: with `kms`, the signer's KMS keys, the signing one first. */
+  kmsKeys?: string[];
+  /** New: `s3` (default, the bucket serves the issuer) or `cloudfront` (a private bucket behind a distribution). */
+  hosting?: "s3" | "cloudfront";
   /** New: the issuer URL (default `https://s3.<region>.amazonaws.com/<bucket>`). */
   issuerUrl?: string;
   /** New: the cluster's name in AWS tags and default role names. */
@@ -110,6 +114,7 @@ export interface Schema {
   maxLength?: number;
   minimum?: number;
   maximum?: number;
+  minItems?: number;
   maxItems?: number;
   maxProperties?: number;
   "x-kubernetes-validations"?: { rule: string; message: string }[];
@@ -195,6 +200,9 @@ const irsaSetupSpec: Schema = {
   "x-kubernetes-validations": [{
     rule: "(has(self.mode) && self.mode == 'eks') || has(self.discovery)",
     message: "spec.discovery is required in selfhosted mode",
+  }, {
+    rule: "(has(self.keySource) && self.keySource == 'kms') == has(self.kmsKeys)",
+    message: "spec.kmsKeys is required with keySource kms, and only then",
   }],
   properties: {
     cleanup: {
@@ -246,9 +254,26 @@ const irsaSetupSpec: Schema = {
     },
     keySource: {
       type: "string",
-      enum: ["cluster", "generate"],
+      enum: ["cluster", "generate", "kms"],
       default: "generate",
-      description: 'Signing keys: "generate" a new pair (as the seed did) or publish the apiserver\'s own ("cluster").',
+      description: 'Signing keys: "generate" a new pair (as the seed did), publish the apiserver\'s own ("cluster"), ' +
+        'or the KMS keys of kubectl-irsa\'s signer ("kms", with kmsKeys).',
+    },
+    hosting: {
+      type: "string",
+      enum: ["s3", "cloudfront"],
+      default: "s3",
+      description: 'Issuer hosting: "s3" serves the two discovery objects from the bucket publicly; "cloudfront" ' +
+        "keeps the bucket private (Block Public Access fully on) behind a CloudFront distribution.",
+    },
+    kmsKeys: {
+      type: "array",
+      minItems: 1,
+      maxItems: 8,
+      items: { type: "string", minLength: 1, maxLength: 2048 },
+      // Order matters (the first signs), so the list is replaced whole.
+      "x-kubernetes-list-type": "atomic",
+      description: "With keySource kms: the signer's KMS keys (key ID, key ARN or alias), the signing one first.",
     },
     issuerUrl: {
       type: "string",

@@ -29,6 +29,54 @@ export interface DaemonIamPolicyOptions {
   rolePath?: string;
   /** The binding policy's permissions boundary (a policy ARN), required on every role. */
   permissionsBoundary?: string;
+  /** IRSASetup spec.hosting cloudfront: the distribution and origin access control in front of the bucket. */
+  cloudFront?: boolean;
+}
+
+/** The statements CloudFront hosting adds: reads, creating tagged, and changing only what carries our tag. */
+function cloudFrontStatements(partition: Partition, account: string): PolicyStatement[] {
+  const cf = `arn:${partition}:cloudfront::${account}`;
+  const resourceTag = { [`aws:ResourceTag/${awsTag.managedBy}`]: managedByValue };
+  return [
+    {
+      Sid: "CloudFrontRead",
+      Effect: "Allow",
+      Action: [
+        "cloudfront:ListDistributions",
+        "cloudfront:GetDistribution",
+        "cloudfront:GetDistributionConfig",
+        "cloudfront:ListTagsForResource",
+        "cloudfront:ListOriginAccessControls",
+        "cloudfront:GetOriginAccessControl",
+      ],
+      Resource: "*",
+    },
+    {
+      Sid: "CloudFrontCreateTagged",
+      Effect: "Allow",
+      Action: ["cloudfront:CreateDistribution", "cloudfront:TagResource"],
+      Resource: `${cf}:distribution/*`,
+      Condition: { StringEquals: { [`aws:RequestTag/${awsTag.managedBy}`]: managedByValue } },
+    },
+    {
+      Sid: "CloudFrontChangeOwn",
+      Effect: "Allow",
+      Action: ["cloudfront:UpdateDistribution", "cloudfront:DeleteDistribution"],
+      Resource: `${cf}:distribution/*`,
+      Condition: { StringEquals: resourceTag },
+    },
+    {
+      // Origin access controls carry no tags; kubectl-irsa finds its own by name.
+      Sid: "CloudFrontOriginAccessControl",
+      Effect: "Allow",
+      Action: [
+        "cloudfront:CreateOriginAccessControl",
+        "cloudfront:UpdateOriginAccessControl",
+        "cloudfront:DeleteOriginAccessControl",
+      ],
+      Resource: `${cf}:origin-access-control/*`,
+    },
+  ];
 }
 
 /** The daemon's identity policy; statements have Sids, conditions name the exact keys IAM puts in each request. */
@@ -75,7 +123,8 @@ export function daemonIamPolicy(opts: DaemonIamPolicyOptions): PolicyDocument {
     {
       Sid: "ReadAccount",
       Effect: "Allow",
-      Action: ["sts:GetCallerIdentity", "s3:GetAccountPublicAccessBlock", "iam:GetPolicy"],
+      // kms:GetPublicKey: an IRSASetup with keySource kms publishes the signer's public keys.
+      Action: ["sts:GetCallerIdentity", "s3:GetAccountPublicAccessBlock", "iam:GetPolicy", "kms:GetPublicKey"],
       Resource: "*",
     },
     {
@@ -181,6 +230,7 @@ export function daemonIamPolicy(opts: DaemonIamPolicyOptions): PolicyDocument {
       },
     );
   }
+  if (opts.cloudFront) statements.push(...cloudFrontStatements(partition, opts.account));
   statements.push({
     Sid: "DenyAdminPolicies",
     Effect: "Deny",

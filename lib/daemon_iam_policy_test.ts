@@ -416,3 +416,143 @@ Deno.test("README.md's daemon policy is daemonIamPolicy() with the README's exam
   ok(open > heading && close > open, "no ```json block follows the 'IAM permissions of the daemon' line");
   deepStrictEqual(JSON.parse(lines.slice(open + 1, close).join("\n")), daemonIamPolicy(example));
 });
+
+const distributionArn = `arn:aws:cloudfront::${account}:distribution/E2QWRUHAPOMQZL`;
+const ownDistribution = {
+  [`aws:ResourceTag/${awsTag.managedBy}`]: managedByValue,
+  "aws:ResourceTag/kubectl-irsa/bucket": "my-cluster-oidc",
+};
+const distributionTags = requestTags({ [awsTag.managedBy]: managedByValue, "kubectl-irsa/bucket": "my-cluster-oidc" });
+const cloudFrontSids = [
+  "CloudFrontRead",
+  "CloudFrontCreateTagged",
+  "CloudFrontChangeOwn",
+  "CloudFrontOriginAccessControl",
+];
+const sids = (doc: PolicyDocument) => (doc.Statement as PolicyStatement[]).map((s) => s.Sid);
+
+Deno.test("daemonIamPolicy() grants CloudFront only with the cloudFront option", async (t) => {
+  for (const boundaryArn of [undefined, boundary]) {
+    const base = boundaryArn ? example : noBoundary;
+    await t.step(`${boundaryArn ? "with" : "without"} a boundary`, () => {
+      const without = daemonIamPolicy(base);
+      ok(!JSON.stringify(without).includes("cloudfront:"), JSON.stringify(without));
+      equal(
+        evaluateIdentityPolicy(without, { action: "cloudfront:ListDistributions", resource: "*", context: {} })
+          .decision,
+        "ImplicitDeny",
+      );
+      const withCf = daemonIamPolicy({ ...base, cloudFront: true });
+      deepStrictEqual(sids(withCf).filter((s) => s?.startsWith("CloudFront")), cloudFrontSids);
+      // The other statements are the same, and the admin-policy Deny stays last.
+      deepStrictEqual(sids(withCf).filter((s) => !s?.startsWith("CloudFront")), sids(without));
+      equal(sids(withCf).at(-1), "DenyAdminPolicies");
+      ok(JSON.stringify(withCf).replace(/\s/g, "").length <= 6144);
+    });
+  }
+  await t.step("the CloudFront ARNs follow the partition", () => {
+    const doc = JSON.stringify(daemonIamPolicy({ account, bucket: "bkt", region: "cn-north-1", cloudFront: true }));
+    ok(doc.includes(`"arn:aws-cn:cloudfront::${account}:distribution/*"`), doc);
+    ok(doc.includes(`"arn:aws-cn:cloudfront::${account}:origin-access-control/*"`), doc);
+  });
+});
+
+Deno.test("daemonIamPolicy() with cloudFront changes only distributions tagged as kubectl-irsa's", async (t) => {
+  const doc = daemonIamPolicy({ ...example, cloudFront: true });
+  const cases: Case[] = [
+    {
+      name: "UpdateDistribution on a tagged distribution",
+      req: { action: "cloudfront:UpdateDistribution", resource: distributionArn, context: ownDistribution },
+      want: "Allow",
+      statement: "CloudFrontChangeOwn",
+    },
+    {
+      name: "UpdateDistribution on an untagged distribution",
+      req: { action: "cloudfront:UpdateDistribution", resource: distributionArn, context: {} },
+      want: "ImplicitDeny",
+    },
+    {
+      name: "UpdateDistribution on a distribution tagged by someone else",
+      req: {
+        action: "cloudfront:UpdateDistribution",
+        resource: distributionArn,
+        context: { [`aws:ResourceTag/${awsTag.managedBy}`]: "terraform" },
+      },
+      want: "ImplicitDeny",
+    },
+    {
+      name: "DeleteDistribution on a tagged distribution",
+      req: { action: "cloudfront:DeleteDistribution", resource: distributionArn, context: ownDistribution },
+      want: "Allow",
+      statement: "CloudFrontChangeOwn",
+    },
+    {
+      name: "DeleteDistribution on an untagged distribution",
+      req: { action: "cloudfront:DeleteDistribution", resource: distributionArn, context: {} },
+      want: "ImplicitDeny",
+    },
+    {
+      name: "CreateDistribution with the ownership tag",
+      req: { action: "cloudfront:CreateDistribution", resource: distributionArn, context: distributionTags },
+      want: "Allow",
+      statement: "CloudFrontCreateTagged",
+    },
+    // CreateDistributionWithTags is authorized as TagResource too, in the same request context.
+    {
+      name: "TagResource of CreateDistributionWithTags",
+      req: { action: "cloudfront:TagResource", resource: distributionArn, context: distributionTags },
+      want: "Allow",
+      statement: "CloudFrontCreateTagged",
+    },
+    {
+      name: "CreateDistribution without the ownership tag",
+      req: { action: "cloudfront:CreateDistribution", resource: distributionArn, context: {} },
+      want: "ImplicitDeny",
+    },
+    {
+      name: "CreateDistribution with another managed-by value",
+      req: {
+        action: "cloudfront:CreateDistribution",
+        resource: distributionArn,
+        context: requestTags({ [awsTag.managedBy]: "me" }),
+      },
+      want: "ImplicitDeny",
+    },
+    {
+      name: "CreateDistribution in another account",
+      req: {
+        action: "cloudfront:CreateDistribution",
+        resource: "arn:aws:cloudfront::210987654321:distribution/E1",
+        context: distributionTags,
+      },
+      want: "ImplicitDeny",
+    },
+    {
+      name: "ListDistributions",
+      req: { action: "cloudfront:ListDistributions", resource: "*", context: {} },
+      want: "Allow",
+      statement: "CloudFrontRead",
+    },
+    {
+      name: "GetDistributionConfig of any distribution",
+      req: { action: "cloudfront:GetDistributionConfig", resource: "*", context: {} },
+      want: "Allow",
+    },
+    {
+      name: "CreateOriginAccessControl",
+      req: {
+        action: "cloudfront:CreateOriginAccessControl",
+        resource: `arn:aws:cloudfront::${account}:origin-access-control/*`,
+        context: {},
+      },
+      want: "Allow",
+      statement: "CloudFrontOriginAccessControl",
+    },
+    {
+      name: "CreateInvalidation is not granted",
+      req: { action: "cloudfront:CreateInvalidation", resource: distributionArn, context: ownDistribution },
+      want: "ImplicitDeny",
+    },
+  ];
+  for (const c of cases) await t.step(c.name, () => check(doc, c));
+});

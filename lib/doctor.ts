@@ -6,6 +6,11 @@ import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, type JSONWebKeySet
 import { validateRoleArn } from "./arn.ts";
 import type { IamPort, ObservedOidcProvider, ObservedRole } from "./aws/iam_port.ts";
 import type { StsPort } from "./aws/sts_port.ts";
+import type { CloudFrontPort, ObservedDistribution } from "./aws/cloudfront_port.ts";
+import type { ObservedBucket, S3Port } from "./aws/s3_port.ts";
+import { cloudFrontBucketPolicy } from "./cloudfront_bucket_policy.ts";
+import { bucketPolicyHasOurs, discoverySid } from "./bucket_policy.ts";
+import { s3RestEndpoint } from "./hosting_plan.ts";
 import { roleIsOurs } from "./bind_plan.ts";
 import { type BindingPolicy, defaultRolePath } from "./binding_policy.ts";
 import { isIrsaError } from "./errors.ts";
@@ -36,9 +41,11 @@ export const checkTitles = {
   issuer: "Discovery issuer equals the apiserver's issuer",
   jwks: "jwks_uri resolves to a JWKS",
   kid: "Apiserver's signing key is published",
+  signer: "Apiserver signs through the KMS-backed signer",
   provider: "IAM OIDC provider exists for the issuer URL",
   "client-id": "OIDC provider's client IDs include the audience",
   thumbprint: "OIDC provider thumbprint is sane",
+  hosting: "Bucket is private and only its CloudFront distribution reads it",
   "api-audiences": "Apiserver does not accept the STS audience for itself",
   annotation: "ServiceAccount has a well-formed role-arn annotation",
   role: "IAM role exists",
@@ -269,6 +276,74 @@ export async function verifySignature(token: string, jwks: JSONWebKeySet): Promi
 }
 
 /** `provider`: IAM holds the provider whose URL equals the issuer without the scheme. */
+/** KMS key source: the token the apiserver just issued carries the kid of the signer's signing KMS key. */
+export function checkSigner(setup: SetupRecord, kid: string): CheckResult {
+  const keys = setup.kmsKeys ?? [];
+  const signing = keys[0];
+  if (signing !== undefined && kid === signing.kid) {
+    return pass("signer", `tokens carry kid ${kid}, KMS key ${signing.key}`);
+  }
+  const listed = keys.find((k) => k.kid === kid);
+  if (listed) {
+    return fail(
+      "signer",
+      `tokens are signed with KMS key ${listed.key}, not the first recorded key ${signing?.key}`,
+      "give the signer the same keys, in the same order, as 'kubectl irsa init --key-source kms'",
+    );
+  }
+  return fail(
+    "signer",
+    `tokens carry kid ${
+      kid || "(none)"
+    }, which is none of the recorded KMS keys: the apiserver still signs with a key file`,
+    "run kubectl irsa signer and restart kube-apiserver with the --service-account-signing-endpoint that init printed",
+  );
+}
+
+/** CloudFront hosting: the distribution serves the bucket through an OAC, and the bucket is private to it. */
+export function checkHosting(
+  setup: SetupRecord,
+  distribution: ObservedDistribution | undefined,
+  bucket: ObservedBucket,
+): CheckResult {
+  const h = setup.hosting!;
+  const problems: string[] = [];
+  if (!distribution) {
+    return fail(
+      "hosting",
+      `CloudFront distribution ${h.distributionId} does not exist`,
+      "run 'kubectl irsa init --hosting cloudfront' again",
+    );
+  }
+  if (!distribution.settings.enabled) problems.push("the distribution is disabled");
+  const origin = distribution.settings.origins.find((o) => o.domainName === s3RestEndpoint(setup.bucket, setup.region));
+  if (!origin) problems.push(`the distribution has no origin ${s3RestEndpoint(setup.bucket, setup.region)}`);
+  else if (!origin.originAccessControlId) problems.push("its origin signs with no origin access control");
+  if (!bucket.exists) problems.push(`bucket ${setup.bucket} does not exist`);
+  else {
+    const pab = bucket.publicAccessBlock;
+    if (!(pab?.BlockPublicAcls && pab.IgnorePublicAcls && pab.BlockPublicPolicy && pab.RestrictPublicBuckets)) {
+      problems.push("the bucket's Block Public Access is not fully on");
+    }
+    const ours = cloudFrontBucketPolicy({
+      partition: setup.partition,
+      bucket: setup.bucket,
+      distributionArn: distribution.arn,
+    });
+    if (!bucketPolicyHasOurs(bucket.policy, ours)) {
+      problems.push(`the bucket policy does not let distribution ${distribution.id} read the discovery objects`);
+    }
+    if (bucket.policy?.includes(`"${discoverySid}"`)) problems.push("the bucket policy still allows public reads");
+  }
+  if (problems.length > 0) {
+    return fail("hosting", problems.join("; "), "run 'kubectl irsa init --hosting cloudfront' again to repair it");
+  }
+  return pass(
+    "hosting",
+    `${distribution.domainName} (${distribution.id}) reads s3://${setup.bucket}, which is private`,
+  );
+}
+
 export function checkProvider(setup: SetupRecord, provider: ObservedOidcProvider | undefined): CheckResult {
   if (provider === undefined) {
     return fail(
@@ -821,6 +896,9 @@ export interface DoctorPorts {
   aws(setup: SetupRecord): Promise<{
     iam: Pick<IamPort, "getOidcProvider" | "getRole">;
     sts: Pick<StsPort, "assumeRoleWithWebIdentity">;
+    /** CloudFront hosting only. */
+    cloudfront?: Pick<CloudFrontPort, "getDistribution">;
+    s3?: Pick<S3Port, "observeBucket">;
   }>;
   /** The live thumbprint of the issuer host, when it can be read. */
   issuerThumbprint?(issuer: string): Promise<string>;
@@ -860,12 +938,16 @@ export async function runDoctor(ports: DoctorPorts, options: DoctorOptions): Pro
   const saChecks: CheckId[] = ["annotation", "role", "trust", "policies", "boundary", "pods", "webhook"];
   // Known once the setup is read; until then no policy is known, so `boundary` is not shown.
   let governed = false;
+  // Checks of one kind of setup only: unknown until it is read.
+  let signs = false;
+  let hosted = false;
   const later = (from: CheckId, because: string) => {
     const ids = Object.keys(checkTitles) as CheckId[];
     for (const id of ids.slice(ids.indexOf(from))) {
       if (!sa && saChecks.includes(id)) continue;
       if (id === "sts" && !options.sts) continue;
       if (id === "boundary" && !governed) continue;
+      if ((id === "signer" && !signs) || (id === "hosting" && !hosted)) continue;
       results.push(skipped(id, because));
     }
   };
@@ -885,6 +967,8 @@ export async function runDoctor(ports: DoctorPorts, options: DoctorOptions): Pro
     return results;
   }
   governed = policyGovernsRoles(setup.bindingPolicy);
+  signs = setup.keySource === "kms";
+  hosted = setup.hosting !== undefined;
 
   // A real token: for the target ServiceAccount, else any ServiceAccount the apiserver has.
   let saAnnotations: Record<string, string> | undefined;
@@ -932,6 +1016,9 @@ export async function runDoctor(ports: DoctorPorts, options: DoctorOptions): Pro
   if (jwks === undefined) results.push(skipped("kid", "no published JWKS"));
   else if (token === undefined) results.push(skipped("kid", tokenError ?? "no token"));
   else results.push(checkSigningKey(kid, jwks, await verifySignature(token, jwks)));
+  if (setup.keySource === "kms") {
+    results.push(token === undefined ? skipped("signer", tokenError ?? "no token") : checkSigner(setup, kid));
+  }
 
   let aws: Awaited<ReturnType<DoctorPorts["aws"]>>;
   try {
@@ -956,6 +1043,21 @@ export async function runDoctor(ports: DoctorPorts, options: DoctorOptions): Pro
     results.push(checkThumbprint(provider, live));
   } else {
     results.push(skipped("client-id", "no OIDC provider"), skipped("thumbprint", "no OIDC provider"));
+  }
+  if (setup.hosting?.kind === "cloudfront") {
+    const h = setup.hosting;
+    try {
+      if (!aws.cloudfront || !aws.s3) throw new Error("no CloudFront or S3 port");
+      const [distribution, bucket] = await Promise.all([
+        aws.cloudfront.getDistribution(h.distributionId),
+        aws.s3.observeBucket(setup.bucket, { account: setup.account, region: setup.region, keys: [] }),
+      ]);
+      results.push(checkHosting(setup, distribution, bucket));
+    } catch (e) {
+      results.push(
+        fail("hosting", errorText(e), "check that the AWS credentials allow cloudfront:GetDistribution and S3 reads"),
+      );
+    }
   }
 
   let review: { authenticated: boolean; error?: string } | undefined;

@@ -46,6 +46,8 @@ export type Remedy =
   | { kind: "issuerUrl"; to: string }
   /** Let kubectl-irsa generate the signing key. */
   | { kind: "generateKey" }
+  /** Keep the bucket private and serve the issuer through CloudFront. */
+  | { kind: "cloudFrontHosting" }
   /** Record the IRSA setup: `again` when one exists but cannot be used. */
   | { kind: "init"; again: boolean }
   /** A remedy outside kubectl-irsa (an AWS CLI command, ...), the same for every reader. */

@@ -2,7 +2,7 @@
 // both call `runInit`, so they cannot drift apart.
 import { IrsaError } from "./errors.ts";
 import { defaultIssuerUrl, issuerHostPath, validateBucketName, validateIssuerUrl, validateRegion } from "./issuer.ts";
-import { generateRsaKeyPair, jwkFromPublicPem, type Jwks } from "./keys.ts";
+import { generateRsaKeyPair, jwkFromPublicPem, jwkFromSpki, type Jwks } from "./keys.ts";
 import { discoveryKeys } from "./names.ts";
 import { oidcProviderArn } from "./arn.ts";
 import { type InitAction, type InitDesired, type InitObserved, type InitPlan, planInit } from "./init_plan.ts";
@@ -11,6 +11,12 @@ import { type BindingPolicy, normalizeBindingPolicy, validateBindingPolicy } fro
 import type { CallerIdentity, StsPort } from "./aws/sts_port.ts";
 import type { S3Port } from "./aws/s3_port.ts";
 import type { IamPort } from "./aws/iam_port.ts";
+import type { KmsPort } from "./aws/kms_port.ts";
+import type { CloudFrontPort } from "./aws/cloudfront_port.ts";
+import { applyCloudFrontActions, gatherCloudFront, type HostingDistribution } from "./hosting.ts";
+import { type CloudFrontAction, planCloudFrontHosting } from "./hosting_plan.ts";
+import { validateKmsKeyRefs } from "./kms_key_ref.ts";
+import { loadSignerKeys } from "./signer/service.ts";
 import type { ClusterPort } from "./kube/kube_port.ts";
 
 /** Local files, behind a port so the daemon (which writes none) and tests can pass their own. */
@@ -28,6 +34,10 @@ export interface InitPorts {
   files: FilePort;
   /** Computes the OIDC thumbprint of the issuer's host. */
   thumbprint(issuer: string): Promise<string>;
+  /** The KMS key source reads its public keys here; nothing else uses it. */
+  kms?: KmsPort;
+  /** CloudFront hosting only. */
+  cloudfront?: CloudFrontPort;
 }
 
 /** The user's request, from flags or from an IRSASetup spec. */
@@ -38,13 +48,22 @@ export interface InitRequest {
   /** A custom S3 endpoint used with path-style addressing; the default issuer is then `<endpoint>/<bucket>`. */
   pathStyleEndpoint?: string;
   keySource: Exclude<KeySource, "eks">;
+  /** KMS key source: the signer's keys, the signing one first. */
+  kmsKeys?: string[];
   outDir?: string;
   force?: boolean;
   noThumbprint?: boolean;
   clusterName?: string;
   /** The binding policy to record; undefined keeps the recorded one, `{}` records none (the defaults). */
   bindingPolicy?: BindingPolicy;
+  /** "cloudfront": a private bucket read by a CloudFront distribution; default "s3" (public read of two objects). */
+  hosting?: "s3" | "cloudfront";
+  /** CloudFront hosting: the distribution, once it exists (runInit finds or creates it before the bucket part). */
+  distribution?: HostingDistribution;
 }
+
+/** The issuer a dry run shows for a distribution it has not created yet. */
+export const pendingDistributionDomain = "new-distribution.cloudfront.net";
 
 /** What `gatherInit` found, enough to plan and to render the apiserver change. */
 export interface InitGathered {
@@ -62,6 +81,8 @@ export function validateInitRequest(req: InitRequest): string {
   // On an S3-compatible endpoint with path-style addressing the bucket is public at <endpoint>/<bucket>.
   const issuer = req.issuerUrl !== undefined
     ? validateIssuerUrl(req.issuerUrl)
+    : req.hosting === "cloudfront"
+    ? `https://${req.distribution?.domainName ?? pendingDistributionDomain}`
     : req.pathStyleEndpoint !== undefined
     ? validateIssuerUrl(`${req.pathStyleEndpoint.replace(/\/+$/, "")}/${req.bucket}`)
     : defaultIssuerUrl(req.bucket, req.region);
@@ -72,6 +93,10 @@ export function validateInitRequest(req: InitRequest): string {
       "an output directory only applies to the generate key source",
     );
   }
+  if (req.keySource === "kms") validateKmsKeyRefs(req.kmsKeys ?? []);
+  else if (req.kmsKeys !== undefined && req.kmsKeys.length > 0) {
+    throw new IrsaError("invalid", "KmsKeysNeedKms", "KMS keys only apply to the kms key source");
+  }
   if (req.bindingPolicy !== undefined) validateBindingPolicy(req.bindingPolicy, "binding policy");
   return issuer;
 }
@@ -80,7 +105,10 @@ export function validateInitRequest(req: InitRequest): string {
 export async function gatherInit(req: InitRequest, ports: InitPorts): Promise<InitGathered> {
   const issuer = validateInitRequest(req);
   const identity = await ports.sts.callerIdentity();
-  const accountBlock = await ports.s3.accountPublicAccessBlock(identity.account);
+  // Behind CloudFront nothing is public, so the account may block public access as it likes.
+  const accountBlock = req.hosting === "cloudfront"
+    ? undefined
+    : await ports.s3.accountPublicAccessBlock(identity.account);
   if (accountBlock?.BlockPublicPolicy || accountBlock?.RestrictPublicBuckets) {
     throw new IrsaError(
       "precondition",
@@ -94,6 +122,7 @@ export async function gatherInit(req: InitRequest, ports: InitPorts): Promise<In
               "--public-access-block-configuration " +
               "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=false,RestrictPublicBuckets=false'",
           },
+          { kind: "cloudFrontHosting" },
           { kind: "issuerUrl", to: "host the issuer elsewhere" },
         ],
       },
@@ -106,6 +135,8 @@ export async function gatherInit(req: InitRequest, ports: InitPorts): Promise<In
   let currentKeys: Jwks;
   let signingKey: InitDesired["signingKey"];
   let keyFiles: InitDesired["keyFiles"];
+  let kmsKeys: InitDesired["kmsKeys"];
+  let retiredKids: string[] = [];
   const observedKeyFiles: InitObserved["keyFiles"] = {};
   const existingSecret = await ports.cluster.getKeySecret();
   if (req.keySource === "cluster") {
@@ -119,6 +150,15 @@ export async function gatherInit(req: InitRequest, ports: InitPorts): Promise<In
       );
     }
     currentKeys = jwks;
+  } else if (req.keySource === "kms") {
+    if (!ports.kms) throw new Error("the kms key source needs a KMS port");
+    // The same loader the signer starts with, so the published kids are the ones it signs with.
+    const { keys } = await loadSignerKeys(ports.kms, req.kmsKeys ?? []);
+    currentKeys = { keys: await Promise.all(keys.map((k) => jwkFromSpki(k.spkiDer))) };
+    kmsKeys = keys.map((k, i) => ({ key: req.kmsKeys![i]!, kid: k.kid }));
+    // A KMS key dropped from the list is retired: its kid leaves keys.json (other published keys stay).
+    const listed = new Set(kmsKeys.map((k) => k.kid));
+    retiredKids = (previousRecord?.kmsKeys ?? []).map((k) => k.kid).filter((kid) => !listed.has(kid));
   } else {
     signingKey = existingSecret && !req.force ? existingSecret : await generateRsaKeyPair();
     currentKeys = { keys: [await jwkFromPublicPem(signingKey.publicPem)] };
@@ -155,10 +195,25 @@ export async function gatherInit(req: InitRequest, ports: InitPorts): Promise<In
     clusterName: req.clusterName ?? previousRecord?.clusterName ?? req.bucket,
     keySource: req.keySource,
     currentKeys,
-    thumbprint: req.noThumbprint ? undefined : await ports.thumbprint(issuer),
+    // A distribution a dry run has not created has no host to read a certificate from.
+    thumbprint: req.noThumbprint || issuer === `https://${pendingDistributionDomain}`
+      ? undefined
+      : await ports.thumbprint(issuer),
     previousIssuers,
     force: req.force ?? false,
     ...(bindingPolicy ? { bindingPolicy } : {}),
+    ...(kmsKeys ? { kmsKeys, retiredKids } : {}),
+    ...(req.hosting === "cloudfront"
+      ? {
+        hosting: {
+          kind: "cloudfront" as const,
+          distributionId: req.distribution?.id ?? "",
+          distributionArn: req.distribution?.arn ??
+            `arn:${identity.partition}:cloudfront::${identity.account}:distribution/new`,
+          domainName: req.distribution?.domainName ?? pendingDistributionDomain,
+        },
+      }
+      : {}),
     ...(signingKey ? { signingKey } : {}),
     ...(keyFiles ? { keyFiles } : {}),
   };
@@ -234,6 +289,8 @@ export async function applyInitActions(
       case "ApplySetupRecord":
         await ports.cluster.applySetupRecord(setupConfigMap(a.record));
         break;
+      case "CloudFront":
+        break; // applied by runInit before the bucket part
     }
   }
 }
@@ -244,10 +301,33 @@ export async function runInit(
   ports: InitPorts,
   options: { dryRun?: boolean; onAction?: (a: InitAction) => void } = {},
 ): Promise<{ gathered: InitGathered; plan: InitPlan }> {
-  const gathered = await gatherInit(req, ports);
-  const plan = planInit(gathered.desired, gathered.observed);
+  let request = req;
+  let hosting: CloudFrontAction[] = [];
+  if (req.hosting === "cloudfront") {
+    validateInitRequest(req);
+    if (!ports.cloudfront) throw new Error("CloudFront hosting needs a CloudFront port");
+    // The distribution first: its ARN goes into the bucket policy and its domain is the default issuer.
+    const desired = { bucket: req.bucket, region: req.region };
+    const observed = await gatherCloudFront(desired, ports.cloudfront);
+    hosting = planCloudFrontHosting(desired, observed);
+    const found = observed.distribution;
+    let distribution = found && { id: found.id, arn: found.arn, domainName: found.domainName };
+    if (!options.dryRun) {
+      ({ distribution } = await applyCloudFrontActions(hosting, ports.cloudfront, {
+        ...(distribution ? { observed: distribution } : {}),
+        onAction: (action) => options.onAction?.({ kind: "CloudFront", action }),
+      }));
+    }
+    request = { ...req, ...(distribution ? { distribution } : {}) };
+  }
+  const gathered = await gatherInit(request, ports);
+  const planned = planInit(gathered.desired, gathered.observed);
+  const plan = {
+    ...planned,
+    actions: [...hosting.map((action) => ({ kind: "CloudFront" as const, action })), ...planned.actions],
+  };
   if (!options.dryRun) {
-    await applyInitActions(plan.actions, ports, {
+    await applyInitActions(planned.actions, ports, {
       account: gathered.identity.account,
       region: req.region,
       ...(options.onAction ? { onAction: options.onAction } : {}),

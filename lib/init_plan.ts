@@ -3,6 +3,7 @@
 import {
   bucketPolicyHasOurs,
   discoveryBucketPolicy,
+  discoverySid,
   mergeBucketPolicy,
   publicAccessBlockForDiscovery,
 } from "./bucket_policy.ts";
@@ -15,7 +16,18 @@ import type { Partition } from "./arn.ts";
 import { oidcProviderArn } from "./arn.ts";
 import type { ObservedBucket, PublicAccessBlock } from "./aws/s3_port.ts";
 import type { ObservedOidcProvider } from "./aws/iam_port.ts";
-import { type KeySource, serializeSetupRecord, type SetupRecord } from "./setup_record.ts";
+import {
+  type CloudFrontHostingRecord,
+  type KeySource,
+  serializeSetupRecord,
+  type SetupRecord,
+} from "./setup_record.ts";
+import {
+  cloudFrontBucketPolicy,
+  cloudFrontReadSid,
+  publicAccessBlockForCloudFront,
+} from "./cloudfront_bucket_policy.ts";
+import { type CloudFrontAction, describeCloudFrontAction } from "./hosting_plan.ts";
 import type { BindingPolicy } from "./binding_policy.ts";
 
 /** A generated signing key pair (generate mode). */
@@ -47,6 +59,12 @@ export interface InitDesired {
   force: boolean;
   /** The binding policy to record; absent records none. */
   bindingPolicy?: BindingPolicy;
+  /** KMS key source: the signer's keys to record. */
+  kmsKeys?: { key: string; kid: string }[];
+  /** Kids to drop from the published JWKS: KMS keys the previous run listed and this one does not. */
+  retiredKids?: string[];
+  /** The distribution that reads the private bucket; absent: the bucket serves the issuer itself. */
+  hosting?: CloudFrontHostingRecord;
 }
 
 /** What exists now. */
@@ -76,7 +94,9 @@ export type InitAction =
   | { kind: "TagOidcProvider"; arn: string; tags: Record<string, string> }
   | { kind: "ApplyKeySecret"; namespace: string; name: string; key: KeyPair; replaces: boolean }
   | { kind: "WriteKeyFile"; path: string; mode: number; content: string; secret: boolean }
-  | { kind: "ApplySetupRecord"; record: SetupRecord; before: string | undefined };
+  | { kind: "ApplySetupRecord"; record: SetupRecord; before: string | undefined }
+  /** Issuer hosting on CloudFront, applied before the rest because the bucket policy names the distribution. */
+  | { kind: "CloudFront"; action: CloudFrontAction };
 
 /** A key file that must hold `content`; `have` is what the file holds now (undefined when absent). */
 export interface KeyFileWant {
@@ -184,11 +204,19 @@ export function planInit(desired: InitDesired, observed: InitObserved): InitPlan
 
   const b = observed.bucket;
   const published = b.exists ? b.objects[discoveryKeys.jwks] : undefined;
-  const jwks = mergeJwks(published ? parseJwksOrEmpty(published, warnings) : { keys: [] }, desired.currentKeys);
+  const jwks = mergeJwks(published ? parseJwksOrEmpty(published, warnings) : { keys: [] }, desired.currentKeys, {
+    retire: new Set(desired.retiredKids ?? []),
+  });
   const keysJson = serializeDocument(jwks);
   const discovery = serializeDocument(discoveryDocument(desired.issuer, { algorithms: algorithmsOf(jwks) }));
-  const policy = discoveryBucketPolicy({ partition: desired.partition, bucket });
-  const pab = publicAccessBlockForDiscovery();
+  const cloudFront = desired.hosting;
+  const policy = cloudFront
+    ? cloudFrontBucketPolicy({ partition: desired.partition, bucket, distributionArn: cloudFront.distributionArn })
+    : discoveryBucketPolicy({ partition: desired.partition, bucket });
+  const pab = cloudFront ? publicAccessBlockForCloudFront() : publicAccessBlockForDiscovery();
+  // Each hosting drops the other's statement of ours: S3 refuses a public one under BlockPublicPolicy, and a
+  // distribution no longer serving the issuer should not keep reading the bucket.
+  const otherSid = cloudFront ? discoverySid : cloudFrontReadSid;
 
   if (!b.exists) {
     actions.push(
@@ -205,11 +233,12 @@ export function planInit(desired: InitDesired, observed: InitObserved): InitPlan
     if (!samePab(b.publicAccessBlock, pab)) {
       actions.push({ kind: "PutPublicAccessBlock", bucket, config: pab, before: b.publicAccessBlock });
     }
-    if (!bucketPolicyHasOurs(b.policy, policy)) {
+    const otherLeft = b.policy !== undefined && b.policy.includes(`"${otherSid}"`);
+    if (!bucketPolicyHasOurs(b.policy, policy) || otherLeft) {
       actions.push({
         kind: "PutBucketPolicy",
         bucket,
-        policy: JSON.stringify(mergeBucketPolicy(b.policy, policy)),
+        policy: JSON.stringify(mergeBucketPolicy(b.policy, policy, { drop: [otherSid] })),
         before: b.policy,
       });
     }
@@ -259,6 +288,8 @@ export function planInit(desired: InitDesired, observed: InitObserved): InitPlan
     previousIssuers: desired.previousIssuers.filter((i) => i !== desired.issuer),
   };
   if (desired.bindingPolicy !== undefined) record.bindingPolicy = desired.bindingPolicy;
+  if (desired.kmsKeys !== undefined) record.kmsKeys = desired.kmsKeys;
+  if (cloudFront !== undefined) record.hosting = cloudFront;
   if (observed.setupRecord !== serializeSetupRecord(record)) {
     actions.push({ kind: "ApplySetupRecord", record, before: observed.setupRecord });
   }
@@ -285,11 +316,13 @@ export function describeInitAction(a: InitAction): string {
     case "PutBucketTagging":
       return `tag S3 bucket "${a.bucket}" (${Object.keys(a.tags).join(", ")})`;
     case "PutPublicAccessBlock":
-      return `set public access block of "${a.bucket}": ACLs blocked and ignored, bucket policy allowed`;
+      return a.config.BlockPublicPolicy
+        ? `set public access block of "${a.bucket}": all public access blocked`
+        : `set public access block of "${a.bucket}": ACLs blocked and ignored, bucket policy allowed`;
     case "PutBucketPolicy":
-      return `${
-        a.before ? "update" : "set"
-      } bucket policy of "${a.bucket}": public s3:GetObject on the two discovery objects only`;
+      return `${a.before ? "update" : "set"} bucket policy of "${a.bucket}": ${
+        a.policy.includes(cloudFrontReadSid) ? "s3:GetObject for the CloudFront distribution" : "public s3:GetObject"
+      } on the two discovery objects only`;
     case "PutObject":
       return `${a.before === undefined ? "upload" : "update"} s3://${a.bucket}/${a.key}`;
     case "CreateOidcProvider":
@@ -306,5 +339,7 @@ export function describeInitAction(a: InitAction): string {
       return `write ${a.secret ? "private" : "public"} key file ${a.path} (mode ${a.mode.toString(8)})`;
     case "ApplySetupRecord":
       return `${a.before ? "update" : "record"} the setup in ConfigMap kube-system/kubectl-irsa-setup`;
+    case "CloudFront":
+      return describeCloudFrontAction(a.action);
   }
 }

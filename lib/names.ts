@@ -149,6 +149,9 @@ export const awsEndpointEnv = {
   s3ForcePathStyle: "AWS_S3_FORCE_PATH_STYLE",
 } as const;
 
+/** Where the KMS-backed signer listens unless told otherwise: kube-apiserver's --service-account-signing-endpoint. */
+export const signerSocketPath = "/run/kubectl-irsa/signer.sock";
+
 /** Value of `AWS_STS_REGIONAL_ENDPOINTS` when regional STS is on. */
 export const stsRegionalEndpointsValue = "regional";
 

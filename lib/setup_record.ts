@@ -10,8 +10,8 @@ import {
 import { IrsaError } from "./errors.ts";
 import { label, managedByValue, setupRecord as where } from "./names.ts";
 
-/** Where the cluster's signing keys come from; "eks" when EKS runs the issuer. */
-export type KeySource = "cluster" | "generate" | "eks";
+/** Where the cluster's signing keys come from; "eks" when EKS runs the issuer, "kms" for the KMS-backed signer. */
+export type KeySource = "cluster" | "generate" | "kms" | "eks";
 
 /** What `init` set up. */
 export interface SetupRecord {
@@ -30,6 +30,18 @@ export interface SetupRecord {
   previousIssuers: string[];
   /** What tenant roles may get, and the path and boundary of every role; absent: the defaults. */
   bindingPolicy?: BindingPolicy;
+  /** KMS key source: the signer's keys, the signing one first (as given), and their kids. */
+  kmsKeys?: { key: string; kid: string }[];
+  /** Absent: the bucket serves the issuer itself (public read of two objects). */
+  hosting?: CloudFrontHostingRecord;
+}
+
+/** A private bucket behind our CloudFront distribution. */
+export interface CloudFrontHostingRecord {
+  kind: "cloudfront";
+  distributionId: string;
+  distributionArn: string;
+  domainName: string;
 }
 
 /** The ConfigMap manifest holding the record, for server-side apply. */
@@ -58,6 +70,8 @@ export function serializeSetupRecord(record: SetupRecord): string {
     previousIssuers: record.previousIssuers,
   };
   if (record.bindingPolicy !== undefined) ordered.bindingPolicy = normalizeBindingPolicy(record.bindingPolicy);
+  if (record.kmsKeys !== undefined) ordered.kmsKeys = record.kmsKeys;
+  if (record.hosting !== undefined) ordered.hosting = record.hosting;
   return JSON.stringify(ordered, null, 2) + "\n";
 }
 
@@ -82,7 +96,24 @@ export function parseSetupRecord(data: Record<string, string> | undefined): Setu
   for (const key of strings) if (typeof raw[key] !== "string" || raw[key] === "") throw damaged(`"${key}" missing`);
   if (typeof raw.bucket !== "string") throw damaged(`"bucket" missing`);
   if (!isPartition(String(raw.partition))) throw damaged(`unknown partition "${raw.partition}"`);
-  if (!["cluster", "generate", "eks"].includes(String(raw.keySource))) throw damaged(`unknown keySource`);
+  if (!["cluster", "generate", "kms", "eks"].includes(String(raw.keySource))) throw damaged(`unknown keySource`);
+  const kmsKey = (k: unknown) =>
+    typeof k === "object" && k !== null && typeof (k as Record<string, unknown>).key === "string" &&
+    typeof (k as Record<string, unknown>).kid === "string";
+  if (raw.kmsKeys !== undefined && !(Array.isArray(raw.kmsKeys) && raw.kmsKeys.every(kmsKey))) {
+    throw damaged(`"kmsKeys" not a list of keys`);
+  }
+  const h = raw.hosting as Record<string, unknown> | undefined;
+  if (
+    h !== undefined &&
+    !(h?.kind === "cloudfront" &&
+      ["distributionId", "distributionArn", "domainName"].every((k) => typeof h[k] === "string"))
+  ) {
+    throw damaged(`"hosting" not a CloudFront distribution`);
+  }
+  if (raw.keySource === "kms" && !(Array.isArray(raw.kmsKeys) && raw.kmsKeys.length > 0)) {
+    throw damaged(`"kmsKeys" missing`);
+  }
   const previous = Array.isArray(raw.previousIssuers) ? raw.previousIssuers.filter((i) => typeof i === "string") : [];
   const record = { ...(raw as unknown as SetupRecord), previousIssuers: previous };
   if (raw.bindingPolicy !== undefined) {

@@ -12,7 +12,8 @@ export interface AwsCall {
 
 /** True when an operation changes state in AWS. */
 export function isWriteOperation(operation: string): boolean {
-  return !/^(Get|List|Head|Describe)/.test(operation);
+  // KMS Sign changes nothing.
+  return !/^(Get|List|Head|Describe)|^Sign$/.test(operation);
 }
 
 /** Accumulates calls; listeners let the daemon feed metrics as calls happen. */

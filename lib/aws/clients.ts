@@ -6,10 +6,15 @@ import type { IAMClient } from "@aws-sdk/client-iam";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3ControlClient } from "@aws-sdk/client-s3-control";
 import type { STSClient } from "@aws-sdk/client-sts";
+import type { KMSClient } from "@aws-sdk/client-kms";
+import type { CloudFrontClient } from "@aws-sdk/client-cloudfront";
 import type { HttpsProxyAgent as ProxyAgent } from "https-proxy-agent";
 import type { Remedy } from "../errors.ts";
 import { awsEndpointEnv } from "../names.ts";
 import { CallLog, isWriteOperation } from "./call_log.ts";
+
+/** The services kubectl-irsa calls, as the SDK's endpoint ids. */
+export type AwsServiceId = "iam" | "s3" | "sts" | "s3control" | "kms" | "cloudfront";
 
 /** How to reach AWS. Empty fields fall back to the SDK's default chain. */
 export interface AwsConfig {
@@ -18,8 +23,8 @@ export interface AwsConfig {
   /** PEM text trusted in addition to the system roots. */
   caBundlePem?: string;
   s3PathStyle?: boolean;
-  /** Endpoint overrides by service id (iam, s3, sts, s3control); "default" applies to all. */
-  endpoints?: Partial<Record<"default" | "iam" | "s3" | "sts" | "s3control", string>>;
+  /** Endpoint overrides by service id; "default" applies to all. */
+  endpoints?: Partial<Record<"default" | AwsServiceId, string>>;
   /** Static credentials, e.g. from the daemon's aws-secret. */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** A role to assume with the base credentials (the seed's aws-role-arn). */
@@ -39,7 +44,15 @@ export function awsConfigFromEnv(env: { get(name: string): string | undefined })
   const endpoints: NonNullable<AwsConfig["endpoints"]> = {};
   const base = env.get(awsEndpointEnv.endpointUrl);
   if (base) endpoints.default = base;
-  for (const [id, suffix] of [["iam", "IAM"], ["s3", "S3"], ["sts", "STS"], ["s3control", "S3_CONTROL"]] as const) {
+  const suffixes = [
+    ["iam", "IAM"],
+    ["s3", "S3"],
+    ["sts", "STS"],
+    ["s3control", "S3_CONTROL"],
+    ["kms", "KMS"],
+    ["cloudfront", "CLOUDFRONT"],
+  ] as const;
+  for (const [id, suffix] of suffixes) {
     const value = env.get(`${awsEndpointEnv.endpointUrl}_${suffix}`);
     if (value) endpoints[id] = value;
   }
@@ -89,6 +102,10 @@ export interface AwsClients {
   s3: S3Client;
   s3For(region: string): Promise<S3Client>;
   s3control: S3ControlClient;
+  /** Loaded on first use: only the signer and CloudFront hosting need them. */
+  kms(): Promise<KMSClient>;
+  /** CloudFront's API lives in us-east-1 whatever the session's region. */
+  cloudfront(): Promise<CloudFrontClient>;
   calls: CallLog;
   destroy(): void;
 }
@@ -147,7 +164,7 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
     : config.profile
     ? (await import("@aws-sdk/credential-providers")).fromIni({ profile: config.profile })
     : undefined;
-  const common = (id: "iam" | "sts" | "s3" | "s3control", r = region) => {
+  const common = (id: AwsServiceId, r = region) => {
     const url = endpoint(id);
     // The default endpoints are all under amazonaws.com (amazonaws.com.cn in China).
     const host = url ? new URL(url).host : r.startsWith("cn-") ? "amazonaws.com.cn" : "amazonaws.com";
@@ -204,6 +221,23 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
     }),
     "s3control",
   );
+  const lazy: { destroy(): void }[] = [];
+  const once = <C extends { destroy(): void }>(make: () => Promise<C>): () => Promise<C> => {
+    let made: Promise<C> | undefined;
+    return () =>
+      made ??= make().then((c) => {
+        lazy.push(c);
+        return c;
+      });
+  };
+  const kms = once(async () => {
+    const { KMSClient } = await import("@aws-sdk/client-kms");
+    return counted(new KMSClient(common("kms")), "kms");
+  });
+  const cloudfront = once(async () => {
+    const { CloudFrontClient } = await import("@aws-sdk/client-cloudfront");
+    return counted(new CloudFrontClient(common("cloudfront", "us-east-1")), "cloudfront");
+  });
   return {
     region,
     config,
@@ -212,9 +246,11 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
     s3: s3For(region),
     s3For: (r) => Promise.resolve(s3For(r)),
     s3control,
+    kms,
+    cloudfront,
     calls,
     destroy() {
-      for (const c of [iam, sts, s3control, ...s3Clients.values()]) c.destroy();
+      for (const c of [iam, sts, s3control, ...s3Clients.values(), ...lazy]) c.destroy();
       agent.destroy();
     },
   };

@@ -1,6 +1,6 @@
 // IAM: OIDC providers and roles. Reads return undefined for absent resources; writes are idempotent.
 import type { AwsClients } from "./clients.ts";
-import { awsError, isNotFound } from "./sdk_errors.ts";
+import { callOrMissing } from "./sdk_errors.ts";
 
 /** An IAM OIDC provider as IAM reports it. */
 export interface ObservedOidcProvider {
@@ -75,13 +75,12 @@ export function iamPort(clients: AwsClients): IamPort {
     command: unknown,
     missing?: string[],
   ): Promise<T | undefined> {
-    try {
-      // deno-lint-ignore no-explicit-any
-      return await clients.iam.send(command as any) as T;
-    } catch (e) {
-      if (missing && isNotFound(e, ...missing)) return undefined;
-      throw awsError(e, operation, target);
-    }
+    // deno-lint-ignore no-explicit-any
+    return await callOrMissing(() => clients.iam.send(command as any) as Promise<T>, {
+      operation,
+      target,
+      ...(missing ? { missing } : {}),
+    });
   }
   return {
     async getOidcProvider(arn) {

@@ -123,3 +123,19 @@ export function awsError(e: unknown, operation: string, target: string): IrsaErr
     retryable,
   });
 }
+
+/**
+ * Runs one SDK call: a not-found answer with one of `missing`'s codes is undefined, any other failure an IrsaError
+ * naming the operation and target. Every port's reads and idempotent deletes go through it.
+ */
+export async function callOrMissing<T>(
+  call: () => Promise<T>,
+  where: { operation: string; target: string; missing?: string[] },
+): Promise<T | undefined> {
+  try {
+    return await call();
+  } catch (e) {
+    if (where.missing && isNotFound(e, ...where.missing)) return undefined;
+    throw awsError(e, where.operation, where.target);
+  }
+}

@@ -6,7 +6,6 @@
 // with the image and AWS values, runs the same daemon after `kubectl irsa uninstall`.
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { createLocalJWKSet, jwtVerify } from "jose";
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { sandboxAws } from "../support/aws.ts";
 import { flagsFromInit } from "../support/apiserver_flags.ts";
 import { runPlugin } from "../support/cli.ts";
@@ -16,6 +15,7 @@ import { ensureBinary } from "../support/go_build.ts";
 import {
   awsHostnames,
   daemonSelector,
+  echoDeployment,
   figure,
   getJson,
   installDaemon,
@@ -23,7 +23,6 @@ import {
   listPods,
   type Pod,
   podReady,
-  pointAtEmulator,
   sendJson,
   waitFor,
   withNodeSandbox,
@@ -85,64 +84,18 @@ Deno.test({
         });
 
         await t.step("a Deployment of the ServiceAccount: env, projected token and an S3 write", async () => {
-          await aws.s3.send(
-            new CreateBucketCommand({ Bucket: echoBucket, CreateBucketConfiguration: { LocationConstraint: region } }),
-          );
-          await kubectlOk(sandbox, [
-            "create",
-            "configmap",
-            "aws-ca",
-            "-n",
-            "demo",
-            `--from-file=ca.pem=${sandbox.caPath}`,
-          ]);
-          const podSpec = {
-            serviceAccountName: "app",
-            containers: [{
-              name: "echo",
-              image: nodeImages.s3Echoer,
-              imagePullPolicy: "IfNotPresent",
-              command: ["sh", "-c", `echo written by a Deployment | /s3-echoer ${echoBucket} && exec sleep 3600`],
-              env: [{ name: "AWS_DEFAULT_REGION", value: region }, { name: "ENABLE_IRP", value: "true" }],
-            }],
-          };
-          pointAtEmulator(podSpec, { region, bucket: echoBucket, ip: sandbox.host, caConfigMap: "aws-ca" });
-          const started = performance.now();
-          await kubectlOk(
-            sandbox,
-            ["apply", "-n", "demo", "-f", "-"],
-            JSON.stringify({
-              apiVersion: "apps/v1",
-              kind: "Deployment",
-              metadata: { name: "echo" },
-              spec: {
-                replicas: 1,
-                selector: { matchLabels: { app: "echo" } },
-                template: { metadata: { labels: { app: "echo" } }, spec: podSpec },
-              },
-            }),
-          );
-          const key = await waitFor("the Deployment's object in S3", async () => {
-            const objects = await aws.s3.send(new ListObjectsV2Command({ Bucket: echoBucket }));
-            return objects.Contents?.[0]?.Key;
-          }, 120_000);
-          figure("Deployment applied to its object in S3", (performance.now() - started) / 1000);
-          const body = await aws.s3.send(new GetObjectCommand({ Bucket: echoBucket, Key: key }));
-          equal(await body.Body!.transformToString(), "written by a Deployment\n");
-
-          const [pod] = await waitFor("the echo pod Ready", async () => {
-            const pods = await listPods(sandbox, "demo", "app=echo");
-            return pods.length === 1 && podReady(pods[0]!) ? pods : undefined;
+          const echo = await echoDeployment(sandbox, aws.s3, {
+            namespace: "demo",
+            bucket: echoBucket,
+            region,
+            message: "written by a Deployment",
           });
-          const podEnv = Object.fromEntries((pod!.spec.containers[0]!.env ?? []).map((e) => [e.name, e.value]));
-          equal(podEnv.AWS_ROLE_ARN, roleArn);
-          const tokenPath = podEnv.AWS_WEB_IDENTITY_TOKEN_FILE!;
-          const volume = pod!.spec.volumes?.find((v) => v.name === "aws-iam-token");
+          figure("Deployment applied to its object in S3", echo.seconds);
+          equal(echo.body, "written by a Deployment\n");
+          const { pod, token } = echo;
+          equal(echo.env.AWS_ROLE_ARN, roleArn);
+          const volume = pod.spec.volumes?.find((v) => v.name === "aws-iam-token");
           ok(volume?.projected, "the projected token volume");
-          // The token file as the kubelet wrote it, read on the node's disk.
-          const file = `${sandbox.dir}/node/kubelet/root/pods/${pod!.metadata.uid}/volumes/kubernetes.io~projected/` +
-            `aws-iam-token/${tokenPath.slice(tokenPath.lastIndexOf("/") + 1)}`;
-          const token = (await Deno.readTextFile(file)).trim();
           const client = Deno.createHttpClient({ caCerts: [sandbox.caPem] });
           try {
             const discovery = await (await fetch(`${issuer}/.well-known/openid-configuration`, { client })).json();
@@ -154,7 +107,7 @@ Deno.test({
             });
             equal(payload.sub, "system:serviceaccount:demo:app");
             const k8s = payload["kubernetes.io"] as { pod: { name: string; uid: string } };
-            equal(k8s.pod.uid, pod!.metadata.uid);
+            equal(k8s.pod.uid, pod.metadata.uid);
           } finally {
             client.close();
           }
@@ -162,7 +115,7 @@ Deno.test({
           const sts = proxy.requests.filter((r) => r.action === "AssumeRoleWithWebIdentity");
           equal(sts.length, 1);
           equal(sts[0]!.form!.get("RoleArn"), roleArn);
-          equal(sts[0]!.remote, pod!.status.podIP);
+          equal(sts[0]!.remote, pod.status.podIP);
         });
 
         await t.step(

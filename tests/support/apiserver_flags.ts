@@ -13,10 +13,24 @@ export function flagsFromInit(printed: string[], current: ServiceAccountFlags): 
   const signing = values("service-account-signing-key-file")[0];
   const jwksUri = values("service-account-jwks-uri")[0];
   const audiences = printed.filter((f) => f.startsWith("--api-audiences="));
+  const endpoint = values("service-account-signing-endpoint")[0];
+  // With the signing endpoint the apiserver takes no key file at all: exactly the printed flags, empty ones too.
+  if (endpoint !== undefined) {
+    return {
+      issuers: values("service-account-issuer"),
+      keyFiles,
+      ...(signing !== undefined ? { signingKeyFile: signing } : {}),
+      signingEndpoint: endpoint,
+      ...(jwksUri ? { jwksUri } : {}),
+      ...(audiences.length > 0 ? { extra: audiences } : {}),
+    };
+  }
   return {
     issuers: values("service-account-issuer"),
     keyFiles: [...new Set([...current.keyFiles, ...keyFiles])],
-    signingKeyFile: signing ?? current.signingKeyFile,
+    ...((signing ?? current.signingKeyFile) !== undefined
+      ? { signingKeyFile: (signing ?? current.signingKeyFile)! }
+      : {}),
     ...(jwksUri ? { jwksUri } : {}),
     ...(audiences.length > 0 ? { extra: audiences } : {}),
   };

@@ -2,6 +2,13 @@
 // admin certificate (sandbox.adminFetch), through kubectl, or from the host (the container's /proc), never
 // through the product's own clients.
 import { parse as parseYaml } from "yaml";
+import {
+  type BucketLocationConstraint,
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  type S3Client,
+} from "@aws-sdk/client-s3";
 import { findKubectl } from "./kubectl.ts";
 import { deepStrictEqual } from "node:assert/strict";
 import { runPlugin } from "./cli.ts";
@@ -308,4 +315,83 @@ export async function withNodeSandbox(t: Deno.TestContext, body: (s: Sandbox) =>
   await t.step("after stop, the host is as it was before the node started", async () => {
     deepStrictEqual(await hostSnapshot(nodeNetwork.cgroupRoot), before);
   });
+}
+
+/** What `echoDeployment` saw. */
+export interface EchoOutcome {
+  /** The S3 object the pod wrote. */
+  body: string;
+  /** From `kubectl apply` to the object in S3. */
+  seconds: number;
+  pod: Pod;
+  /** The pod's container env, as the webhook left it. */
+  env: Record<string, string | undefined>;
+  /** The projected AWS token as the kubelet wrote it, read on the node's disk. */
+  token: string;
+}
+
+/**
+ * Applies Deployment `echo` of ServiceAccount `app` in `namespace`: s3-echoer writes `message` to `bucket` (created
+ * here) through the emulator, with the credentials the webhook and the kubelet give the pod.
+ */
+export async function echoDeployment(
+  sandbox: Sandbox,
+  s3: S3Client,
+  o: { namespace: string; bucket: string; region: string; message: string },
+): Promise<EchoOutcome> {
+  await s3.send(
+    new CreateBucketCommand({
+      Bucket: o.bucket,
+      CreateBucketConfiguration: { LocationConstraint: o.region as BucketLocationConstraint },
+    }),
+  );
+  await kubectlOk(sandbox, [
+    "create",
+    "configmap",
+    "aws-ca",
+    "-n",
+    o.namespace,
+    `--from-file=ca.pem=${sandbox.caPath}`,
+  ]);
+  const podSpec = {
+    serviceAccountName: "app",
+    containers: [{
+      name: "echo",
+      image: nodeImages.s3Echoer,
+      imagePullPolicy: "IfNotPresent",
+      command: ["sh", "-c", `echo ${o.message} | /s3-echoer ${o.bucket} && exec sleep 3600`],
+      env: [{ name: "AWS_DEFAULT_REGION", value: o.region }, { name: "ENABLE_IRP", value: "true" }],
+    }],
+  };
+  pointAtEmulator(podSpec, { region: o.region, bucket: o.bucket, ip: sandbox.host, caConfigMap: "aws-ca" });
+  const started = performance.now();
+  await kubectlOk(
+    sandbox,
+    ["apply", "-n", o.namespace, "-f", "-"],
+    JSON.stringify({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "echo" },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: "echo" } },
+        template: { metadata: { labels: { app: "echo" } }, spec: podSpec },
+      },
+    }),
+  );
+  const key = await waitFor("the Deployment's object in S3", async () => {
+    const objects = await s3.send(new ListObjectsV2Command({ Bucket: o.bucket }));
+    return objects.Contents?.[0]?.Key;
+  }, 120_000);
+  const seconds = (performance.now() - started) / 1000;
+  const body = await (await s3.send(new GetObjectCommand({ Bucket: o.bucket, Key: key }))).Body!.transformToString();
+  const [pod] = await waitFor("the echo pod Ready", async () => {
+    const pods = await listPods(sandbox, o.namespace, "app=echo");
+    return pods.length === 1 && podReady(pods[0]!) ? pods : undefined;
+  });
+  const env = Object.fromEntries((pod!.spec.containers[0]!.env ?? []).map((e) => [e.name, e.value]));
+  const tokenPath = env.AWS_WEB_IDENTITY_TOKEN_FILE ?? "";
+  const file = `${sandbox.dir}/node/kubelet/root/pods/${pod!.metadata.uid}/volumes/kubernetes.io~projected/` +
+    `aws-iam-token/${tokenPath.slice(tokenPath.lastIndexOf("/") + 1)}`;
+  return { body, seconds, pod: pod!, env, token: (await Deno.readTextFile(file)).trim() };
 }

@@ -172,7 +172,7 @@ async function programFiles(): Promise<string[]> {
       else if (e.isFile && e.name.endsWith(".ts") && !e.name.endsWith("_test.ts")) files.push(`${d}/${e.name}`);
     }
   };
-  for (const d of ["cli", "daemon", "lib"]) await walk(d);
+  for (const d of ["cli", "daemon", "lib", "signer"]) await walk(d);
   return files.sort();
 }
 

@@ -14,6 +14,8 @@ export const inClusterIssuer = "https://kubernetes.default.svc.cluster.local";
 export const motoCredentials = { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "moto-secret-key" } as const;
 /** The account moto answers with. */
 export const motoAccount = "123456789012";
+const motoPatches = new URL("./moto_patches", import.meta.url).pathname;
+
 /** Region the sandbox uses for AWS. */
 export const sandboxRegion = "eu-west-1";
 
@@ -21,9 +23,12 @@ export const sandboxRegion = "eu-west-1";
 export interface ServiceAccountFlags {
   /** `--service-account-issuer` values, the first one signs. */
   issuers: string[];
-  /** `--service-account-key-file` values. */
+  /** `--service-account-key-file` values; `""` gives the flag an empty value (what k3s's override looks like). */
   keyFiles: string[];
-  signingKeyFile: string;
+  /** Absent: no flag (the signing endpoint signs). */
+  signingKeyFile?: string;
+  /** `--service-account-signing-endpoint`: the external signer's socket. */
+  signingEndpoint?: string;
   /** `--service-account-jwks-uri`, when set. */
   jwksUri?: string;
   /** Any further flags, e.g. `--api-audiences=…`. */
@@ -158,7 +163,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         await writeFile("moto.pem", leaf.certPem + intermediate.certPem),
         "-k",
         await writeFile("moto.key", leaf.keyPem),
-      ], { logPath: `${dir}/moto.log`, env: { MOTO_IAM_LOAD_MANAGED_POLICIES: "true" } });
+      ], {
+        logPath: `${dir}/moto.log`,
+        // moto_patches/sitecustomize.py makes moto's CloudFront keep what real CloudFront returns (see the file).
+        env: { MOTO_IAM_LOAD_MANAGED_POLICIES: "true", PYTHONPATH: motoPatches },
+      });
       processes.push(motoProc);
       const endpoint = `https://${host}:${motoPort}`;
       const client = Deno.createHttpClient({ caCerts: [ca.certPem] });
@@ -234,7 +243,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         "--allow-privileged=true",
         ...flags.issuers.map((i) => `--service-account-issuer=${i}`),
         ...flags.keyFiles.map((k) => `--service-account-key-file=${k}`),
-        `--service-account-signing-key-file=${flags.signingKeyFile}`,
+        ...(flags.signingKeyFile !== undefined ? [`--service-account-signing-key-file=${flags.signingKeyFile}`] : []),
+        ...(flags.signingEndpoint ? [`--service-account-signing-endpoint=${flags.signingEndpoint}`] : []),
         ...(flags.jwksUri ? [`--service-account-jwks-uri=${flags.jwksUri}`] : []),
         ...(flags.extra ?? []),
       ];
@@ -257,7 +267,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         ca,
         caPath,
         apiserverUrl: url,
-        serviceAccountKeyFile: flags.signingKeyFile,
+        serviceAccountKeyFile: flags.signingKeyFile!,
         adminFetch,
         kubeconfig: (user) => kubeconfig({ url, ca, admin: user }),
         host: nodeHost,
@@ -290,7 +300,11 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         async restart(next: ServiceAccountFlags) {
           await apiserver.stop();
           processes.splice(processes.indexOf(apiserver), 1);
-          Object.assign(flags, { jwksUri: undefined, extra: undefined }, next);
+          Object.assign(
+            flags,
+            { jwksUri: undefined, extra: undefined, signingKeyFile: undefined, signingEndpoint: undefined },
+            next,
+          );
           apiserver = await startApiserver();
         },
       },
