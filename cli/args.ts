@@ -1,10 +1,11 @@
 // Parses argv into a typed command. Pure: no I/O, so every rule here is table-tested in args_test.ts.
 import { parseArgs } from "node:util";
 import { type BindRequest, validateBindRequest } from "../lib/bind.ts";
-import { type Distro, distros } from "../lib/distro.ts";
+import { checkSignerDistro, type Distro, distros } from "../lib/distro.ts";
 import { isIrsaError } from "../lib/errors.ts";
 import { validateBucketName, validateIssuerUrl, validateRegion } from "../lib/issuer.ts";
 import { validateKmsKeyRefs } from "../lib/kms_key_ref.ts";
+
 import { parseTag, validateDnsLabel, validateDnsSubdomain, validateEndpointUrl } from "../lib/validate.ts";
 import { parseDuration } from "../lib/rotation.ts";
 import { parseRequestTimeout } from "../lib/kube/request_timeout.ts";
@@ -461,12 +462,6 @@ function parseInit(v: Values, flags: GlobalFlags): InitCommand {
     throw new UsageError(`"--kms-key" only applies with "--key-source kms"`, "init");
   }
   if (kmsKeys.length > 0) checked("init", () => validateKmsKeyRefs(kmsKeys));
-  if (keySource === "kms" && v.distro === "kind") {
-    throw new UsageError(
-      `"--key-source kms" cannot be rendered for kind (its apiserver is made with kubeadm's key files); use "--distro static-pod"`,
-      "init",
-    );
-  }
   const hosting = v.hosting as string | undefined;
   if (hosting !== undefined && hosting !== "s3" && hosting !== "cloudfront") {
     throw new UsageError(`"--hosting" must be "s3" or "cloudfront", got "${hosting}"`, "init");
@@ -475,6 +470,8 @@ function parseInit(v: Values, flags: GlobalFlags): InitCommand {
   if (distro !== undefined && !(distros as readonly string[]).includes(distro)) {
     throw new UsageError(`"--distro" must be one of ${distros.join(", ")}; got "${distro}"`, "init");
   }
+  // A distribution given by flag is refused before any connection; a detected one, by init before any AWS write.
+  if (keySource === "kms" && distro !== undefined) checked("init", () => checkSignerDistro(distro as Distro));
   requireJsonOrYaml(flags, "init");
   if (v["out-dir"] !== undefined && keySource !== "generate") {
     throw new UsageError(`"--out-dir" only applies with "--key-source generate"`, "init");

@@ -2,6 +2,7 @@
 import { type BindingPolicy, validateBindingPolicy } from "../lib/binding_policy.ts";
 import { parse as parseYaml, stringify as toYaml } from "yaml";
 import { apiserverChange, detectDistro } from "../lib/apiserver_change.ts";
+import { checkSignerDistro } from "../lib/distro.ts";
 import { pathStyleS3Endpoint } from "../lib/aws/clients.ts";
 import { iamPort } from "../lib/aws/iam_port.ts";
 import { s3Port } from "../lib/aws/s3_port.ts";
@@ -96,6 +97,17 @@ export async function runInit(cmd: InitCommand, io: Io): Promise<number> {
       ...(request.keySource === "kms" ? { kms: kmsPort(aws.clients) } : {}),
       ...(request.hosting === "cloudfront" ? { cloudfront: cloudFrontPort(aws.clients) } : {}),
     };
+    // The signer's apiserver change exists for some distributions only: found out before anything is written.
+    let distro = cmd.distro;
+    if (request.keySource === "kms") {
+      distro ??= detectDistro(await cluster.distroFacts());
+      try {
+        checkSignerDistro(distro);
+      } catch (e) {
+        if (isIrsaError(e, "invalid")) throw new UsageError(`${cliMessage(e)} (--distro static-pod or raw)`, "init");
+        throw e;
+      }
+    }
     const dryRun = cmd.flags.dryRun;
     const { gathered, plan } = await runInitCore(request, ports, {
       dryRun,
@@ -110,7 +122,7 @@ export async function runInit(cmd: InitCommand, io: Io): Promise<number> {
       );
     }
 
-    const distro = cmd.distro ?? detectDistro(await cluster.distroFacts());
+    distro ??= detectDistro(await cluster.distroFacts());
     const keyFiles = gathered.desired.keyFiles;
     const change = apiserverChange({
       distro,

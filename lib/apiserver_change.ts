@@ -9,6 +9,7 @@ import { keySecret, stsAudience } from "./names.ts";
 
 import type { Distro } from "./distro.ts";
 export { type Distro, distros } from "./distro.ts";
+import { checkSignerDistro } from "./distro.ts";
 
 /** Key files of generate mode, as paths on the control-plane node(s). */
 export interface GeneratedKeyFiles {
@@ -212,18 +213,12 @@ export function apiserverChange(input: ApiserverChangeInput): ApiserverChange {
   const priv = keys && checkPath("Private key path", keys.privateKeyPath);
   const existing = keys?.existingPublicKeyPaths?.map((p) => checkPath("Existing key path", p));
   const socket = input.signer && checkPath("Signer socket path", input.signer.socketPath);
-  if (socket !== undefined && distro === "kind") {
-    throw invalid(
-      "SignerUnsupportedDistro",
-      "kind creates its apiserver with kubeadm's key files, which the signing endpoint cannot be combined with; " +
-        "render the change for static pods and edit the manifest inside the node",
-    );
-  }
+  if (socket !== undefined) checkSignerDistro(distro);
 
   const edits = distro === "kind"
     ? kindEdits(newIssuer, input.jwksUri)
     : socket !== undefined
-    ? signerEdits({ newIssuer, current, jwksUri: input.jwksUri, builtIn, socket })
+    ? signerEdits({ newIssuer, current, jwksUri: input.jwksUri, socket })
     : flagEdits({ newIssuer, current, jwksUri: input.jwksUri, builtIn, pub, priv, existing });
   const resulting = resultOf(edits, builtIn?.owner ?? "");
   if (distro === "kind" && keys !== undefined) {
@@ -251,7 +246,7 @@ export function apiserverChange(input: ApiserverChangeInput): ApiserverChange {
       ? "so that file must list every key in --service-account-key-file; kubectl irsa publishes them there."
       : "so that file must list every key the signer lists; kubectl irsa publishes the KMS keys there."),
     ...(keys === undefined ? [] : keyNotes(distro, keys, builtIn)),
-    ...(socket === undefined ? [] : signerNotes(socket, builtIn)),
+    ...(socket === undefined ? [] : signerNotes(socket)),
     ...distroNotes(distro, { issuers, keyDirs, generate: keys !== undefined, builtIn, current }),
   ];
   const steps = distro === "kind"
@@ -328,39 +323,24 @@ function flagEdits(c: {
   return edits;
 }
 
-// The signing endpoint excludes both key file flags: the apiserver then signs and verifies only with the signer's
-// keys. A distribution that passes them itself gets an empty value, which clears its built-in one.
-function signerEdits(c: {
-  newIssuer: string;
-  current: string[];
-  jwksUri: string;
-  builtIn: BuiltIn | undefined;
-  socket: string;
-}): FlagEdit[] {
-  const [issuer, jwks] = flagEdits({ ...c, pub: undefined, priv: undefined, existing: undefined });
-  const clear = (name: string, builtInValue: string[] | undefined): FlagEdit =>
-    c.builtIn === undefined
-      ? { name, action: "remove", values: [] }
-      : { name, action: "replace", values: [""], current: builtInValue ?? [], currentIsBuiltIn: true };
+// The signing endpoint excludes both key file flags: the apiserver then signs and verifies only with the signer's keys.
+function signerEdits(c: { newIssuer: string; current: string[]; jwksUri: string; socket: string }): FlagEdit[] {
+  const [issuer, jwks] = flagEdits({ ...c, builtIn: undefined, pub: undefined, priv: undefined, existing: undefined });
   return [
     issuer!,
     jwks!,
-    clear("service-account-key-file", c.builtIn?.keyFiles),
-    clear("service-account-signing-key-file", c.builtIn ? [c.builtIn.signingKeyFile] : undefined),
+    { name: "service-account-key-file", action: "remove", values: [] },
+    { name: "service-account-signing-key-file", action: "remove", values: [] },
     { name: "service-account-signing-endpoint", action: "replace", values: [c.socket] },
   ];
 }
 
-function signerNotes(socket: string, builtIn: BuiltIn | undefined): string[] {
+function signerNotes(socket: string): string[] {
   return [
     `--service-account-signing-endpoint=${socket} makes kube-apiserver sign every token through the signer, with ` +
     "the KMS key, and verify only with the keys the signer lists; it cannot be combined with " +
     "--service-account-key-file or --service-account-signing-key-file. Tokens signed before the switch keep " +
     "working only if the signer lists their public key (its --verify-key-file, for example the old sa.pub).",
-    ...(builtIn === undefined ? [] : [
-      `The empty --service-account-key-file and --service-account-signing-key-file entries clear ${builtIn.owner}'s ` +
-      "built-in values, which would otherwise stop the apiserver from starting.",
-    ]),
     "If the signer is down, the apiserver cannot issue tokens (TokenRequest fails and new pods do not start) but " +
     "existing tokens keep verifying; run it on every control-plane node.",
   ];
@@ -401,11 +381,7 @@ function resultOf(edits: FlagEdit[], owner: string): ResultingFlag[] {
             : `every value it has today, as it is; ${owner}'s built-in value is ${e.current.join(", ")}`,
         }]
         : e.current.map((value) => ({ name: e.name, value, why: "unchanged" }));
-    const added = e.values.map((value) => ({
-      name: e.name,
-      value,
-      why: value === "" ? `empty: clears ${owner}'s built-in value` : "new",
-    }));
+    const added = e.values.map((value) => ({ name: e.name, value, why: "new" }));
     switch (e.action) {
       case "keep":
         out.push(...kept());

@@ -1,4 +1,4 @@
-import { deepEqual, equal, ok, throws } from "node:assert/strict";
+import { deepEqual, doesNotThrow, equal, ok, throws } from "node:assert/strict";
 import {
   type ApiserverChange,
   apiserverChange,
@@ -18,6 +18,7 @@ import {
   readPrintedChange,
 } from "../tests/support/apiserver_instructions.ts";
 import { parse, stringify } from "yaml";
+import { checkSignerDistro, signerDistros } from "./distro.ts";
 import { isIrsaError } from "./errors.ts";
 
 const s3 = "https://s3.eu-west-1.amazonaws.com/b";
@@ -464,48 +465,123 @@ const socketPath = "/var/run/kubectl-irsa/signer.sock";
 const socketDir = "/var/run/kubectl-irsa";
 const signer = { socketPath };
 const keyFlagNames = ["service-account-key-file", "service-account-signing-key-file"];
+const unsupported = ["kubeadm", "k3s", "rke2", "kind"] as const;
 
-Deno.test("apiserverChange() with the signer removes the key file flags where nothing passes them", async (t) => {
-  const cases: { distro: Distro; ref: (name: string) => string }[] = [
-    { distro: "raw", ref: (name) => `--${name} flag` },
-    { distro: "static-pod", ref: (name) => `--${name} entry` },
-  ];
-  for (const c of cases) {
-    await t.step(c.distro, () => {
-      const r = apiserverChange(input(c.distro, { signer }));
-      deepEqual(
-        r.edits.filter((e) => keyFlagNames.includes(e.name)),
-        keyFlagNames.map((name) => ({ name, action: "remove", values: [] })),
+Deno.test("signerDistros are exactly the distributions that pass no key file flags themselves", () => {
+  deepEqual([...signerDistros].sort(), ["raw", "static-pod"]);
+  deepEqual(distros.filter((d) => !signerDistros.includes(d)).sort(), [...unsupported].sort());
+});
+
+Deno.test("checkSignerDistro() accepts static pods and raw command lines", async (t) => {
+  for (const distro of signerDistros) {
+    await t.step(distro, () => doesNotThrow(() => checkSignerDistro(distro)));
+  }
+});
+
+Deno.test("checkSignerDistro() refuses every distribution that passes its own key file flags", async (t) => {
+  for (const distro of unsupported) {
+    await t.step(distro, () => {
+      throws(
+        () => checkSignerDistro(distro),
+        (e) => isIrsaError(e, "invalid") && e.reason === "SignerUnsupportedDistro" && e.message.includes(distro),
       );
-      ok(r.flags.includes(`--service-account-signing-endpoint=${socketPath}`), r.flags.join(" "));
-      ok(!r.resultingFlags.some((f) => keyFlagNames.some((n) => f.startsWith(`--${n}=`))), r.resultingFlags.join(" "));
-      for (const name of keyFlagNames) ok(r.snippet.includes(`. Delete every ${c.ref(name)}.\n`), r.snippet);
-      ok(!r.notes.some((n) => n.includes("built-in values")), r.notes.join("\n"));
     });
   }
 });
 
-Deno.test("apiserverChange() with the signer clears the built-in key files of kubeadm, k3s and RKE2", async (t) => {
-  const cases: { distro: Distro; owner: string }[] = [
-    { distro: "kubeadm", owner: "kubeadm" },
-    { distro: "k3s", owner: "k3s" },
-    { distro: "rke2", owner: "RKE2" },
+Deno.test("apiserverChange() refuses the signer on kubeadm, k3s, RKE2 and kind", async (t) => {
+  for (const distro of unsupported) {
+    await t.step(distro, () => {
+      throws(
+        () => apiserverChange(input(distro, { signer })),
+        (e) => isIrsaError(e, "invalid") && e.reason === "SignerUnsupportedDistro",
+      );
+      // Only the signer is refused: the same distribution still renders without it.
+      doesNotThrow(() => apiserverChange(input(distro)));
+    });
+  }
+});
+
+Deno.test("apiserverChange() with the signer renders the exact steps", async (t) => {
+  const cases: { distro: Distro; snippet: string }[] = [
+    {
+      distro: "static-pod",
+      snippet:
+        `On every control-plane node, edit spec.containers[0].command in /etc/kubernetes/manifests/kube-apiserver.yaml; leave every entry not named here as it is:
+
+1. Put this before the first --service-account-issuer entry and keep every existing one after it:
+     - --service-account-issuer=${s3}
+2. Delete every --service-account-jwks-uri entry and put this in its place:
+     - --service-account-jwks-uri=${jwks}
+3. Delete every --service-account-key-file entry.
+4. Delete every --service-account-signing-key-file entry.
+5. Delete every --service-account-signing-endpoint entry and put this in its place:
+     - --service-account-signing-endpoint=${socketPath}
+6. Add to spec.containers[0].volumeMounts (create it if it is missing):
+     - mountPath: ${socketDir}
+       name: irsa-keys
+       readOnly: true
+7. Add to spec.volumes (create it if it is missing):
+     - hostPath:
+         path: ${socketDir}
+         type: Directory
+       name: irsa-keys
+
+Afterwards kube-apiserver runs with these service-account flags:
+     --service-account-issuer=${s3}  (new)
+     --service-account-issuer=${old}  (kept)
+     --service-account-jwks-uri=${jwks}  (new)
+     --service-account-signing-endpoint=${socketPath}  (new)
+`,
+    },
+    {
+      distro: "raw",
+      snippet:
+        `On every control-plane node, edit kube-apiserver's command line (its systemd unit, manifest or start script); leave every flag not named here as it is:
+
+1. Put this before the first --service-account-issuer flag and keep every existing one after it:
+     --service-account-issuer=${s3}
+2. Delete every --service-account-jwks-uri flag and put this in its place:
+     --service-account-jwks-uri=${jwks}
+3. Delete every --service-account-key-file flag.
+4. Delete every --service-account-signing-key-file flag.
+5. Delete every --service-account-signing-endpoint flag and put this in its place:
+     --service-account-signing-endpoint=${socketPath}
+
+Afterwards kube-apiserver runs with these service-account flags:
+     --service-account-issuer=${s3}  (new)
+     --service-account-issuer=${old}  (kept)
+     --service-account-jwks-uri=${jwks}  (new)
+     --service-account-signing-endpoint=${socketPath}  (new)
+`,
+    },
   ];
   for (const c of cases) {
-    await t.step(c.distro, () => {
-      const r = apiserverChange(input(c.distro, { signer }));
-      const keyEdits = r.edits.filter((e) => keyFlagNames.includes(e.name));
-      deepEqual(keyEdits.map((e) => [e.name, e.action, e.values]), keyFlagNames.map((n) => [n, "replace", [""]]));
-      ok(r.flags.includes("--service-account-key-file="), r.flags.join(" "));
-      ok(r.flags.includes("--service-account-signing-key-file="), r.flags.join(" "));
-      ok(r.flags.includes(`--service-account-signing-endpoint=${socketPath}`), r.flags.join(" "));
-      // Only the empty values: no built-in key file survives beside the signing endpoint.
+    await t.step(c.distro, () => equal(apiserverChange(input(c.distro, { signer })).snippet, c.snippet));
+  }
+});
+
+Deno.test("apiserverChange() with the signer removes both key file flags and sets no empty value", async (t) => {
+  for (const distro of signerDistros) {
+    await t.step(distro, () => {
+      const r = apiserverChange(input(distro, { signer }));
       deepEqual(
-        r.resultingFlags.filter((f) => keyFlagNames.some((n) => f.startsWith(`--${n}=`))),
-        ["--service-account-key-file=", "--service-account-signing-key-file="],
+        r.edits.filter((e) => keyFlagNames.includes(e.name)),
+        keyFlagNames.map((name) => ({ name, action: "remove", values: [] })),
       );
+      ok(r.edits.every((e) => !e.values.includes("")), JSON.stringify(r.edits));
+      ok(r.resultingFlags.every((f) => !f.endsWith("=")), r.resultingFlags.join(" "));
+      deepEqual(r.resultingFlags, [
+        `--service-account-issuer=${s3}`,
+        `--service-account-issuer=${old}`,
+        `--service-account-jwks-uri=${jwks}`,
+        `--service-account-signing-endpoint=${socketPath}`,
+      ]);
+      deepEqual(r.flags, r.resultingFlags);
+      ok(!r.snippet.includes("empty"), r.snippet);
+      ok(!r.notes.some((n) => n.includes("built-in value")), r.notes.join("\n"));
       ok(
-        r.notes.some((n) => n.includes("entries clear") && n.includes(`${c.owner}'s built-in values`)),
+        r.notes.some((n) => n.startsWith(`--service-account-signing-endpoint=${socketPath} makes`)),
         r.notes.join("\n"),
       );
     });
@@ -513,7 +589,7 @@ Deno.test("apiserverChange() with the signer clears the built-in key files of ku
 });
 
 Deno.test("apiserverChange() with the signer gives the signing endpoint its own edit after the key files", () => {
-  for (const distro of distros.filter((d) => d !== "kind")) {
+  for (const distro of signerDistros) {
     const edits = apiserverChange(input(distro, { signer })).edits;
     deepEqual(edits.map((e) => e.name), [
       "service-account-issuer",
@@ -526,33 +602,29 @@ Deno.test("apiserverChange() with the signer gives the signing endpoint its own 
 });
 
 Deno.test("apiserverChange() with the signer mounts the socket directory only where the apiserver is a pod", async (t) => {
-  await t.step("kubeadm adds it to extraVolumes", () => {
-    const r = apiserverChange(input("kubeadm", { signer }));
-    ok(r.snippet.includes("Add to apiServer.extraVolumes"), r.snippet);
-    ok(r.snippet.includes(`hostPath: ${socketDir}\n`) && r.snippet.includes(`mountPath: ${socketDir}\n`), r.snippet);
-  });
-  await t.step("rke2 adds it to kube-apiserver-extra-mount", () => {
-    const r = apiserverChange(input("rke2", { signer }));
-    ok(r.snippet.includes("Add to kube-apiserver-extra-mount"), r.snippet);
-    ok(r.snippet.includes(`- ${socketDir}:${socketDir}:ro\n`), r.snippet);
-  });
   await t.step("static-pod adds a volume and its mount", () => {
     const r = apiserverChange(input("static-pod", { signer }));
     ok(r.snippet.includes("Add to spec.containers[0].volumeMounts"), r.snippet);
+    ok(r.snippet.includes("Add to spec.volumes"), r.snippet);
     ok(r.snippet.includes(`- mountPath: ${socketDir}\n`) && r.snippet.includes(`path: ${socketDir}\n`), r.snippet);
+    ok(r.notes.includes(`The volumes let the apiserver read ${socketDir}.`), r.notes.join("\n"));
   });
-  for (const distro of ["k3s", "raw"] as const) {
-    await t.step(`${distro} mounts nothing (the apiserver runs on the host)`, () => {
-      const r = apiserverChange(input(distro, { signer }));
-      ok(!r.snippet.includes("Add to"), r.snippet);
-      ok(!r.snippet.includes(`${socketDir}:`) && !r.snippet.includes(`hostPath: ${socketDir}`), r.snippet);
-    });
-  }
+  await t.step("raw mounts nothing (the apiserver runs on the host)", () => {
+    const r = apiserverChange(input("raw", { signer }));
+    ok(!r.snippet.includes("Add to"), r.snippet);
+    ok(!r.snippet.includes("mountPath") && !r.snippet.includes(`path: ${socketDir}`), r.snippet);
+  });
 });
 
-Deno.test("apiserverChange() refuses the signer on kind", () => {
-  throws(
-    () => apiserverChange(input("kind", { signer })),
-    (e) => isIrsaError(e, "invalid") && e.reason === "SignerUnsupportedDistro",
-  );
+Deno.test("apiserverChange() with the signer is stable when re-run on its own result", async (t) => {
+  for (const distro of signerDistros) {
+    await t.step(distro, () => {
+      const first = apiserverChange(input(distro, { signer }));
+      const issuers = first.flags.filter((f) => f.startsWith("--service-account-issuer=")).map((f) => f.slice(25));
+      const again = apiserverChange(input(distro, { currentIssuers: issuers, signer }));
+      deepEqual(again.flags, first.flags);
+      equal(again.issuerAlreadyFirst, true);
+      equal(again.edits[0]?.action, "keep");
+    });
+  }
 });

@@ -1,6 +1,5 @@
-// How the KMS-backed signer runs beside kube-apiserver on each distribution: a static pod where the apiserver is
-// one (kubeadm, static pods), a systemd unit where it runs on the host (k3s, raw) or beside its own static pod
-// (RKE2). Pure: `init` prints the result, the user installs it on every control-plane node.
+// How the KMS-backed signer runs beside kube-apiserver: a static pod where the apiserver is one, a systemd unit where
+// it runs on the host. Pure: `init` prints the result, the user installs it on every control-plane node.
 import { stringify } from "yaml";
 import type { Distro } from "../distro.ts";
 
@@ -42,7 +41,7 @@ export function signerDeployment(input: SignerDeployInput): SignerDeployment {
   const socketDir = dirOf(input.socketPath);
   const credentials = "AWS credentials come from the node's instance profile (IMDS) or the usual AWS_* variables; " +
     "the role needs kms:Sign and kms:GetPublicKey on these keys and nothing else.";
-  if (input.distro === "kubeadm" || input.distro === "static-pod" || input.distro === "kind") {
+  if (input.distro === "static-pod") {
     const dirs = [...new Set([socketDir, ...input.verifyKeyFiles.map(dirOf)])];
     const pod = {
       apiVersion: "v1",
@@ -82,13 +81,11 @@ export function signerDeployment(input: SignerDeployInput): SignerDeployment {
       ],
     };
   }
-  const after = input.distro === "k3s" ? "k3s.service" : input.distro === "rke2" ? "rke2-server.service" : undefined;
   const unit = [
     "[Unit]",
     "Description=kubectl-irsa KMS-backed ServiceAccount token signer",
     "After=network-online.target",
     "Wants=network-online.target",
-    ...(after ? [`Before=${after}`] : []),
     "",
     "[Service]",
     `Environment=AWS_REGION=${input.region}`,
@@ -100,7 +97,7 @@ export function signerDeployment(input: SignerDeployInput): SignerDeployment {
     `ReadWritePaths=${socketDir}`,
     "",
     "[Install]",
-    `WantedBy=${after ?? "multi-user.target"}`,
+    "WantedBy=multi-user.target",
     "",
   ].join("\n");
   return {
@@ -108,6 +105,12 @@ export function signerDeployment(input: SignerDeployInput): SignerDeployment {
     path: "/etc/systemd/system/kubectl-irsa-signer.service",
     content: unit,
     notes: [
+      ...(input.verifyKeyFiles.length === 0
+        ? [
+          "Add a --verify-key-file for each key file kube-apiserver verifies with today, or tokens issued before " +
+          "the switch stop working.",
+        ]
+        : []),
       `Install the kubectl-irsa release binary as /usr/local/bin/kubectl-irsa, create ${socketDir} (mode 0700), ` +
       `then 'systemctl daemon-reload && systemctl enable --now kubectl-irsa-signer' before restarting the ` +
       `apiserver. ${credentials}`,

@@ -1,6 +1,6 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { parse } from "yaml";
-import type { Distro } from "../distro.ts";
+import { type Distro, distros } from "../distro.ts";
 import { type SignerDeployInput, signerDeployment } from "./deploy.ts";
 
 const socketPath = "/var/run/kubectl-irsa/signer.sock";
@@ -48,28 +48,28 @@ function unitLines(content: string): Map<string, string[]> {
   return out;
 }
 
-Deno.test("signerDeployment() gives kubeadm and static pods a static pod beside the apiserver", async (t) => {
-  for (const distro of ["kubeadm", "static-pod"] as const) {
-    await t.step(distro, () => {
-      const d = signerDeployment(input(distro));
-      equal(d.kind, "static-pod");
-      equal(d.path, "/etc/kubernetes/manifests/kubectl-irsa-signer.yaml");
-      const pod = parse(d.content) as Pod;
-      equal(pod.apiVersion, "v1");
-      equal(pod.kind, "Pod");
-      equal(pod.metadata.namespace, "kube-system");
-      equal(pod.spec.hostNetwork, true);
-      equal(pod.spec.containers.length, 1);
-      const c = pod.spec.containers[0]!;
-      equal(c.image, image);
-      deepStrictEqual(c.args, ["signer", ...wantArgs]);
-      deepStrictEqual(c.env, [{ name: "AWS_REGION", value: "eu-west-1" }]);
-    });
-  }
+const verifyNote = "Add a --verify-key-file";
+
+Deno.test("signerDeployment() gives static pods a static pod beside the apiserver", () => {
+  const d = signerDeployment(input("static-pod"));
+  equal(d.kind, "static-pod");
+  equal(d.path, "/etc/kubernetes/manifests/kubectl-irsa-signer.yaml");
+  const pod = parse(d.content) as Pod;
+  equal(pod.apiVersion, "v1");
+  equal(pod.kind, "Pod");
+  equal(pod.metadata.name, "kubectl-irsa-signer");
+  equal(pod.metadata.namespace, "kube-system");
+  equal(pod.spec.hostNetwork, true);
+  equal(pod.spec.containers.length, 1);
+  const c = pod.spec.containers[0]!;
+  equal(c.image, image);
+  deepStrictEqual(c.args, ["signer", ...wantArgs]);
+  deepStrictEqual(c.env, [{ name: "AWS_REGION", value: "eu-west-1" }]);
+  ok(d.notes.some((n) => n.includes(socketPath)), d.notes.join("\n"));
 });
 
 Deno.test("signerDeployment() mounts the socket directory read-write and the key file directories read-only", () => {
-  const pod = parse(signerDeployment(input("kubeadm")).content) as Pod;
+  const pod = parse(signerDeployment(input("static-pod")).content) as Pod;
   const c = pod.spec.containers[0]!;
   const volumes = new Map(pod.spec.volumes.map((v) => [v.name, v.hostPath]));
   const mounts = c.volumeMounts.map((m) => ({
@@ -92,26 +92,34 @@ Deno.test("signerDeployment() without verify key files mounts only the socket di
   deepStrictEqual(pod.spec.volumes.map((v) => v.hostPath), [{ path: socketDir, type: "DirectoryOrCreate" }]);
 });
 
-Deno.test("signerDeployment() gives host-run apiservers a systemd unit ordered before them", async (t) => {
-  const cases: { distro: Distro; before: string | undefined; wantedBy: string }[] = [
-    { distro: "k3s", before: "k3s.service", wantedBy: "k3s.service" },
-    { distro: "rke2", before: "rke2-server.service", wantedBy: "rke2-server.service" },
-    { distro: "raw", before: undefined, wantedBy: "multi-user.target" },
-  ];
-  for (const c of cases) {
-    await t.step(c.distro, () => {
-      const d = signerDeployment(input(c.distro));
+Deno.test("signerDeployment() gives every other distribution a systemd unit wanted by multi-user.target", async (t) => {
+  for (const distro of distros.filter((d) => d !== "static-pod")) {
+    await t.step(distro, () => {
+      const d = signerDeployment(input(distro));
       equal(d.kind, "systemd");
       equal(d.path, "/etc/systemd/system/kubectl-irsa-signer.service");
       const lines = unitLines(d.content);
-      deepStrictEqual(lines.get("Before"), c.before === undefined ? undefined : [c.before]);
-      deepStrictEqual(lines.get("WantedBy"), [c.wantedBy]);
+      equal(lines.get("Before"), undefined, "no Before= line");
+      deepStrictEqual(lines.get("After"), ["network-online.target"]);
+      deepStrictEqual(lines.get("Wants"), ["network-online.target"]);
+      deepStrictEqual(lines.get("WantedBy"), ["multi-user.target"]);
       deepStrictEqual(lines.get("ExecStart"), [`/usr/local/bin/kubectl-irsa signer ${wantArgs.join(" ")}`]);
       deepStrictEqual(lines.get("ReadWritePaths"), [socketDir]);
       deepStrictEqual(lines.get("Environment"), ["AWS_REGION=eu-west-1"]);
       ok(d.content.includes("[Unit]\n") && d.content.includes("[Service]\n") && d.content.includes("[Install]\n"));
       ok(d.content.endsWith("\n"));
       ok(d.notes.some((n) => n.includes(socketDir)), d.notes.join("\n"));
+      ok(!d.notes.some((n) => n.startsWith(verifyNote)), d.notes.join("\n"));
     });
   }
+});
+
+Deno.test("signerDeployment() systemd unit without verify key files first tells to add one", () => {
+  const d = signerDeployment(input("raw", { verifyKeyFiles: [] }));
+  equal(d.kind, "systemd");
+  ok(d.notes[0]?.startsWith(verifyNote), d.notes.join("\n"));
+  equal(d.notes.filter((n) => n.startsWith(verifyNote)).length, 1);
+  deepStrictEqual(unitLines(d.content).get("ExecStart"), [
+    `/usr/local/bin/kubectl-irsa signer --socket=${socketPath} ${kmsKeys.map((k) => `--kms-key=${k}`).join(" ")}`,
+  ]);
 });

@@ -1,5 +1,4 @@
-// A one-call gRPC client over a Unix socket, the counterpart of grpc_server.ts: the signer's tests use it, and
-// the doctor uses it to ask a running signer what the apiserver would ask.
+// A one-call gRPC client over a Unix socket, the counterpart of grpc_server.ts, for the signer's tests.
 import http2 from "node:http2";
 import net from "node:net";
 import { frameMessage, unframeMessage } from "./grpc_frame.ts";

@@ -31,6 +31,7 @@ import { startFaultProxy } from "../support/fault_proxy.ts";
 import { createServiceAccount, freshNamespace, requestToken, sandboxClient } from "../support/kube.ts";
 import { motoAccount, withSandbox } from "../support/sandbox.ts";
 import { installCrds } from "../support/crds.ts";
+import { createSetupAndWait } from "../support/irsa_setup.ts";
 import { startDaemon } from "../support/daemon.ts";
 import { createNamespace } from "../support/kube.ts";
 import { crdGroup, crdVersion, systemNamespace } from "../../lib/names.ts";
@@ -281,28 +282,12 @@ Deno.test({
             env: { AWS_ENDPOINT_URL: proxy.endpoint },
           });
           try {
-            await kube.create({
-              group: crdGroup,
-              version: crdVersion,
-              resource: "irsasetups",
-              namespace: systemNamespace,
-            }, {
-              apiVersion: `${crdGroup}/${crdVersion}`,
-              kind: "IRSASetup",
-              metadata: { name: "cf" },
-              spec: {
-                cleanup: true,
-                discovery: { s3: { region: "eu-west-1", bucketName: daemonBucket } },
-                hosting: "cloudfront",
-                keySource: "cluster",
-                issuerUrl: `${issuer}/daemon`,
-              },
-            });
-            await until("the IRSASetup Ready", async () => {
-              const o = await kube.get<{ status?: { conditions?: { type: string; status: string }[] } }>(
-                `${api}/irsasetups/cf`,
-              );
-              return o?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ? true : undefined;
+            await createSetupAndWait(kube, "cf", {
+              cleanup: true,
+              discovery: { s3: { region: "eu-west-1", bucketName: daemonBucket } },
+              hosting: "cloudfront",
+              keySource: "cluster",
+              issuerUrl: `${issuer}/daemon`,
             });
             const ours = async () => {
               const items = (await cf.send(new ListDistributionsCommand({}))).DistributionList?.Items ?? [];

@@ -18,6 +18,7 @@ import { type Sandbox, sandboxRegion, withSandbox } from "../support/sandbox.ts"
 import type { ServerProcess } from "../support/server_process.ts";
 import { startSigner } from "../support/signer.ts";
 import { installCrds } from "../support/crds.ts";
+import { createSetupAndWait } from "../support/irsa_setup.ts";
 import { startDaemon } from "../support/daemon.ts";
 import { createNamespace } from "../support/kube.ts";
 import { crdGroup, crdVersion, systemNamespace } from "../../lib/names.ts";
@@ -318,40 +319,36 @@ Deno.test({
           ok(await tokenReview(kube, await token()));
         });
 
+        await t.step(
+          "kms mode for a distribution that passes its own key files is refused, with no AWS write",
+          async () => {
+            // kubeadm, k3s, RKE2 and kind pass --service-account-key-file themselves, which kube-apiserver refuses beside
+            // the signing endpoint even with an empty value; --distro by flag is a usage error before any connection.
+            for (const distro of ["kubeadm", "k3s", "rke2", "kind"]) {
+              const seen = proxy.requests.length;
+              const run = await runPlugin(
+                ["init", "--bucket", bucket, "--key-source", "kms", "--kms-key", key2, "--distro", distro],
+                { env: { ...sandbox.env, AWS_ENDPOINT_URL: proxy.endpoint } },
+              );
+              equal(run.code, 2, `${distro}: ${run.stderr}`);
+              ok(run.stderr.includes("refuses them beside the signing endpoint"), run.stderr);
+              equal(proxy.requests.length, seen, `${distro}: no AWS request reached the proxy`);
+            }
+          },
+        );
+
         await t.step("the daemon: an IRSASetup with keySource kms publishes the KMS key's kid", async () => {
           await installCrds(kube);
           await createNamespace(kube, systemNamespace);
           const daemon = await startDaemon(sandbox, ["--namespace", systemNamespace, "--no-webhook"]);
           try {
-            await kube.create({
-              group: crdGroup,
-              version: crdVersion,
-              resource: "irsasetups",
-              namespace: systemNamespace,
-            }, {
-              apiVersion: `${crdGroup}/${crdVersion}`,
-              kind: "IRSASetup",
-              metadata: { name: "kms" },
-              spec: {
-                cleanup: false,
-                discovery: { s3: { region: sandboxRegion, bucketName: "signer-daemon-oidc" } },
-                keySource: "kms",
-                kmsKeys: [key2],
-              },
+            const status = await createSetupAndWait(kube, "kms", {
+              cleanup: false,
+              discovery: { s3: { region: sandboxRegion, bucketName: "signer-daemon-oidc" } },
+              keySource: "kms",
+              kmsKeys: [key2],
             });
-            const api = `/apis/${crdGroup}/${crdVersion}/namespaces/${systemNamespace}/irsasetups/kms`;
-            const deadline = Date.now() + 60_000;
-            let flags: string[] = [];
-            while (Date.now() < deadline) {
-              const o = await kube.get<
-                { status?: { conditions?: { type: string; status: string }[]; apiserverFlags?: string[] } }
-              >(api);
-              if (o?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) {
-                flags = o.status.apiserverFlags ?? [];
-                break;
-              }
-              await new Promise((r) => setTimeout(r, 250));
-            }
+            const flags = status.apiserverFlags ?? [];
             ok(flags.includes("--service-account-signing-endpoint=/run/kubectl-irsa/signer.sock"), flags.join(" "));
             deepStrictEqual((await publishedJwks(sandbox, "signer-daemon-oidc")).keys.map((k) => k.kid), [kid2]);
             // A spec without kmsKeys is refused by the CRD's own rule.

@@ -3,6 +3,8 @@
 import { flagsFromInit } from "./apiserver_flags.ts";
 import { runPlugin } from "./cli.ts";
 import type { Sandbox } from "./sandbox.ts";
+import type { KubeClient } from "../../lib/kube/client.ts";
+import { crdGroup, crdVersion, systemNamespace } from "../../lib/names.ts";
 
 /** What init reported. */
 export interface InitOutcome {
@@ -40,4 +42,31 @@ export async function motoEnforceAuth(sandbox: Sandbox, freeRequests: number): P
   });
   await res.body?.cancel();
   if (!res.ok) throw new Error(`moto reset-auth failed: HTTP ${res.status}`);
+}
+
+/** Creates IRSASetup `name` in the daemon's namespace with `spec` and waits until it is Ready; returns its status. */
+export async function createSetupAndWait(
+  kube: KubeClient,
+  name: string,
+  spec: Record<string, unknown>,
+  timeoutMs = 60_000,
+): Promise<{ apiserverFlags?: string[]; issuer?: string }> {
+  await kube.create({ group: crdGroup, version: crdVersion, resource: "irsasetups", namespace: systemNamespace }, {
+    apiVersion: `${crdGroup}/${crdVersion}`,
+    kind: "IRSASetup",
+    metadata: { name },
+    spec,
+  });
+  const path = `/apis/${crdGroup}/${crdVersion}/namespaces/${systemNamespace}/irsasetups/${name}`;
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    const o = await kube.get<{
+      status?: { conditions?: { type: string; status: string }[]; apiserverFlags?: string[]; issuer?: string };
+    }>(path);
+    last = o?.status?.conditions;
+    if (o?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")) return o.status;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`IRSASetup ${name} did not become Ready; last conditions: ${JSON.stringify(last)}`);
 }
