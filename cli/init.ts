@@ -21,7 +21,7 @@ import {
   runInit as runInitCore,
   validateInitRequest,
 } from "../lib/init.ts";
-import { isIrsaError } from "../lib/errors.ts";
+import { IrsaError, isIrsaError } from "../lib/errors.ts";
 import { UsageError } from "./usage_error.ts";
 import { describeInitAction, type InitAction } from "../lib/init_plan.ts";
 import { clusterPort } from "../lib/kube/kube_port.ts";
@@ -101,11 +101,12 @@ export async function runInit(cmd: InitCommand, io: Io): Promise<number> {
     let distro = cmd.distro;
     if (request.keySource === "kms") {
       distro ??= detectDistro(await cluster.distroFacts());
+      // Found on the cluster, not in the arguments: a failed precondition (exit 1), before any AWS call.
       try {
         checkSignerDistro(distro);
       } catch (e) {
-        if (isIrsaError(e, "invalid")) throw new UsageError(`${cliMessage(e)} (--distro static-pod or raw)`, "init");
-        throw e;
+        if (!isIrsaError(e, "invalid")) throw e;
+        throw new IrsaError("precondition", e.reason, `${e.message} (--distro static-pod or raw)`);
       }
     }
     const dryRun = cmd.flags.dryRun;

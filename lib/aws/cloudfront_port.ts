@@ -254,6 +254,16 @@ export function cloudFrontPort(clients: AwsClients): CloudFrontPort {
     );
   }
 
+  async function getConfig(id: string) {
+    const cf = await sdk();
+    return await send<import("@aws-sdk/client-cloudfront").GetDistributionConfigResult>(
+      "cloudfront:GetDistributionConfig",
+      id,
+      new cf.GetDistributionConfigCommand({ Id: id }),
+      ["NoSuchDistribution"],
+    );
+  }
+
   async function getOac(id: string): Promise<ObservedOriginAccessControl | undefined> {
     const cf = await sdk();
     const out = await send<import("@aws-sdk/client-cloudfront").GetOriginAccessControlResult>(
@@ -469,12 +479,7 @@ export function cloudFrontPort(clients: AwsClients): CloudFrontPort {
 
     async disableDistribution(id) {
       const cf = await sdk();
-      const current = await send<import("@aws-sdk/client-cloudfront").GetDistributionConfigResult>(
-        "cloudfront:GetDistributionConfig",
-        id,
-        new cf.GetDistributionConfigCommand({ Id: id }),
-        ["NoSuchDistribution"],
-      );
+      const current = await getConfig(id);
       if (!current?.DistributionConfig?.Enabled) return;
       try {
         await (await clients.cloudfront()).send(
