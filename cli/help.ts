@@ -69,7 +69,9 @@ Flags:
       --renew-deadline D                  The leader steps down (and exits) when it could not renew for this
                                           long (default 2/3 of the lease)
       --retry-period D                    Pause between acquire or renew attempts (default 2/15 of the lease)
-      --resync-period D                   Reconcile every object again this often, repairing drift (default 5m)
+      --resync-period D                   Check every object for drift again this often, at most (default 5m)
+      --drift-budget N                    AWS calls per second drift checks may use, all calls counted; new and
+                                          edited objects never wait for it; 0 turns drift checks off (default 4)
       --concurrency N                     IRSA reconcile workers (default 4)
       --aws-request-timeout D             Timeout of one AWS request (default 30s)
       --watch-inactivity D                A watch with no event or bookmark for this long is re-opened from its

@@ -39,11 +39,16 @@ export function daemonAws(
     requestTimeoutMs?: number;
     /** The extra CA bundle, read once at startup (lib/aws/ca_bundle.ts), as the CLI reads its own. */
     caBundlePem?: string;
+    /** Called for every AWS call made (the drift budget's meter). */
+    onCall?: () => void;
   },
 ): { clients(): Promise<AwsClients>; close(): void } {
   let current: { key: string; clients: AwsClients; checkedAt: number } | undefined;
   const calls = new CallLog({ retain: false });
-  calls.onCall((c) => options.metrics.awsCalls.inc({ operation: `${c.service}:${c.operation}`, outcome: c.outcome }));
+  calls.onCall((c) => {
+    options.metrics.awsCalls.inc({ operation: `${c.service}:${c.operation}`, outcome: c.outcome });
+    options.onCall?.();
+  });
   return {
     async clients() {
       // Every reconcile asks for clients; the Secret is read again at most every 30 s, which still picks up

@@ -18,3 +18,16 @@ export function setCondition(
     : now.toISOString().replace(/\.\d+Z$/, "Z");
   return [...list.filter((c) => c.type !== next.type), { ...next, lastTransitionTime }];
 }
+
+/**
+ * True when an object's Ready condition is True for its current generation: what a previous run reconciled and
+ * nobody edited since, so a restart only needs to check it for drift.
+ */
+export function readyAtGeneration(object: {
+  metadata: { generation?: number; deletionTimestamp?: string };
+  status?: { conditions?: Condition[] };
+}): boolean {
+  if (object.metadata.deletionTimestamp) return false;
+  const ready = object.status?.conditions?.find((c) => c.type === "Ready");
+  return ready?.status === "True" && ready.observedGeneration === (object.metadata.generation ?? 0);
+}

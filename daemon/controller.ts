@@ -1,8 +1,12 @@
 // Runs one reconciler the way controller-runtime does: an informer feeds keys through a generation predicate into
 // a work queue, bounded workers reconcile them once the cache has synced, failures back off per key, and one
-// periodic resync looks at every object again so drift made in AWS gets repaired.
+// periodic resync looks at every object again so drift made in AWS gets repaired. Unlike controller-runtime, the
+// resync and the objects the initial list finds already reconciled go to a background set that is released into
+// the work queue one key at a time, only while no user-triggered key is queued and the AWS call budget allows:
+// a restart or a resync of thousands of objects costs a few AWS calls per second, not a burst.
 import type { KubeClient, ResourceRef } from "../lib/kube/client.ts";
-import { type Clock, realClock, type Timer } from "./clock.ts";
+import type { CallBudget } from "./call_budget.ts";
+import { type Clock, realClock, sleep, type Timer } from "./clock.ts";
 import { Informer, objectKey } from "./informer.ts";
 import type { Logger } from "./log.ts";
 import type { DaemonMetrics } from "./metrics.ts";
@@ -53,6 +57,13 @@ export type ControllerOptions =
     clock?: Clock;
     /** The informer's watch inactivity deadline (daemon/informer.ts's default when absent). */
     watchInactivityMs?: number;
+    /**
+     * Background checks (resyncs, and objects already reconciled when the informer starts) wait for this budget;
+     * without one they are queued at once, as controller-runtime does. A rate of 0 turns them off.
+     */
+    budget?: CallBudget;
+    /** True for an object whose status says it was reconciled at its current generation. */
+    upToDate?: (object: ControlledObject) => boolean;
   }
   & (
     | { kube: KubeClient; resource: ResourceRef; informer?: undefined }
@@ -66,36 +77,81 @@ export type ControllerOptions =
 export async function runController(options: ControllerOptions): Promise<void> {
   const { kind, log, metrics, signal, resyncMs } = options;
   const clock = options.clock ?? realClock;
+  const { budget, upToDate } = options;
   const queue = new WorkQueue({ clock });
-  queue.onDepth = (depth) => metrics.queueDepth.set(depth);
+  const background = new BackgroundKeys();
+  queue.onDepth = (depth) => {
+    metrics.queueDepth.set(depth);
+    if (depth === 0) background.nudge();
+  };
   const informer: InformerSource<ControlledObject> = options.informer ??
     new Informer<ControlledObject>(options.kube, options.resource, {
       clock,
       ...(options.watchInactivityMs !== undefined ? { watchInactivityMs: options.watchInactivityMs } : {}),
     });
+  let synced = false;
   informer.onChange((key, object, old) => {
-    if (shouldEnqueue(old, object)) queue.add(key);
+    // What the initial list finds already reconciled needs only a drift check, which waits for the budget.
+    if (budget && !synced && old === undefined && object && upToDate?.(object)) {
+      if (budget.ratePerSecond > 0) background.add(key);
+    } else if (shouldEnqueue(old, object)) {
+      background.delete(key);
+      queue.add(key);
+    }
   });
   const informing = informer.run(signal, (e) => log.warn("Watch failed", { kind, error: e }));
 
   let resync: Timer | undefined;
+  /** The background key handed to the queue, until a worker is done with it. */
+  let released: { key: string; done: () => void } | undefined;
   const stop = () => {
     resync?.cancel();
     queue.shutDown();
+    background.nudge();
+    released?.done();
   };
   if (signal.aborted) stop();
   else signal.addEventListener("abort", stop, { once: true });
 
   // Workers start only once the cache is filled (controller-runtime's WaitForCacheSync).
-  const synced = await Promise.race([informer.waitForSync().then(() => true), whenAborted(signal).then(() => false)]);
+  synced = await Promise.race([informer.waitForSync().then(() => true), whenAborted(signal).then(() => false)]);
   if (!synced || signal.aborted) return await informing;
 
-  // The one resync mechanism. It queues directly: the generation predicate would drop it.
+  // The one resync mechanism. It bypasses the generation predicate, which would drop it. A key still waiting from
+  // the last resync keeps its place, so each object is checked at most once per period.
   const tick = () => {
-    for (const o of informer.list()) queue.add(objectKey(o));
+    for (const o of informer.list()) {
+      if (!budget) queue.add(objectKey(o));
+      else if (budget.ratePerSecond > 0) background.add(objectKey(o));
+    }
+    background.nudge();
     resync = clock.after(resyncMs, tick);
   };
   resync = clock.after(resyncMs, tick);
+
+  // Releases background keys one at a time: none while a user-triggered key is queued, and the next only once the
+  // last has been reconciled and the budget has paid for what every AWS call since has cost.
+  const pump = async (b: CallBudget) => {
+    while (!signal.aborted) {
+      const key = background.first();
+      if (key === undefined || queue.depth > 0) {
+        await background.changed();
+        continue;
+      }
+      const wait = b.waitMs();
+      if (wait > 0) {
+        await sleep(clock, wait, signal);
+        continue;
+      }
+      background.delete(key);
+      await new Promise<void>((done) => {
+        released = { key, done };
+        queue.add(key);
+        if (queue.shuttingDown) done();
+      });
+      released = undefined;
+    }
+  };
 
   const worker = async () => {
     for (let key = await queue.get(); key !== undefined; key = await queue.get()) {
@@ -125,10 +181,52 @@ export async function runController(options: ControllerOptions): Promise<void> {
       } finally {
         metrics.reconcileDuration.observe({ kind }, (clock.monotonic() - started) / 1000);
         queue.done(key);
+        if (released?.key === key) released.done();
       }
     }
   };
-  await Promise.all([informing, ...Array.from({ length: options.concurrency }, worker)]);
+  await Promise.all([
+    informing,
+    ...(budget ? [pump(budget)] : []),
+    ...Array.from({ length: options.concurrency }, worker),
+  ]);
+}
+
+/** Keys waiting for a background check, in the order they came, with one waiter woken on any change. */
+class BackgroundKeys {
+  readonly #keys = new Set<string>();
+  #wake: (() => void) | undefined;
+  #poked = false;
+
+  add(key: string): void {
+    if (this.#keys.has(key)) return;
+    this.#keys.add(key);
+    this.nudge();
+  }
+
+  delete(key: string): void {
+    this.#keys.delete(key);
+  }
+
+  first(): string | undefined {
+    return this.#keys.values().next().value;
+  }
+
+  /** Wakes the waiter of changed(), or the next one when none is waiting. */
+  nudge(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    if (wake) wake();
+    else this.#poked = true;
+  }
+
+  changed(): Promise<void> {
+    if (this.#poked) {
+      this.#poked = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#wake = resolve);
+  }
 }
 
 function whenAborted(signal: AbortSignal): Promise<void> {

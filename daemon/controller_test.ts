@@ -1,4 +1,5 @@
 import { deepStrictEqual, equal } from "node:assert/strict";
+import { CallBudget } from "./call_budget.ts";
 import { FakeClock, flush } from "./clock.ts";
 import {
   type ControlledObject,
@@ -68,8 +69,13 @@ function start(options: {
   reconcile?: (key: string, signal: AbortSignal) => Promise<ReconcileResult>;
   resyncMs?: number;
   concurrency?: number;
+  /** AWS calls per second for background checks; every reconcile charges `callsPerReconcile` to it. */
+  budget?: number;
+  callsPerReconcile?: number;
+  upToDate?: (o: ControlledObject) => boolean;
 }) {
   const clock = new FakeClock();
+  const budget = options.budget === undefined ? undefined : new CallBudget(options.budget, clock);
   const informer = new FakeInformer();
   const stop = new AbortController();
   const counts = new Map<string, number>();
@@ -81,6 +87,7 @@ function start(options: {
     informer,
     reconcile: (key, signal) => {
       counts.set(key, (counts.get(key) ?? 0) + 1);
+      budget?.charge(options.callsPerReconcile ?? 4);
       return reconcile(key, signal);
     },
     concurrency: options.concurrency ?? 2,
@@ -89,6 +96,8 @@ function start(options: {
     log: quiet,
     metrics,
     clock,
+    ...(budget ? { budget } : {}),
+    ...(options.upToDate ? { upToDate: options.upToDate } : {}),
   });
   const total = () => [...counts.values()].reduce((a, b) => a + b, 0);
   return { clock, informer, stop, counts, total, results, running };
@@ -226,4 +235,98 @@ Deno.test("runController() cancels on abort: the in-flight reconcile sees it, qu
   equal(c.total(), 1, "no further key reconciled");
   deepStrictEqual(c.results, {}, "a cancelled reconcile is neither an error nor backed off");
   equal(c.clock.pending, 0, "no retry or resync timer left");
+});
+
+Deno.test("runController() with a budget: a resync of many objects stays within the AWS calls per second", async () => {
+  const resyncMs = 60_000;
+  const c = start({ resyncMs, budget: 2, callsPerReconcile: 4 });
+  for (let i = 0; i < 100; i++) c.informer.emit(obj(`k${i}`, 1));
+  c.informer.sync();
+  await flush();
+  equal(c.total(), 100, "new objects are user work: all reconciled at once, whatever the budget");
+  await c.clock.advance(resyncMs); // the budget's debt (400 calls) is paid 200 s later; the resync waits
+  equal(c.total(), 100);
+  await c.clock.advance(200_000);
+  const afterDebt = c.total();
+  await c.clock.advance(100_000);
+  // 2 calls/s for 100 s at 4 calls a check: 50 checks, one more from the saved-up second.
+  const checks = c.total() - afterDebt;
+  equal(checks >= 49 && checks <= 51, true, `${checks} background checks in 100 s`);
+  c.stop.abort();
+  await c.running;
+});
+
+Deno.test("runController() with a budget: user-triggered work is served before background checks", async () => {
+  const c = start({ resyncMs: 10_000, budget: 4, callsPerReconcile: 4, concurrency: 1 });
+  for (let i = 0; i < 20; i++) c.informer.emit(obj(`k${i}`, 1));
+  c.informer.sync();
+  await c.clock.advance(30_000); // debt paid: background checks trickle at one a second
+  const before = c.total();
+  const k19 = c.counts.get("ns/k19") ?? 0;
+  c.informer.emit(obj("new", 1));
+  c.informer.emit(obj("k19", 2)); // an edit of the object the sweep reaches last
+  await flush();
+  equal(c.counts.get("ns/new"), 1, "a new object does not wait for the budget");
+  equal(c.counts.get("ns/k19"), k19 + 1, "nor does an edit");
+  equal(c.total() - before, 2, "no background check ran in between");
+  c.stop.abort();
+  await c.running;
+});
+
+Deno.test("runController() with a budget: objects already reconciled at start wait for the budget, others do not", async () => {
+  const upToDate = (o: ControlledObject) => (o as Obj).status === "Ready";
+  const c = start({ resyncMs: 3_600_000, budget: 4, callsPerReconcile: 4, upToDate });
+  for (let i = 0; i < 10; i++) c.informer.emit(obj(`ready${i}`, 1, { status: "Ready" }));
+  c.informer.emit(obj("pending", 1));
+  c.informer.sync();
+  await flush();
+  deepStrictEqual(
+    Object.fromEntries(c.counts),
+    { "ns/pending": 1, "ns/ready0": 1 },
+    "one check on the saved-up second",
+  );
+  await c.clock.advance(5_000);
+  equal(c.total(), 7, "then one a second");
+  await c.clock.advance(10_000);
+  equal(c.total(), 11, "each once, then nothing until the resync");
+  await c.clock.advance(60_000);
+  equal(c.total(), 11);
+  c.informer.emit(obj("later", 1, { status: "Ready" }));
+  await flush();
+  equal(c.counts.get("ns/later"), 1, "after the start an add is user work even with a status");
+  c.stop.abort();
+  await c.running;
+});
+
+Deno.test("runController() with a budget of 0: no background checks, user work still served", async () => {
+  const c = start({ resyncMs: 1_000, budget: 0, upToDate: () => true });
+  c.informer.emit(obj("a", 1));
+  c.informer.sync();
+  await c.clock.advance(60_000);
+  equal(c.total(), 0, "the object found reconciled is never checked again");
+  c.informer.emit(obj("a", 2));
+  await flush();
+  equal(c.total(), 1);
+  c.stop.abort();
+  await c.running;
+  equal(c.clock.pending, 0);
+});
+
+Deno.test("runController() with a budget stops while a background check is queued behind a slow reconcile", async () => {
+  let release!: () => void;
+  const c = start({
+    resyncMs: 1_000,
+    budget: 100,
+    concurrency: 1,
+    reconcile: (key) => key === "ns/slow" ? new Promise((r) => release = () => r({})) : Promise.resolve({}),
+  });
+  c.informer.emit(obj("a", 1));
+  c.informer.sync();
+  await c.clock.advance(1_000); // the resync releases ns/a
+  c.informer.emit(obj("slow", 1));
+  await c.clock.advance(1_000);
+  c.stop.abort();
+  release();
+  await c.running;
+  equal(c.clock.pending, 0);
 });

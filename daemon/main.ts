@@ -7,8 +7,11 @@ import { defaultCertPolicy } from "./cert_rotation.ts";
 import { realClock, sleep } from "./clock.ts";
 import { Informer } from "./informer.ts";
 import { daemonAws } from "./aws_session.ts";
+import { CallBudget } from "./call_budget.ts";
 import { runController } from "./controller.ts";
+import { readyAtGeneration } from "./conditions.ts";
 import { runWithLeaderElection } from "./leader_election.ts";
+import { PolicyExistenceCache } from "./policy_cache.ts";
 import { jsonLogger } from "./log.ts";
 import { reconcileIrsa } from "./reconcile_irsa.ts";
 import { reconcileSetup } from "./reconcile_setup.ts";
@@ -187,9 +190,12 @@ export async function runDaemon(argv: string[]): Promise<number> {
     })());
   }
   if (options.controllers) {
+    // One budget for both controllers, charged with every AWS call the daemon makes.
+    const budget = new CallBudget(options.driftBudget, realClock);
     const aws = daemonAws(kube, {
       namespace: options.namespace,
       metrics,
+      onCall: () => budget.charge(),
       env: Deno.env,
       requestTimeoutMs: options.awsRequestTimeoutMs,
       ...(caBundlePem !== undefined ? { caBundlePem } : {}),
@@ -201,6 +207,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
       resyncMs: options.resyncMs,
       now: () => new Date(),
       systemNamespace: options.namespace,
+      policyCache: new PolicyExistenceCache(10 * 60_000, realClock),
       ...(caBundlePem !== undefined ? { caBundlePem } : {}),
     };
     const lead = async (signal: AbortSignal) => {
@@ -212,6 +219,8 @@ export async function runDaemon(argv: string[]): Promise<number> {
           reconcile: (key, signal) => reconcileSetup(key, { ...ctx, signal }),
           concurrency: 1,
           resyncMs: options.resyncMs,
+          budget,
+          upToDate: readyAtGeneration,
           watchInactivityMs: options.watchInactivityMs,
           signal,
           log,
@@ -224,6 +233,8 @@ export async function runDaemon(argv: string[]): Promise<number> {
           reconcile: (key, signal) => reconcileIrsa(key, { ...ctx, signal }),
           concurrency: options.concurrency,
           resyncMs: options.resyncMs,
+          budget,
+          upToDate: readyAtGeneration,
           watchInactivityMs: options.watchInactivityMs,
           signal,
           log,

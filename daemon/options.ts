@@ -18,6 +18,8 @@ export interface DaemonOptions {
   identity: string;
   resyncMs: number;
   concurrency: number;
+  /** AWS calls per second that background drift checks may use (0: none); every AWS call counts against it. */
+  driftBudget: number;
   /** Lease duration: how long others wait, on their own clock, for a lease left unrenewed. */
   leaseDurationMs: number;
   /** How long the leader retries renewing before it steps down (default 2/3 of the lease). */
@@ -72,6 +74,11 @@ function positive(value: string, flag: string): number {
   return Number(value);
 }
 
+function rate(value: string, flag: string): number {
+  if (!/^\d+(\.\d+)?$/.test(value)) throw new Error(`--${flag} must be a number of calls per second, got "${value}"`);
+  return Number(value);
+}
+
 /** Reads a duration such as 300ms, 30s, 5m or 1h, in milliseconds; throws naming `--flag`. */
 export function duration(value: string, flag: string): number {
   const m = value.match(/^(\d+)(ms|s|m|h)$/);
@@ -95,6 +102,7 @@ export function parseDaemonOptions(argv: string[], env: { get(name: string): str
       "leader-elect": { type: "string" },
       "resync-period": { type: "string" },
       concurrency: { type: "string" },
+      "drift-budget": { type: "string" },
       "lease-duration": { type: "string" },
       "renew-deadline": { type: "string" },
       "retry-period": { type: "string" },
@@ -157,6 +165,7 @@ export function parseDaemonOptions(argv: string[], env: { get(name: string): str
     identity: `${env.get("HOSTNAME") ?? "kubectl-irsa"}-${crypto.randomUUID().slice(0, 8)}`,
     resyncMs: duration(values["resync-period"] ?? "5m", "resync-period"),
     concurrency: positive(values.concurrency ?? "4", "concurrency"),
+    driftBudget: rate(values["drift-budget"] ?? "4", "drift-budget"),
     ...timing,
     awsRequestTimeoutMs: duration(values["aws-request-timeout"] ?? "30s", "aws-request-timeout"),
     // The apiserver sends a bookmark about every minute on a watch that asked for them: two minutes of silence is a

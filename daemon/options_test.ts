@@ -17,6 +17,11 @@ Deno.test("parseDaemonOptions() applies defaults and flags", async (t) => {
     equal(o.webhook.config.defaultTokenExpiration, 86400);
     deepStrictEqual([o.leaseDurationMs, o.renewDeadlineMs, o.retryPeriodMs], [15_000, 10_000, 2_000]);
     equal(o.shutdownDrainMs, 10_000);
+    equal(o.driftBudget, 4);
+  });
+  await t.step("--drift-budget takes calls per second, fractions and 0 included", () => {
+    equal(parseDaemonOptions(["--drift-budget=0.5"], env()).driftBudget, 0.5);
+    equal(parseDaemonOptions(["--drift-budget=0"], env()).driftBudget, 0);
   });
   await t.step("--shutdown-drain sets the webhook's drain after SIGTERM; 0s skips it", () => {
     equal(parseDaemonOptions(["--shutdown-drain=3s"], env()).shutdownDrainMs, 3_000);
@@ -68,6 +73,8 @@ Deno.test("parseDaemonOptions() rejects bad input with one line", async (t) => {
     ["bad log level", ["--log-level=loud"], /log-level/],
     ["positional", ["extra"], /extra/],
     ["bad shutdown drain", ["--shutdown-drain=10"], /--shutdown-drain must be a duration/],
+    ["negative drift budget", ["--drift-budget=-1"], /--drift-budget must be a number of calls per second/],
+    ["drift budget with a unit", ["--drift-budget=4/s"], /--drift-budget must be a number of calls per second/],
     ["renew deadline not below the lease", ["--lease-duration=10s", "--renew-deadline=10s"], /shorter than the lease/],
     ["retry period too long for the renew deadline", ["--retry-period=9s"], /retry period/],
     ["bad renew deadline", ["--renew-deadline=soon"], /--renew-deadline must be a duration/],

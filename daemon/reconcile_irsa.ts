@@ -36,6 +36,7 @@ import type { Logger } from "./log.ts";
 import { addFinalizer, publishEvent, removeFinalizer, updateStatus } from "./object_ops.ts";
 import { type IrsaObject, irsaResource } from "./resources.ts";
 import { daemonMessage } from "./remedy.ts";
+import type { PolicyExistenceCache } from "./policy_cache.ts";
 
 /** What a reconciler needs. */
 export interface ReconcileContext {
@@ -50,6 +51,8 @@ export interface ReconcileContext {
    * anywhere else is a tenant's, held to the binding policy's tenant rules.
    */
   systemNamespace: string;
+  /** Remembers which IAM policies exist, so reconciles of objects naming the same policy skip GetPolicy. */
+  policyCache?: PolicyExistenceCache;
   /**
    * Aborted when leadership is lost: every external write checks it first and the reconcile stops with the
    * signal's reason, which the controller recognises by `signal.aborted` and does not count as a failure.
@@ -84,7 +87,7 @@ export async function reconcileIrsa(key: string, ctx: ReconcileContext): Promise
   const scope = bindingScope(namespace, ctx);
   const checkpoint = () => ctx.signal?.throwIfAborted();
   const ports = async (): Promise<BindPorts> => ({
-    iam: iamPort(await ctx.aws()),
+    iam: ctx.policyCache ? ctx.policyCache.wrap(iamPort(await ctx.aws())) : iamPort(await ctx.aws()),
     serviceAccounts: serviceAccountPort(kube),
     setupRecord: () => cluster.getSetupRecord(),
   });

@@ -35,3 +35,13 @@ Deno.test("hostPlatform() maps Deno's build to krew's platform, none where the s
   assert.deepStrictEqual(hostPlatform({ os: "darwin", arch: "aarch64" }), { os: "darwin", arch: "arm64" });
   assert.equal(hostPlatform({ os: "windows", arch: "x86_64" }), undefined);
 });
+
+Deno.test("the launcher and the Dockerfile run with deno task compile's V8 flags", async () => {
+  const root = new URL("../", import.meta.url).pathname;
+  const compile = JSON.parse(await Deno.readTextFile(`${root}deno.json`)).tasks.compile as string;
+  const flags = compile.match(/--v8-flags=\S+/)?.[0];
+  assert.ok(flags?.includes("--lite-mode"), flags);
+  for (const file of ["krew/kubectl-irsa", "Dockerfile"]) {
+    assert.ok((await Deno.readTextFile(`${root}${file}`)).includes(`${flags} `), `${file} carries ${flags}`);
+  }
+});

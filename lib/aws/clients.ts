@@ -8,10 +8,10 @@ import type { S3ControlClient } from "@aws-sdk/client-s3-control";
 import type { STSClient } from "@aws-sdk/client-sts";
 import type { KMSClient } from "@aws-sdk/client-kms";
 import type { CloudFrontClient } from "@aws-sdk/client-cloudfront";
-import type { HttpsProxyAgent as ProxyAgent } from "https-proxy-agent";
 import type { Remedy } from "../errors.ts";
 import { awsEndpointEnv } from "../names.ts";
 import { CallLog, isWriteOperation } from "./call_log.ts";
+import { asNetworkError } from "./network_error.ts";
 
 /** The services kubectl-irsa calls, as the SDK's endpoint ids. */
 export type AwsServiceId = "iam" | "s3" | "sts" | "s3control" | "kms" | "cloudfront";
@@ -119,40 +119,35 @@ export class MissingRegionError extends Error {
 
 /** Creates the clients. Throws MissingRegionError when no region is configured anywhere. */
 export async function createAwsClients(config: AwsConfig, calls = new CallLog()): Promise<AwsClients> {
-  const [{ IAMClient }, { STSClient }, { S3Client }, { S3ControlClient }, { NodeHttpHandler }, https, tls] =
-    await Promise
-      .all([
-        import("@aws-sdk/client-iam"),
-        import("@aws-sdk/client-sts"),
-        import("@aws-sdk/client-s3"),
-        import("@aws-sdk/client-s3-control"),
-        import("@smithy/node-http-handler"),
-        import("node:https"),
-        import("node:tls"),
-      ]);
-  const tlsOptions = config.caBundlePem ? { ca: [...tls.rootCertificates, config.caBundlePem] } : {};
-  const agent = new https.Agent({ keepAlive: true, ...tlsOptions });
-  const handler = (httpsAgent: unknown) =>
-    new NodeHttpHandler({
-      httpsAgent: httpsAgent as InstanceType<typeof https.Agent>,
-      connectionTimeout: 10_000,
+  const [{ IAMClient }, { STSClient }, { S3Client }, { S3ControlClient }, { FetchHttpHandler }] = await Promise.all([
+    import("@aws-sdk/client-iam"),
+    import("@aws-sdk/client-sts"),
+    import("@aws-sdk/client-s3"),
+    import("@aws-sdk/client-s3-control"),
+    import("@smithy/fetch-http-handler"),
+  ]);
+  // Deno's own HTTP client (hyper and rustls), not node:https: that one opened a TLS connection per request here
+  // and turned every peer certificate into a Node object, which cost more CPU than the rest of a reconcile. The
+  // pool keeps connections across requests; the extra CA is trusted besides the built-in roots.
+  const caCerts = config.caBundlePem ? [config.caBundlePem] : [];
+  const httpClients: Deno.HttpClient[] = [];
+  const handler = (options: Deno.CreateHttpClientOptions) => {
+    const client = Deno.createHttpClient({ caCerts, ...options });
+    httpClients.push(client);
+    return new FetchHttpHandler({
+      // Covers connecting as well: Deno's client has no separate connect timeout.
       requestTimeout: config.requestTimeoutMs ?? 30_000,
+      customFetch: async (request: RequestInfo | URL) => {
+        try {
+          return await fetch(request, { client });
+        } catch (e) {
+          throw asNetworkError(e);
+        }
+      },
     });
-  const direct = handler(agent);
-  let proxied: ReturnType<typeof handler> | undefined;
-  if (config.proxy) {
-    const { HttpsProxyAgent } = await import("https-proxy-agent");
-    // The tunnelled TLS connection must trust the same extra CA; the agent only passes on per-request options.
-    class TrustingProxyAgent extends HttpsProxyAgent<string> {
-      override connect(
-        req: Parameters<ProxyAgent<string>["connect"]>[0],
-        opts: Parameters<ProxyAgent<string>["connect"]>[1],
-      ) {
-        return super.connect(req, { ...opts, ...tlsOptions });
-      }
-    }
-    proxied = handler(new TrustingProxyAgent(config.proxy.url, { keepAlive: true }));
-  }
+  };
+  const direct = handler({});
+  const proxied = config.proxy ? handler({ proxy: proxyOption(config.proxy.url) }) : undefined;
   const region = config.region ?? await regionFromProfile(config.profile);
   if (!region) {
     throw new MissingRegionError("no AWS region is configured");
@@ -251,9 +246,19 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
     calls,
     destroy() {
       for (const c of [iam, sts, s3control, ...s3Clients.values(), ...lazy]) c.destroy();
-      agent.destroy();
+      for (const c of httpClients) c.close();
     },
   };
+}
+
+/** Deno's proxy option for a proxy URL; credentials in the URL become basic auth. */
+function proxyOption(url: string): Deno.Proxy {
+  const u = new URL(url);
+  if (!u.username) return { url };
+  const basicAuth = { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) };
+  u.username = "";
+  u.password = "";
+  return { url: u.toString(), basicAuth };
 }
 
 type Next = (args: unknown) => Promise<unknown>;

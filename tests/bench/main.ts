@@ -94,7 +94,9 @@ console.log(`\n${initFigures}`);
 console.log("");
 for (const line of await benchWebhooks()) console.log(line);
 
-// 4. The daemon at scale (BENCH_DAEMON_OBJECTS, default 1000, in its own sandbox).
+// 4. The daemon against the seed operator (BENCH_DAEMON_OBJECTS, default 100,1000), then ours alone with
+// BENCH_STEADY_OBJECTS (default 5000; 0 skips it).
 console.log("");
-const daemonObjects = Number(Deno.env.get("BENCH_DAEMON_OBJECTS") ?? "1000");
-for (const line of await benchDaemon(daemonObjects, Deno.env.get("BENCH_DAEMON_V8_FLAGS"))) console.log(line);
+const daemonCounts = (Deno.env.get("BENCH_DAEMON_OBJECTS") ?? "100,1000").split(",").map(Number);
+const steadyObjects = Number(Deno.env.get("BENCH_STEADY_OBJECTS") ?? "5000");
+for (const line of await benchDaemon(daemonCounts, steadyObjects)) console.log(line);

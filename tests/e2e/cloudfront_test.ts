@@ -32,7 +32,7 @@ import { createServiceAccount, freshNamespace, requestToken, sandboxClient } fro
 import { motoAccount, withSandbox } from "../support/sandbox.ts";
 import { installCrds } from "../support/crds.ts";
 import { createSetupAndWait } from "../support/irsa_setup.ts";
-import { startDaemon } from "../support/daemon.ts";
+import { startDaemon, unboundedDrift } from "../support/daemon.ts";
 import { createNamespace } from "../support/kube.ts";
 import { crdGroup, crdVersion, systemNamespace } from "../../lib/names.ts";
 import { freePort } from "../support/server_process.ts";
@@ -278,6 +278,7 @@ Deno.test({
             "--no-webhook",
             "--resync-period",
             "2s",
+            ...unboundedDrift,
           ], {
             env: { AWS_ENDPOINT_URL: proxy.endpoint },
           });

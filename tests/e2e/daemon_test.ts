@@ -22,7 +22,7 @@ import { parsePolicyDocument } from "../../lib/trust_policy.ts";
 import type { KubeClient } from "../../lib/kube/client.ts";
 import { sandboxAws } from "../support/aws.ts";
 import { installCrds } from "../support/crds.ts";
-import { startDaemon } from "../support/daemon.ts";
+import { startDaemon, unboundedDrift } from "../support/daemon.ts";
 import { createNamespace, sandboxClient } from "../support/kube.ts";
 import { motoAccount, withSandbox } from "../support/sandbox.ts";
 import { findKubectl } from "../support/kubectl.ts";
@@ -98,6 +98,7 @@ Deno.test({
           "--no-webhook",
           "--resync-period",
           "2s",
+          ...unboundedDrift,
         ], {
           env: { AWS_REGION: "" },
         });

@@ -17,7 +17,7 @@ import { parsePolicyDocument } from "../../lib/trust_policy.ts";
 import { sandboxAws } from "../support/aws.ts";
 import { runPlugin } from "../support/cli.ts";
 import { installCrds } from "../support/crds.ts";
-import { startDaemon } from "../support/daemon.ts";
+import { startDaemon, unboundedDrift } from "../support/daemon.ts";
 import { initAndRestart } from "../support/irsa_setup.ts";
 import { createNamespace, freshNamespace, sandboxClient } from "../support/kube.ts";
 import { findKubectl } from "../support/kubectl.ts";
@@ -253,6 +253,7 @@ Deno.test({
           "--leader-elect=false",
           "--resync-period",
           "3s",
+          ...unboundedDrift,
         ]);
         try {
           await t.step("the applied export, reconciled by the daemon, leaves exactly what bind left", async () => {

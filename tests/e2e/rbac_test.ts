@@ -9,7 +9,7 @@ import { crdGroup, crdVersion, systemNamespace } from "../../lib/names.ts";
 import { KubeClient } from "../../lib/kube/client.ts";
 import { loadKubeConnection, processKubeconfigSources } from "../../lib/kube/kubeconfig.ts";
 import { waitForCrds } from "../support/crds.ts";
-import { startDaemon } from "../support/daemon.ts";
+import { startDaemon, unboundedDrift } from "../support/daemon.ts";
 import { sandboxClient } from "../support/kube.ts";
 import { withSandbox } from "../support/sandbox.ts";
 import { freePort } from "../support/server_process.ts";
@@ -68,7 +68,13 @@ Deno.test({
           await loadKubeConnection(processKubeconfigSources, { kubeconfig: daemonKubeconfig }),
         );
 
-        const daemon = await startDaemon(sandbox, ["--namespace", systemNamespace, "--resync-period", "5s"], {
+        const daemon = await startDaemon(sandbox, [
+          "--namespace",
+          systemNamespace,
+          "--resync-period",
+          "5s",
+          ...unboundedDrift,
+        ], {
           kubeconfig: daemonKubeconfig,
           webhookPort,
         });

@@ -13,7 +13,7 @@ import { flagsFromInit } from "../support/apiserver_flags.ts";
 import { anonymousFetcher } from "../support/aws.ts";
 import { runPlugin } from "../support/cli.ts";
 import { installCrds } from "../support/crds.ts";
-import { startDaemon } from "../support/daemon.ts";
+import { startDaemon, unboundedDrift } from "../support/daemon.ts";
 import { initAndRestart } from "../support/irsa_setup.ts";
 import { createNamespace, createServiceAccount, freshNamespace, requestToken, sandboxClient } from "../support/kube.ts";
 import { type Sandbox, withSandbox } from "../support/sandbox.ts";
@@ -272,6 +272,7 @@ Deno.test({
             "--no-webhook",
             "--resync-period",
             "3s",
+            ...unboundedDrift,
           ]);
           try {
             await kube.create(

@@ -6,11 +6,9 @@ import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from "jose";
 import { AssumeRoleWithWebIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { NodeHttpHandler } from "@smithy/node-http-handler";
-import https from "node:https";
 import type { KubeClient } from "../../lib/kube/client.ts";
 import { flagsFromInit } from "../support/apiserver_flags.ts";
-import { anonymousFetcher, sandboxAws } from "../support/aws.ts";
+import { anonymousFetcher, sandboxAws, sandboxHttpHandler } from "../support/aws.ts";
 import { runPlugin } from "../support/cli.ts";
 import { startFaultProxy } from "../support/fault_proxy.ts";
 import { createServiceAccount, freshNamespace, requestToken, sandboxClient } from "../support/kube.ts";
@@ -200,7 +198,7 @@ Deno.test({
           );
           equal(bind.code, 0, bind.stderr);
           const roleArn = JSON.parse(bind.stdout).roleArn as string;
-          const handler = new NodeHttpHandler({ httpsAgent: new https.Agent({ ca: sandbox.caPem }) });
+          const handler = sandboxHttpHandler(sandbox.caPem);
           const sts = new STSClient({
             region: sandboxRegion,
             endpoint: sandbox.moto!.endpoint,

@@ -1,5 +1,6 @@
 // An AWS session for test assertions: the same client configuration as the product, pointed at the sandbox.
 import { type AwsClients, awsConfigFromEnv, createAwsClients } from "../../lib/aws/clients.ts";
+import { FetchHttpHandler } from "@smithy/fetch-http-handler";
 import type { Sandbox } from "./sandbox.ts";
 
 /** AWS clients against the sandbox's moto (in the sandbox's region unless `region`). Call destroy() when done. */
@@ -15,4 +16,10 @@ export async function sandboxAws(sandbox: Sandbox, options: { region?: string } 
 export function anonymousFetcher(sandbox: Sandbox): { fetcher: (url: string) => Promise<Response>; close(): void } {
   const client = Deno.createHttpClient({ caCerts: [sandbox.caPem] });
   return { fetcher: (url) => fetch(url, { client }), close: () => client.close() };
+}
+
+/** An SDK request handler, for clients a test builds itself, on Deno's HTTP client trusting the harness CA. */
+export function sandboxHttpHandler(caPem: string): FetchHttpHandler {
+  const client = Deno.createHttpClient({ caCerts: [caPem] });
+  return new FetchHttpHandler({ customFetch: (request: RequestInfo | URL) => fetch(request, { client }) });
 }

@@ -1,4 +1,5 @@
 // Starts `kubectl irsa daemon` as its own process against the sandbox, as the Deployment would run it.
+import { compileRuntimeFlags } from "./node_images.ts";
 import type { Sandbox } from "./sandbox.ts";
 import { freePort, ServerProcess } from "./server_process.ts";
 
@@ -14,13 +15,30 @@ export interface DaemonProcess {
   stop(): Promise<void>;
 }
 
+/**
+ * For tests of the resync itself, with a short --resync-period: a drift budget the few objects of a test never
+ * exhaust, so the period alone decides when a check runs (tests/e2e/daemon_calls_test.ts tests the budget).
+ */
+export const unboundedDrift = ["--drift-budget", "1000"] as const;
+
 let started = 0;
+
+async function releaseV8Flags(): Promise<string> {
+  return (await compileRuntimeFlags()).find((f) => f.startsWith("--v8-flags="))!;
+}
 
 /** Starts the daemon with `args` added; waits for /readyz. */
 export async function startDaemon(
   sandbox: Sandbox,
   args: string[] = [],
-  options: { env?: Record<string, string>; kubeconfig?: string; webhookPort?: number; v8Flags?: string } = {},
+  options: {
+    env?: Record<string, string>;
+    kubeconfig?: string;
+    webhookPort?: number;
+    v8Flags?: string;
+    /** More `deno run` flags, e.g. `--inspect=127.0.0.1:PORT` for a profiler. */
+    denoFlags?: string[];
+  } = {},
 ): Promise<DaemonProcess> {
   const webhookPort = options.webhookPort ?? freePort();
   const metricsPort = freePort();
@@ -31,8 +49,9 @@ export async function startDaemon(
     "--config",
     configPath,
     "--allow-all",
-    // The heap limit the image's compiled binary carries (Dockerfile, deno task compile).
-    `--v8-flags=${options.v8Flags ?? "--max-old-space-size=160,--max-semi-space-size=2"}`,
+    // The V8 flags the image's compiled binary carries (deno task compile, which the Dockerfile repeats).
+    options.v8Flags ? `--v8-flags=${options.v8Flags}` : await releaseV8Flags(),
+    ...(options.denoFlags ?? []),
     modPath,
     "daemon",
     "--kubeconfig",

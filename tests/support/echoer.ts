@@ -2,8 +2,6 @@
 // policy is evaluated against its claims, STS (moto) exchanges it for credentials, and those credentials write
 // an object to S3 with moto's IAM enforcement on.
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { NodeHttpHandler } from "@smithy/node-http-handler";
-import https from "node:https";
 import { stsPort } from "../../lib/aws/sts_port.ts";
 import { iamPort } from "../../lib/aws/iam_port.ts";
 import { validateRoleArn } from "../../lib/arn.ts";
@@ -13,7 +11,7 @@ import { evaluateTrust } from "../../lib/policy_eval.ts";
 import type { SetupRecord } from "../../lib/setup_record.ts";
 import { verifyLikeSts } from "../../lib/web_identity.ts";
 import type { KubeClient } from "../../lib/kube/client.ts";
-import { anonymousFetcher, sandboxAws } from "./aws.ts";
+import { anonymousFetcher, sandboxAws, sandboxHttpHandler } from "./aws.ts";
 import { motoEnforceAuth } from "./irsa_setup.ts";
 import { requestToken } from "./kube.ts";
 import type { Sandbox } from "./sandbox.ts";
@@ -79,7 +77,7 @@ export async function s3Echoer(
       forcePathStyle: true,
       credentials,
       maxAttempts: 1,
-      requestHandler: new NodeHttpHandler({ httpsAgent: new https.Agent({ ca: sandbox.caPem }) }),
+      requestHandler: sandboxHttpHandler(sandbox.caPem),
     });
     await motoEnforceAuth(sandbox, 0);
     try {

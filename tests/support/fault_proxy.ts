@@ -4,6 +4,7 @@
 // misbehaves. It can also stand at AWS's own host names for pods whose SDK ignores AWS_ENDPOINT_URL (aws-sdk-go v1,
 // as in s3-echoer): port 443, a certificate for those names, and virtual-hosted S3 requests
 // (`BUCKET.s3.REGION.amazonaws.com`) turned into moto's path style.
+import { isWriteOperation } from "../../lib/aws/call_log.ts";
 import { issueCertificate } from "../../lib/pki.ts";
 import type { Sandbox } from "./sandbox.ts";
 import { freePort } from "./server_process.ts";
@@ -40,9 +41,19 @@ export interface FaultProxy {
   endpoint: string;
   counts: FaultCounts;
   requests: RecordedRequest[];
-  /** Delays every AWS request (not /moto-api) by `ms` from now on, e.g. to slow a reconcile down; 0 to stop. */
-  setLatency(ms: number): void;
+  /**
+   * Delays every AWS request (not /moto-api) by `ms` from now on, e.g. to slow a reconcile down, or by what a
+   * function of the request returns (realistic latency: IAM writes slower than reads); 0 to stop.
+   */
+  setLatency(ms: number | ((request: LatencyRequest) => number)): void;
   close(): Promise<void>;
+}
+
+/** What a latency function sees of a request. */
+export interface LatencyRequest {
+  method: string;
+  service: string;
+  action: string;
 }
 
 /** A small deterministic PRNG (mulberry32), so a failing run can be replayed with the same seed. */
@@ -77,7 +88,7 @@ export async function startFaultProxy(
   const random = prng(options.seed ?? 42);
   const counts: FaultCounts = { forwarded: 0, throttled: 0, failed: 0, delayed: 0 };
   const requests: RecordedRequest[] = [];
-  let latencyMs = 0;
+  let latency: number | ((request: LatencyRequest) => number) = 0;
   const abort = new AbortController();
   const port = options.port ?? freePort();
   const server = Deno.serve({
@@ -115,7 +126,12 @@ export async function startFaultProxy(
       });
     };
     const isControl = url.pathname.startsWith("/moto-api");
-    if (!isControl && latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
+    const delayMs = isControl
+      ? 0
+      : typeof latency === "number"
+      ? latency
+      : latency({ method: req.method, service, action });
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
     const roll = random();
     if (!isControl && roll < options.faultRate) {
       const kind = Math.floor((roll / options.faultRate) * 3);
@@ -155,7 +171,7 @@ export async function startFaultProxy(
     counts,
     requests,
     setLatency(ms) {
-      latencyMs = ms;
+      latency = ms;
     },
     async close() {
       abort.abort();
@@ -163,4 +179,28 @@ export async function startFaultProxy(
       client.close();
     },
   };
+}
+
+/** Whether a recorded request wrote: Query API actions by name, REST (S3) by method. */
+export function isWrite(r: RecordedRequest): boolean {
+  return r.action ? isWriteOperation(r.action) : !["GET", "HEAD"].includes(r.method);
+}
+
+/**
+ * Waits until the proxy has seen no request for `quietMs`, counting only requests after index `from`; returns when
+ * the last of them ended (epoch ms).
+ */
+export async function waitProxyQuiet(
+  proxy: FaultProxy,
+  from: number,
+  quietMs: number,
+  timeoutMs: number,
+): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const last = proxy.requests.length > from ? proxy.requests[proxy.requests.length - 1]!.endedMs : 0;
+    if (last > 0 && Date.now() - last >= quietMs) return last;
+    if (Date.now() > deadline) throw new Error(`AWS calls did not stop within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, Math.min(500, quietMs / 4)));
+  }
 }

@@ -19,6 +19,12 @@ export const serverVersions = {
   podIdentityWebhook: "v0.6.17",
   /** sigs.k8s.io/krew: `krew` itself and `validate-krew-manifest`, the validator the krew-index CI runs. */
   krew: "v0.4.3",
+  /**
+   * The seed operator (kkb0318/irsa-manager, ../shared/peers/irsa-manager at this commit), the peer of the daemon
+   * benchmark; built from the copy there, since the module proxy does not serve it. Not part of `all`: only the
+   * benchmark runs it.
+   */
+  irsaManager: "f1775f8",
   /** github.com/rhysd/actionlint, the linter for .github/workflows. */
   actionlint: "v1.7.12",
   /** helm.sh/helm/v3, for linting and rendering charts/kubectl-irsa. */
@@ -26,6 +32,7 @@ export const serverVersions = {
 } as const;
 
 const goRoot = new URL("../go/", import.meta.url).pathname;
+const peersRoot = new URL("../../../shared/peers/", import.meta.url).pathname;
 
 interface GoTool {
   /** Binary name in the cache. */
@@ -128,6 +135,14 @@ function tools(): GoTool[] {
       ldflags: "-s -w",
     },
     {
+      name: "irsa-manager",
+      version: serverVersions.irsaManager,
+      moduleDir: `${peersRoot}irsa-manager`,
+      pkg: "./cmd",
+      ldflags: "-s -w",
+      env: { CGO_ENABLED: "0" },
+    },
+    {
       name: "actionlint",
       version: serverVersions.actionlint,
       moduleDir: `${goRoot}actionlint`,
@@ -165,6 +180,7 @@ export type GoToolName =
   | "krew"
   | "validate-krew-manifest"
   | "actionlint"
+  | "irsa-manager"
   | "helm";
 
 function binaryPath(tool: GoTool): string {
@@ -289,7 +305,7 @@ if (import.meta.main) {
     const names = cmd === undefined
       ? ["etcd", "kube-apiserver"]
       : cmd === "all"
-      ? known.filter((n) => n !== "kubectl")
+      ? known.filter((n) => n !== "kubectl" && n !== "irsa-manager")
       : [cmd, ...rest];
     for (const name of names) {
       if (!known.includes(name)) throw new Error(`unknown tool "${name}"; known: ${known.join(", ")}`);
