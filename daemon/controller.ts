@@ -18,6 +18,22 @@ export interface ControlledObject {
   metadata: { name: string; namespace?: string; generation?: number; deletionTimestamp?: string };
 }
 
+/**
+ * What the cache keeps of a controlled object: all but metadata.managedFields (controller-runtime's
+ * TransformStripManagedFields) and kubectl's last-applied copy of the object: no reconciler reads them, and with
+ * one entry per field manager they can outweigh the rest. Nothing writes a cached object back whole. Pure.
+ */
+export function trimForCache<T extends ControlledObject>(object: T): T {
+  const { managedFields: _fields, ...metadata }: Record<string, unknown> = object.metadata;
+  const annotations = metadata.annotations as Record<string, string> | undefined;
+  if (annotations?.[lastApplied] !== undefined) {
+    const { [lastApplied]: _copy, ...rest } = annotations;
+    metadata.annotations = rest;
+  }
+  return { ...object, metadata: metadata as T["metadata"] };
+}
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration";
+
 /** What the controller needs of an informer; daemon/informer.ts's Informer is one. */
 export interface InformerSource<T extends ControlledObject> {
   /** `old` is the cached object before the change: undefined on add, `object` undefined on delete. */
@@ -87,6 +103,7 @@ export async function runController(options: ControllerOptions): Promise<void> {
   const informer: InformerSource<ControlledObject> = options.informer ??
     new Informer<ControlledObject>(options.kube, options.resource, {
       clock,
+      transform: trimForCache,
       ...(options.watchInactivityMs !== undefined ? { watchInactivityMs: options.watchInactivityMs } : {}),
     });
   let synced = false;

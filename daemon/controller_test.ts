@@ -7,6 +7,7 @@ import {
   type InformerSource,
   runController,
   shouldEnqueue,
+  trimForCache,
 } from "./controller.ts";
 import type { Logger } from "./log.ts";
 import type { ReconcileResult } from "./reconcile_irsa.ts";
@@ -125,6 +126,38 @@ Deno.test("shouldEnqueue() passes adds, deletes, spec changes and the start of d
     },
   ];
   for (const c of cases) await t.step(c.name, () => equal(shouldEnqueue(c.old, c.next), c.want));
+});
+
+Deno.test("trimForCache() drops managedFields and the last-applied copy, keeps what reconcilers read", () => {
+  const object = {
+    metadata: {
+      name: "a",
+      namespace: "n",
+      generation: 3,
+      resourceVersion: "9",
+      finalizers: ["irsa.kubectl-irsa.io/cleanup"],
+      labels: { team: "x" },
+      annotations: { "kubectl.kubernetes.io/last-applied-configuration": "{...}", keep: "1" },
+      managedFields: [{ manager: "kubectl", fieldsV1: { "f:spec": {} } }],
+    },
+    spec: { serviceAccount: { name: "app" } },
+    status: { conditions: [] },
+  };
+  deepStrictEqual(trimForCache(object), {
+    metadata: {
+      name: "a",
+      namespace: "n",
+      generation: 3,
+      resourceVersion: "9",
+      finalizers: ["irsa.kubectl-irsa.io/cleanup"],
+      labels: { team: "x" },
+      annotations: { keep: "1" },
+    },
+    spec: { serviceAccount: { name: "app" } },
+    status: { conditions: [] },
+  });
+  equal(object.metadata.managedFields.length, 1, "the informer's input is not changed");
+  deepStrictEqual(trimForCache({ metadata: { name: "b" } }), { metadata: { name: "b" } });
 });
 
 Deno.test("runController() starts workers only after the informer's first sync", async () => {

@@ -215,7 +215,14 @@ export class Informer<T extends ObjectMeta> {
     let resourceVersion = from;
     let events = 0;
     const stream = new AbortController();
-    const { promise: interrupted, resolve: interrupt } = Promise.withResolvers<"silent" | "stopped">();
+    // Each step races a promise of its own: racing one promise that stays pending for the whole watch would add a
+    // reaction to it per event, and every reaction keeps its event alive until the watch ends (minutes of events).
+    let interruption: "silent" | "stopped" | undefined;
+    let wake: ((why: "silent" | "stopped") => void) | undefined;
+    const interrupt = (why: "silent" | "stopped") => {
+      interruption ??= why;
+      wake?.(interruption);
+    };
     const onStop = () => interrupt("stopped");
     signal.addEventListener("abort", onStop, { once: true });
     let timer: Timer | undefined;
@@ -235,7 +242,11 @@ export class Informer<T extends ObjectMeta> {
         // Raced, so a stream that never honours its signal is still left behind.
         const next = iterator.next();
         next.catch(() => {});
-        const step = await Promise.race([next, interrupted]);
+        const interrupted = Promise.withResolvers<"silent" | "stopped">();
+        if (interruption) interrupted.resolve(interruption);
+        wake = interrupted.resolve;
+        const step = await Promise.race([next, interrupted.promise]);
+        wake = undefined;
         if (step === "stopped") return result("stopped");
         if (step === "silent") {
           this.#onError(

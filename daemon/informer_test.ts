@@ -333,6 +333,38 @@ Deno.test("a watch that cannot be opened for a passing reason resumes from its r
   }
 });
 
+Deno.test("a long watch does not keep the events it has replaced alive", async () => {
+  // Needs a full GC on demand: the test tasks pass --v8-flags=--expose-gc.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  ok(gc, "run with --v8-flags=--expose-gc (deno task ok and deno task test do)");
+  const source = new FakeSource();
+  source.pages = [page("1")];
+  const clock = new FakeClock();
+  const informer = new Informer<Obj>(source, ref, { clock, watchInactivityMs: 120_000 });
+  const controller = new AbortController();
+  const running = informer.run(controller.signal);
+  await clock.advance(0);
+  const refs: WeakRef<Obj>[] = [];
+  try {
+    for (let rv = 2; rv < 202; rv++) {
+      const o = obj("a", String(rv), { big: "x".repeat(1000) + rv });
+      refs.push(new WeakRef(o));
+      source.lastWatch.push("MODIFIED", o);
+    }
+    while (informer.list()[0]?.metadata.resourceVersion !== "201") await flush();
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await flush();
+    }
+    const alive = refs.filter((r) => r.deref() !== undefined).length;
+    ok(alive <= 2, `${alive} of 200 replaced events are still reachable`);
+    equal(source.watches.length, 1, "all in one watch");
+  } finally {
+    controller.abort();
+    await running;
+  }
+});
+
 Deno.test("run() returns when the signal aborts, leaving no timer behind", async () => {
   const source = new FakeSource();
   source.pages = [page("10")];

@@ -263,12 +263,12 @@ export function fakeAws(options: { account?: string; region?: string } = {}) {
             Path: r.path,
             AssumeRolePolicyDocument: encodeURIComponent(r.trustPolicy),
             Tags: tagList(r.tags),
-            MaxSessionDuration: 3600,
+            MaxSessionDuration: "3600",
           },
         };
       }
       case "ListAttachedRolePolicies":
-        return { AttachedPolicies: role(input).attached.map((PolicyArn) => ({ PolicyArn })), IsTruncated: false };
+        return { AttachedPolicies: role(input).attached.map((PolicyArn) => ({ PolicyArn })), IsTruncated: "false" };
       case "ListRolePolicies":
         return { PolicyNames: Object.keys(role(input).inline) };
       case "GetRolePolicy":
@@ -364,24 +364,29 @@ export function fakeAws(options: { account?: string; region?: string } = {}) {
     throw new Error(`fake S3 does not implement ${name}`);
   };
 
+  const answer = (service: (input: Json, name: string) => unknown, name: string, input: Json) => {
+    calls.push({ name, input });
+    try {
+      const injected = state.fail(name, input);
+      if (injected) throw injected;
+      return Promise.resolve(structuredClone(service(input, name)));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  };
+  // The SDK's interface (S3) and the query client's (IAM), each answered in its own shapes (IAM's values are text).
   const client = (service: (input: Json, name: string) => unknown) => ({
-    send(command: { input: Json }) {
-      const name = command.constructor.name.replace(/Command$/, "");
-      calls.push({ name, input: command.input });
-      try {
-        const injected = state.fail(name, command.input);
-        if (injected) throw injected;
-        return Promise.resolve(structuredClone(service(command.input, name)));
-      } catch (e) {
-        return Promise.reject(e);
-      }
-    },
+    send: (command: { input: Json }) =>
+      answer(service, command.constructor.name.replace(/Command$/, ""), command.input),
+  });
+  const queryClient = (service: (input: Json, name: string) => unknown) => ({
+    call: (name: string, input: Json = {}) => answer(service, name, input),
   });
   const s3Client = client(s3);
   const clients = {
     region,
     config: { region },
-    iam: client(iam),
+    iam: queryClient(iam),
     s3: s3Client,
     s3For: () => Promise.resolve(s3Client),
     destroy() {},

@@ -1,17 +1,17 @@
-// Builds AWS SDK clients from one configuration: region, profile, custom endpoints (AWS_ENDPOINT_URL and
+// Builds the AWS clients from one configuration: region, profile, custom endpoints (AWS_ENDPOINT_URL and
 // AWS_ENDPOINT_URL_<SERVICE>, for S3-compatible stores and emulators), an extra CA bundle and path-style S3.
 // Every client counts its calls into a CallLog. The SDK is imported lazily so commands that do not talk to AWS
 // never load it.
-import type { IAMClient } from "@aws-sdk/client-iam";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3ControlClient } from "@aws-sdk/client-s3-control";
-import type { STSClient } from "@aws-sdk/client-sts";
 import type { KMSClient } from "@aws-sdk/client-kms";
 import type { CloudFrontClient } from "@aws-sdk/client-cloudfront";
 import type { Remedy } from "../errors.ts";
 import { awsEndpointEnv } from "../names.ts";
 import { CallLog, isWriteOperation } from "./call_log.ts";
+import { type AwsCredentialIdentity, cachedCredentials } from "./credentials.ts";
 import { asNetworkError } from "./network_error.ts";
+import { createQueryClient, type QueryClient } from "./query_client.ts";
 
 /** The services kubectl-irsa calls, as the SDK's endpoint ids. */
 export type AwsServiceId = "iam" | "s3" | "sts" | "s3control" | "kms" | "cloudfront";
@@ -91,13 +91,14 @@ export function pathStyleS3Endpoint(config: AwsConfig): string | undefined {
   return config.s3PathStyle && endpoint ? endpoint : undefined;
 }
 
-/** The SDK clients of one session, sharing configuration, HTTP agent and call log. */
+/** The clients of one session, sharing configuration, HTTP connections, credentials and call log. */
 export interface AwsClients {
   region: string;
   /** The configuration the clients were built from. */
   config: AwsConfig;
-  iam: IAMClient;
-  sts: STSClient;
+  /** IAM and STS speak the query protocol through our own client (query_client.ts), not the SDK. */
+  iam: QueryClient;
+  sts: QueryClient;
   /** An S3 client for `region`; buckets in other regions need `s3For`. */
   s3: S3Client;
   s3For(region: string): Promise<S3Client>;
@@ -117,26 +118,62 @@ export class MissingRegionError extends Error {
   readonly remedies: readonly Remedy[] = [{ kind: "awsRegion" }];
 }
 
+/**
+ * Where IAM and STS are and the region requests to them are signed for: IAM is global, signed for its
+ * partition's home region; STS is regional. A custom endpoint is signed for the session's region, as the SDK does.
+ * Pure.
+ */
+export function queryEndpoint(
+  service: "iam" | "sts",
+  region: string,
+  override: string | undefined,
+): { url: URL; signingRegion: string } {
+  if (override) return { url: new URL(override), signingRegion: region };
+  const china = region.startsWith("cn-");
+  const gov = region.startsWith("us-gov-");
+  const suffix = china ? "amazonaws.com.cn" : "amazonaws.com";
+  if (service === "sts") return { url: new URL(`https://sts.${region}.${suffix}`), signingRegion: region };
+  if (china) return { url: new URL(`https://iam.cn-north-1.${suffix}`), signingRegion: "cn-north-1" };
+  if (gov) return { url: new URL("https://iam.us-gov.amazonaws.com"), signingRegion: "us-gov-west-1" };
+  return { url: new URL("https://iam.amazonaws.com"), signingRegion: "us-east-1" };
+}
+
+/** Attempts per call, for the SDK clients and ours alike. */
+const maxAttempts = 5;
+
 /** Creates the clients. Throws MissingRegionError when no region is configured anywhere. */
 export async function createAwsClients(config: AwsConfig, calls = new CallLog()): Promise<AwsClients> {
-  const [{ IAMClient }, { STSClient }, { S3Client }, { S3ControlClient }, { FetchHttpHandler }] = await Promise.all([
-    import("@aws-sdk/client-iam"),
-    import("@aws-sdk/client-sts"),
+  const [{ S3Client }, { S3ControlClient }, { FetchHttpHandler }] = await Promise.all([
     import("@aws-sdk/client-s3"),
     import("@aws-sdk/client-s3-control"),
     import("@smithy/fetch-http-handler"),
   ]);
+  const region = config.region ?? await regionFromProfile(config.profile);
+  if (!region) {
+    throw new MissingRegionError("no AWS region is configured");
+  }
+  const timeoutMs = config.requestTimeoutMs ?? 30_000;
   // Deno's own HTTP client (hyper and rustls), not node:https: that one opened a TLS connection per request here
   // and turned every peer certificate into a Node object, which cost more CPU than the rest of a reconcile. The
   // pool keeps connections across requests; the extra CA is trusted besides the built-in roots.
   const caCerts = config.caBundlePem ? [config.caBundlePem] : [];
-  const httpClients: Deno.HttpClient[] = [];
-  const handler = (options: Deno.CreateHttpClientOptions) => {
-    const client = Deno.createHttpClient({ caCerts, ...options });
-    httpClients.push(client);
-    return new FetchHttpHandler({
+  const direct = Deno.createHttpClient({ caCerts });
+  const proxied = config.proxy ? Deno.createHttpClient({ caCerts, proxy: proxyOption(config.proxy.url) }) : undefined;
+  const endpoint = (id: keyof NonNullable<AwsConfig["endpoints"]>) =>
+    config.endpoints?.[id] ?? config.endpoints?.default;
+  const httpClientFor = (id: AwsServiceId, r: string) => {
+    const url = endpoint(id);
+    // The default endpoints are all under amazonaws.com (amazonaws.com.cn in China).
+    const host = url ? new URL(url).host : r.startsWith("cn-") ? "amazonaws.com.cn" : "amazonaws.com";
+    return proxied && !bypassesProxy(host, config.proxy!.noProxy) ? proxied : direct;
+  };
+  const handlers = new Map<Deno.HttpClient, InstanceType<typeof FetchHttpHandler>>();
+  const sdkHandler = (client: Deno.HttpClient) => {
+    const known = handlers.get(client);
+    if (known) return known;
+    const handler = new FetchHttpHandler({
       // Covers connecting as well: Deno's client has no separate connect timeout.
-      requestTimeout: config.requestTimeoutMs ?? 30_000,
+      requestTimeout: timeoutMs,
       customFetch: async (request: RequestInfo | URL) => {
         try {
           return await fetch(request, { client });
@@ -145,40 +182,55 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
         }
       },
     });
+    handlers.set(client, handler);
+    return handler;
   };
-  const direct = handler({});
-  const proxied = config.proxy ? handler({ proxy: proxyOption(config.proxy.url) }) : undefined;
-  const region = config.region ?? await regionFromProfile(config.profile);
-  if (!region) {
-    throw new MissingRegionError("no AWS region is configured");
-  }
-  const endpoint = (id: keyof NonNullable<AwsConfig["endpoints"]>) =>
-    config.endpoints?.[id] ?? config.endpoints?.default;
-  let credentials = config.credentials
-    ? { ...config.credentials } as const
-    : config.profile
-    ? (await import("@aws-sdk/credential-providers")).fromIni({ profile: config.profile })
-    : undefined;
   const common = (id: AwsServiceId, r = region) => {
     const url = endpoint(id);
-    // The default endpoints are all under amazonaws.com (amazonaws.com.cn in China).
-    const host = url ? new URL(url).host : r.startsWith("cn-") ? "amazonaws.com.cn" : "amazonaws.com";
-    const requestHandler = proxied && !bypassesProxy(host, config.proxy!.noProxy) ? proxied : direct;
     return {
       region: r,
-      requestHandler,
-      maxAttempts: 5,
+      requestHandler: sdkHandler(httpClientFor(id, r)),
+      maxAttempts,
       ...(url ? { endpoint: url } : {}),
-      ...(credentials ? { credentials } : {}),
+      credentials,
     };
   };
-  if (config.assumeRoleArn) {
-    const { fromTemporaryCredentials } = await import("@aws-sdk/credential-providers");
-    credentials = fromTemporaryCredentials({
-      params: { RoleArn: config.assumeRoleArn, RoleSessionName: "kubectl-irsa" },
-      clientConfig: common("sts"),
-    }) as typeof credentials;
+  const credentials: AwsCredentialIdentity | (() => Promise<AwsCredentialIdentity>) = config.assumeRoleArn
+    ? cachedCredentials(async (): Promise<AwsCredentialIdentity> => {
+      const { fromTemporaryCredentials } = await import("@aws-sdk/credential-providers");
+      return await fromTemporaryCredentials({
+        params: { RoleArn: config.assumeRoleArn!, RoleSessionName: "kubectl-irsa" },
+        // The base credentials: the static ones, the profile's, or the default chain's.
+        clientConfig: { ...common("sts"), credentials: base },
+      })();
+    })
+    : config.credentials
+    ? { ...config.credentials }
+    : base;
+  function base(): Promise<AwsCredentialIdentity> {
+    if (config.credentials) return Promise.resolve(config.credentials);
+    return (baseProvider ??= config.profile
+      ? import("@aws-sdk/credential-providers").then((m) => cachedCredentials(m.fromIni({ profile: config.profile! })))
+      : import("@aws-sdk/credential-provider-node").then((m) => cachedCredentials(m.defaultProvider())))
+      .then((p) => p());
   }
+  let baseProvider: Promise<() => Promise<AwsCredentialIdentity>> | undefined;
+  const keys = typeof credentials === "function" ? credentials : () => Promise.resolve(credentials);
+  const query = (id: "iam" | "sts", version: string) => {
+    const { url, signingRegion } = queryEndpoint(id, region, endpoint(id));
+    const client = httpClientFor(id, region);
+    return createQueryClient({
+      service: id,
+      version,
+      endpoint: url,
+      signingRegion,
+      credentials: keys,
+      fetch: (u, init) => fetch(u, { ...init, client }),
+      timeoutMs,
+      maxAttempts,
+      calls,
+    });
+  };
   const counted = <C extends { middlewareStack: unknown }>(client: C, service: string): C => {
     (client.middlewareStack as CountableStack).add(
       (next: Next, context: { commandName?: string }) => async (args: unknown) => {
@@ -204,8 +256,6 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
     s3Clients.set(r, client);
     return client;
   };
-  const iam = counted(new IAMClient(common("iam")), "iam");
-  const sts = counted(new STSClient(common("sts")), "sts");
   // S3 Control's endpoint rules put the account ID in front of the host, which breaks a custom endpoint such as
   // an IP address; with an override, use it as given.
   const controlUrl = endpoint("s3control");
@@ -236,8 +286,8 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
   return {
     region,
     config,
-    iam,
-    sts,
+    iam: query("iam", "2010-05-08"),
+    sts: query("sts", "2011-06-15"),
     s3: s3For(region),
     s3For: (r) => Promise.resolve(s3For(r)),
     s3control,
@@ -245,8 +295,9 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
     cloudfront,
     calls,
     destroy() {
-      for (const c of [iam, sts, s3control, ...s3Clients.values(), ...lazy]) c.destroy();
-      for (const c of httpClients) c.close();
+      for (const c of [s3control, ...s3Clients.values(), ...lazy]) c.destroy();
+      direct.close();
+      proxied?.close();
     },
   };
 }

@@ -1,5 +1,5 @@
 import { deepStrictEqual, equal } from "node:assert/strict";
-import { awsConfigFromEnv, bypassesProxy, pathStyleS3Endpoint } from "./clients.ts";
+import { awsConfigFromEnv, bypassesProxy, pathStyleS3Endpoint, queryEndpoint } from "./clients.ts";
 
 const env = (vars: Record<string, string>) => ({ get: (k: string) => vars[k] });
 
@@ -39,5 +39,23 @@ Deno.test("bypassesProxy() matches NO_PROXY hosts and domain suffixes", async (t
   ];
   for (const [host, noProxy, want] of cases) {
     await t.step(`${host} with [${noProxy}]`, () => equal(bypassesProxy(host, noProxy), want));
+  }
+});
+
+Deno.test("queryEndpoint: IAM is global per partition, STS regional, an override is signed for the session's region", async (t) => {
+  const cases: [string, "iam" | "sts", string, string | undefined, string, string][] = [
+    ["IAM in aws", "iam", "eu-west-1", undefined, "https://iam.amazonaws.com/", "us-east-1"],
+    ["IAM in China", "iam", "cn-northwest-1", undefined, "https://iam.cn-north-1.amazonaws.com.cn/", "cn-north-1"],
+    ["IAM in GovCloud", "iam", "us-gov-east-1", undefined, "https://iam.us-gov.amazonaws.com/", "us-gov-west-1"],
+    ["STS regional", "sts", "eu-west-1", undefined, "https://sts.eu-west-1.amazonaws.com/", "eu-west-1"],
+    ["STS in China", "sts", "cn-north-1", undefined, "https://sts.cn-north-1.amazonaws.com.cn/", "cn-north-1"],
+    ["an emulator", "iam", "eu-west-1", "https://127.0.0.1:4566", "https://127.0.0.1:4566/", "eu-west-1"],
+  ];
+  for (const [name, service, region, override, url, signingRegion] of cases) {
+    await t.step(name, () => {
+      const got = queryEndpoint(service, region, override);
+      equal(got.url.toString(), url);
+      equal(got.signingRegion, signingRegion);
+    });
   }
 });

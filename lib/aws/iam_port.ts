@@ -1,6 +1,8 @@
 // IAM: OIDC providers and roles. Reads return undefined for absent resources; writes are idempotent.
 import type { AwsClients } from "./clients.ts";
+import type { QueryResult } from "./query_client.ts";
 import { callOrMissing } from "./sdk_errors.ts";
+import { fieldOf, listOf, textOf, type XmlValue } from "./xml.ts";
 
 /** An IAM OIDC provider as IAM reports it. */
 export interface ObservedOidcProvider {
@@ -63,234 +65,144 @@ export interface IamPort {
 }
 
 const tagList = (tags: Record<string, string>) => Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
-const tagRecord = (tags: { Key?: string | undefined; Value?: string | undefined }[] | undefined) =>
-  Object.fromEntries((tags ?? []).map((t) => [t.Key ?? "", t.Value ?? ""]));
+const tagRecord = (tags: XmlValue | undefined) =>
+  Object.fromEntries(listOf(tags).map((t) => [textOf(t, "Key") ?? "", textOf(t, "Value") ?? ""]));
+const texts = (list: XmlValue | undefined) => listOf(list).filter((v): v is string => typeof v === "string");
 
-/** The SDK implementation. */
+/** The implementation on the query client. */
 export function iamPort(clients: AwsClients): IamPort {
-  const sdk = () => import("@aws-sdk/client-iam");
-  async function send<T>(
+  async function send(
     operation: string,
     target: string,
-    command: unknown,
+    input: Record<string, unknown>,
     missing?: string[],
-  ): Promise<T | undefined> {
-    // deno-lint-ignore no-explicit-any
-    return await callOrMissing(() => clients.iam.send(command as any) as Promise<T>, {
-      operation,
+  ): Promise<QueryResult | undefined> {
+    return await callOrMissing(() => clients.iam.call(operation, input), {
+      operation: `iam:${operation}`,
       target,
       ...(missing ? { missing } : {}),
     });
   }
   return {
     async getOidcProvider(arn) {
-      const iam = await sdk();
-      const out = await send<{ Url?: string; ClientIDList?: string[]; ThumbprintList?: string[]; Tags?: [] }>(
-        "iam:GetOpenIDConnectProvider",
-        arn,
-        new iam.GetOpenIDConnectProviderCommand({ OpenIDConnectProviderArn: arn }),
-        ["NoSuchEntity", "NoSuchEntityException"],
-      );
+      const out = await send("GetOpenIDConnectProvider", arn, { OpenIDConnectProviderArn: arn }, ["NoSuchEntity"]);
       if (!out) return undefined;
       return {
         arn,
-        url: (out.Url ?? "").replace(/^https:\/\//, ""),
-        clientIds: out.ClientIDList ?? [],
-        thumbprints: out.ThumbprintList ?? [],
+        url: (textOf(out, "Url") ?? "").replace(/^https:\/\//, ""),
+        clientIds: texts(out.ClientIDList),
+        thumbprints: texts(out.ThumbprintList),
         tags: tagRecord(out.Tags),
       };
     },
     async createOidcProvider(url, { clientIds, thumbprints, tags }) {
-      const iam = await sdk();
-      const out = await send<{ OpenIDConnectProviderArn?: string }>(
-        "iam:CreateOpenIDConnectProvider",
-        url,
-        new iam.CreateOpenIDConnectProviderCommand({
-          Url: url,
-          ClientIDList: clientIds,
-          ...(thumbprints.length > 0 ? { ThumbprintList: thumbprints } : {}),
-          Tags: tagList(tags),
-        }),
-      );
-      return out?.OpenIDConnectProviderArn ?? "";
+      const out = await send("CreateOpenIDConnectProvider", url, {
+        Url: url,
+        ClientIDList: clientIds,
+        ...(thumbprints.length > 0 ? { ThumbprintList: thumbprints } : {}),
+        Tags: tagList(tags),
+      });
+      return textOf(out, "OpenIDConnectProviderArn") ?? "";
     },
     async updateOidcThumbprints(arn, thumbprints) {
-      const iam = await sdk();
-      await send(
-        "iam:UpdateOpenIDConnectProviderThumbprint",
-        arn,
-        new iam.UpdateOpenIDConnectProviderThumbprintCommand({
-          OpenIDConnectProviderArn: arn,
-          ThumbprintList: thumbprints,
-        }),
-      );
+      await send("UpdateOpenIDConnectProviderThumbprint", arn, {
+        OpenIDConnectProviderArn: arn,
+        ThumbprintList: thumbprints,
+      });
     },
     async tagOidcProvider(arn, tags) {
-      const iam = await sdk();
-      await send(
-        "iam:TagOpenIDConnectProvider",
-        arn,
-        new iam.TagOpenIDConnectProviderCommand({ OpenIDConnectProviderArn: arn, Tags: tagList(tags) }),
-      );
+      await send("TagOpenIDConnectProvider", arn, { OpenIDConnectProviderArn: arn, Tags: tagList(tags) });
     },
     async deleteOidcProvider(arn) {
-      const iam = await sdk();
-      await send(
-        "iam:DeleteOpenIDConnectProvider",
-        arn,
-        new iam.DeleteOpenIDConnectProviderCommand({ OpenIDConnectProviderArn: arn }),
-        ["NoSuchEntity"],
-      );
+      await send("DeleteOpenIDConnectProvider", arn, { OpenIDConnectProviderArn: arn }, ["NoSuchEntity"]);
     },
     async getRole(name) {
-      const iam = await sdk();
-      const out = await send<{ Role?: import("@aws-sdk/client-iam").Role }>(
-        "iam:GetRole",
-        name,
-        new iam.GetRoleCommand({ RoleName: name }),
-        ["NoSuchEntity"],
-      );
-      const role = out?.Role;
+      const role = fieldOf(await send("GetRole", name, { RoleName: name }, ["NoSuchEntity"]), "Role");
       if (!role) return undefined;
       const attached: string[] = [];
       let marker: string | undefined;
       do {
-        const page = await send<
-          { AttachedPolicies?: { PolicyArn?: string }[]; IsTruncated?: boolean; Marker?: string }
-        >(
-          "iam:ListAttachedRolePolicies",
-          name,
-          new iam.ListAttachedRolePoliciesCommand({ RoleName: name, ...(marker ? { Marker: marker } : {}) }),
-        );
-        attached.push(...(page?.AttachedPolicies ?? []).map((p) => p.PolicyArn ?? ""));
-        marker = page?.IsTruncated ? page.Marker : undefined;
+        const page = await send("ListAttachedRolePolicies", name, {
+          RoleName: name,
+          ...(marker ? { Marker: marker } : {}),
+        });
+        attached.push(...listOf(page?.AttachedPolicies).map((p) => textOf(p, "PolicyArn") ?? ""));
+        marker = textOf(page, "IsTruncated") === "true" ? textOf(page, "Marker") : undefined;
       } while (marker);
-      const inlineNames = await send<{ PolicyNames?: string[] }>(
-        "iam:ListRolePolicies",
-        name,
-        new iam.ListRolePoliciesCommand({ RoleName: name }),
-      );
       const inlinePolicies: Record<string, string> = {};
-      for (const policyName of inlineNames?.PolicyNames ?? []) {
-        const doc = await send<{ PolicyDocument?: string }>(
-          "iam:GetRolePolicy",
-          name,
-          new iam.GetRolePolicyCommand({ RoleName: name, PolicyName: policyName }),
-        );
-        inlinePolicies[policyName] = doc?.PolicyDocument ?? "";
-      }
+      marker = undefined;
+      do {
+        const page = await send("ListRolePolicies", name, { RoleName: name, ...(marker ? { Marker: marker } : {}) });
+        for (const policyName of texts(page?.PolicyNames)) {
+          const doc = await send("GetRolePolicy", name, { RoleName: name, PolicyName: policyName });
+          inlinePolicies[policyName] = textOf(doc, "PolicyDocument") ?? "";
+        }
+        marker = textOf(page, "IsTruncated") === "true" ? textOf(page, "Marker") : undefined;
+      } while (marker);
+      const maxSession = Number(textOf(role, "MaxSessionDuration"));
       return {
-        arn: role.Arn ?? "",
-        name: role.RoleName ?? name,
-        path: role.Path ?? "/",
-        trustPolicy: role.AssumeRolePolicyDocument ?? "",
-        tags: tagRecord(role.Tags),
-        maxSessionDuration: role.MaxSessionDuration ?? 3600,
-        permissionsBoundaryArn: role.PermissionsBoundary?.PermissionsBoundaryArn,
+        arn: textOf(role, "Arn") ?? "",
+        name: textOf(role, "RoleName") ?? name,
+        path: textOf(role, "Path") ?? "/",
+        trustPolicy: textOf(role, "AssumeRolePolicyDocument") ?? "",
+        tags: tagRecord(fieldOf(role, "Tags")),
+        maxSessionDuration: Number.isFinite(maxSession) && maxSession > 0 ? maxSession : 3600,
+        permissionsBoundaryArn: textOf(fieldOf(role, "PermissionsBoundary"), "PermissionsBoundaryArn"),
         attachedPolicyArns: attached,
         inlinePolicies,
       };
     },
     async policyExists(arn) {
-      const iam = await sdk();
-      return (await send("iam:GetPolicy", arn, new iam.GetPolicyCommand({ PolicyArn: arn }), ["NoSuchEntity"])) !==
-        undefined;
+      return (await send("GetPolicy", arn, { PolicyArn: arn }, ["NoSuchEntity"])) !== undefined;
     },
     async createRole(name, options) {
-      const iam = await sdk();
-      const out = await send<{ Role?: { Arn?: string } }>(
-        "iam:CreateRole",
-        name,
-        new iam.CreateRoleCommand({
-          RoleName: name,
-          Path: options.path,
-          AssumeRolePolicyDocument: options.trustPolicy,
-          Tags: tagList(options.tags),
-          ...(options.maxSessionDuration ? { MaxSessionDuration: options.maxSessionDuration } : {}),
-          ...(options.permissionsBoundaryArn ? { PermissionsBoundary: options.permissionsBoundaryArn } : {}),
-          ...(options.description ? { Description: options.description } : {}),
-        }),
-      );
-      return out?.Role?.Arn ?? "";
+      const out = await send("CreateRole", name, {
+        RoleName: name,
+        Path: options.path,
+        AssumeRolePolicyDocument: options.trustPolicy,
+        Tags: tagList(options.tags),
+        ...(options.maxSessionDuration ? { MaxSessionDuration: options.maxSessionDuration } : {}),
+        ...(options.permissionsBoundaryArn ? { PermissionsBoundary: options.permissionsBoundaryArn } : {}),
+        ...(options.description ? { Description: options.description } : {}),
+      });
+      return textOf(fieldOf(out, "Role"), "Arn") ?? "";
     },
     async updateTrustPolicy(name, trustPolicy) {
-      const iam = await sdk();
-      await send(
-        "iam:UpdateAssumeRolePolicy",
-        name,
-        new iam.UpdateAssumeRolePolicyCommand({ RoleName: name, PolicyDocument: trustPolicy }),
-      );
+      await send("UpdateAssumeRolePolicy", name, { RoleName: name, PolicyDocument: trustPolicy });
     },
     async updateRole(name, { maxSessionDuration }) {
-      const iam = await sdk();
-      await send(
-        "iam:UpdateRole",
-        name,
-        new iam.UpdateRoleCommand({ RoleName: name, MaxSessionDuration: maxSessionDuration }),
-      );
+      await send("UpdateRole", name, { RoleName: name, MaxSessionDuration: maxSessionDuration });
     },
     async putPermissionsBoundary(name, arn) {
-      const iam = await sdk();
-      if (arn) {
-        await send(
-          "iam:PutRolePermissionsBoundary",
-          name,
-          new iam.PutRolePermissionsBoundaryCommand({ RoleName: name, PermissionsBoundary: arn }),
-        );
-      } else {
-        await send(
-          "iam:DeleteRolePermissionsBoundary",
-          name,
-          new iam.DeleteRolePermissionsBoundaryCommand({ RoleName: name }),
-          ["NoSuchEntity"],
-        );
-      }
+      if (arn) await send("PutRolePermissionsBoundary", name, { RoleName: name, PermissionsBoundary: arn });
+      else await send("DeleteRolePermissionsBoundary", name, { RoleName: name }, ["NoSuchEntity"]);
     },
     async tagRole(name, tags) {
-      const iam = await sdk();
-      await send("iam:TagRole", name, new iam.TagRoleCommand({ RoleName: name, Tags: tagList(tags) }));
+      await send("TagRole", name, { RoleName: name, Tags: tagList(tags) });
     },
     async untagRole(name, keys) {
-      const iam = await sdk();
-      await send("iam:UntagRole", name, new iam.UntagRoleCommand({ RoleName: name, TagKeys: keys }), ["NoSuchEntity"]);
+      await send("UntagRole", name, { RoleName: name, TagKeys: keys }, ["NoSuchEntity"]);
     },
     async attachPolicy(name, arn) {
-      const iam = await sdk();
-      await send(
-        "iam:AttachRolePolicy",
-        `${name} <- ${arn}`,
-        new iam.AttachRolePolicyCommand({ RoleName: name, PolicyArn: arn }),
-      );
+      await send("AttachRolePolicy", `${name} <- ${arn}`, { RoleName: name, PolicyArn: arn });
     },
     async detachPolicy(name, arn) {
-      const iam = await sdk();
-      await send(
-        "iam:DetachRolePolicy",
-        `${name} -> ${arn}`,
-        new iam.DetachRolePolicyCommand({ RoleName: name, PolicyArn: arn }),
-        ["NoSuchEntity"],
-      );
+      await send("DetachRolePolicy", `${name} -> ${arn}`, { RoleName: name, PolicyArn: arn }, ["NoSuchEntity"]);
     },
     async putInlinePolicy(name, { policyName, document }) {
-      const iam = await sdk();
-      await send(
-        "iam:PutRolePolicy",
-        `${name}/${policyName}`,
-        new iam.PutRolePolicyCommand({ RoleName: name, PolicyName: policyName, PolicyDocument: document }),
-      );
+      await send("PutRolePolicy", `${name}/${policyName}`, {
+        RoleName: name,
+        PolicyName: policyName,
+        PolicyDocument: document,
+      });
     },
     async deleteInlinePolicy(name, policyName) {
-      const iam = await sdk();
-      await send(
-        "iam:DeleteRolePolicy",
-        `${name}/${policyName}`,
-        new iam.DeleteRolePolicyCommand({ RoleName: name, PolicyName: policyName }),
-        ["NoSuchEntity"],
-      );
+      await send("DeleteRolePolicy", `${name}/${policyName}`, { RoleName: name, PolicyName: policyName }, [
+        "NoSuchEntity",
+      ]);
     },
     async deleteRole(name) {
-      const iam = await sdk();
-      await send("iam:DeleteRole", name, new iam.DeleteRoleCommand({ RoleName: name }), ["NoSuchEntity"]);
+      await send("DeleteRole", name, { RoleName: name }, ["NoSuchEntity"]);
     },
   };
 }

@@ -1,4 +1,5 @@
-// Classifies AWS SDK errors so ports can treat "not found" as a value and everything else as a typed IrsaError.
+// Classifies AWS errors (the SDK's, and query_client.ts's, which have the same shape) so ports can treat
+// "not found" as a value and everything else as a typed IrsaError.
 // What a failure means (kind, reason) and whether repeating the call may succeed (retryable) are decided apart:
 // IAM answers a concurrent change with HTTP 409, the same status as "already exists", so only the error code can
 // tell a transient failure from a permanent one.

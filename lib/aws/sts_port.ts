@@ -2,6 +2,7 @@
 import { parseArn, type Partition } from "../arn.ts";
 import { awsError } from "./sdk_errors.ts";
 import type { AwsClients } from "./clients.ts";
+import { fieldOf, textOf } from "./xml.ts";
 
 /** The caller's identity; every ARN is built from its partition and account. */
 export interface CallerIdentity {
@@ -23,32 +24,33 @@ export interface StsPort {
   assumeRoleWithWebIdentity(roleArn: string, token: string): Promise<StsCredentials>;
 }
 
-/** The SDK implementation. */
+/** The implementation on the query client. */
 export function stsPort(clients: AwsClients): StsPort {
   return {
     async callerIdentity() {
-      const { GetCallerIdentityCommand } = await import("@aws-sdk/client-sts");
       try {
-        const out = await clients.sts.send(new GetCallerIdentityCommand({}));
-        const arn = parseArn(out.Arn ?? "");
-        return { account: out.Account ?? arn.account, partition: arn.partition as Partition, arn: out.Arn ?? "" };
+        const out = await clients.sts.call("GetCallerIdentity");
+        const arn = textOf(out, "Arn") ?? "";
+        const parsed = parseArn(arn);
+        return { account: textOf(out, "Account") ?? parsed.account, partition: parsed.partition as Partition, arn };
       } catch (e) {
         throw awsError(e, "sts:GetCallerIdentity", "the current credentials");
       }
     },
     async assumeRoleWithWebIdentity(roleArn, token) {
-      const { AssumeRoleWithWebIdentityCommand } = await import("@aws-sdk/client-sts");
       try {
-        const out = await clients.sts.send(
-          new AssumeRoleWithWebIdentityCommand({
-            RoleArn: roleArn,
-            RoleSessionName: "kubectl-irsa",
-            WebIdentityToken: token,
-          }),
-        );
-        const c = out.Credentials;
-        if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken) throw new Error("STS returned no credentials");
-        return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken };
+        // The token is the proof: STS takes this call unsigned, as the SDK sends it.
+        const out = await clients.sts.call("AssumeRoleWithWebIdentity", {
+          RoleArn: roleArn,
+          RoleSessionName: "kubectl-irsa",
+          WebIdentityToken: token,
+        }, { unsigned: true });
+        const c = fieldOf(out, "Credentials");
+        const accessKeyId = textOf(c, "AccessKeyId");
+        const secretAccessKey = textOf(c, "SecretAccessKey");
+        const sessionToken = textOf(c, "SessionToken");
+        if (!accessKeyId || !secretAccessKey || !sessionToken) throw new Error("STS returned no credentials");
+        return { accessKeyId, secretAccessKey, sessionToken };
       } catch (e) {
         throw awsError(e, "sts:AssumeRoleWithWebIdentity", roleArn);
       }

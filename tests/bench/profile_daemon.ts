@@ -115,6 +115,13 @@ await withSandbox(async (sandbox) => {
         mib(await status(daemon.process.pid, "VmHWM"))
       } MiB; V8 heap used ${(usage.usedSize / 2 ** 20).toFixed(0)} of ${(usage.totalSize / 2 ** 20).toFixed(0)} MiB`,
     );
+    // Anonymous memory less the V8 heap is native (Deno's Rust side, V8's own malloc); file pages are mostly the
+    // executable's.
+    console.log(
+      `anonymous ${mib(await status(daemon.process.pid, "RssAnon"))} MiB, file-backed ${
+        mib(await status(daemon.process.pid, "RssFile"))
+      } MiB`,
+    );
     console.log("\nCPU self time by module (top 25):");
     for (const [m, share] of cpuByModule(profile).slice(0, 25)) {
       console.log(`  ${(share * 100).toFixed(1).padStart(5)} %  ${m}`);

@@ -31,7 +31,7 @@ import {
 } from "@aws-sdk/client-iam";
 import { CreateBucketCommand, GetBucketLocationCommand, HeadBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { GetCallerIdentityCommand } from "@aws-sdk/client-sts";
-import { type AwsClients, createAwsClients } from "../../lib/aws/clients.ts";
+import { type TestAws, testAws } from "../support/aws.ts";
 import { daemonIamPolicy } from "../../lib/daemon_iam_policy.ts";
 import { evaluateIdentityPolicy, type IdentityDecision, type IdentityRequest } from "../../lib/identity_policy_eval.ts";
 import { awsTag, managedByValue } from "../../lib/names.ts";
@@ -79,7 +79,7 @@ async function startMoto(dir: string): Promise<{ proc: ServerProcess; endpoint: 
 }
 
 async function clients(endpoint: string, credentials: { accessKeyId: string; secretAccessKey: string }) {
-  return await createAwsClients({ region, endpoints: { default: endpoint }, s3PathStyle: true, credentials });
+  return await testAws({ region, endpoints: { default: endpoint }, s3PathStyle: true, credentials });
 }
 
 /** Whether moto let the call through: anything but AccessDenied (403) counts as allowed. */
@@ -101,7 +101,7 @@ const roleBoundary = { "iam:PermissionsBoundary": boundary };
 
 interface Case {
   name: string;
-  call: (aws: AwsClients) => Promise<unknown>;
+  call: (aws: TestAws) => Promise<unknown>;
   /** The request as IAM authorizes it, for the evaluator. */
   req: IdentityRequest;
   decision: IdentityDecision["decision"];
@@ -328,7 +328,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "daemon-iam-policy-" });
     const { proc, endpoint } = await startMoto(dir);
     const root = await clients(endpoint, { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "moto-secret-key" });
-    let daemon: AwsClients | undefined;
+    let daemon: TestAws | undefined;
     try {
       // Enforcement is off while the world is set up.
       const iam = root.iam;

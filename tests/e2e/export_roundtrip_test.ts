@@ -9,7 +9,7 @@ import {
   ListRolePoliciesCommand,
 } from "@aws-sdk/client-iam";
 import { parse as parseYaml } from "yaml";
-import type { AwsClients } from "../../lib/aws/clients.ts";
+import type { TestAws } from "../support/aws.ts";
 import type { IrsaManifest } from "../../lib/irsa_spec.ts";
 import type { KubeClient } from "../../lib/kube/client.ts";
 import { crdGroup, crdVersion, systemNamespace } from "../../lib/names.ts";
@@ -44,7 +44,7 @@ interface ServiceAccount {
  * creationTimestamp and managedFields[].time. Policy documents are parsed (IAM returns them URL-encoded) and
  * lists that IAM returns in no defined order (tags, attached and inline policies) are sorted.
  */
-async function snapshot(aws: AwsClients, kube: KubeClient, roleName: string, namespaces: string[]) {
+async function snapshot(aws: TestAws, kube: KubeClient, roleName: string, namespaces: string[]) {
   const { Role: role } = await aws.iam.send(new GetRoleCommand({ RoleName: roleName }));
   const { RoleId: _id, CreateDate: _created, RoleLastUsed: _used, AssumeRolePolicyDocument, Tags, ...rest } = role!;
   const attached = await aws.iam.send(new ListAttachedRolePoliciesCommand({ RoleName: roleName }));
@@ -74,7 +74,7 @@ async function snapshot(aws: AwsClients, kube: KubeClient, roleName: string, nam
 }
 
 /** True when IAM has no role of that name. */
-async function roleGone(aws: AwsClients, roleName: string): Promise<boolean> {
+async function roleGone(aws: TestAws, roleName: string): Promise<boolean> {
   try {
     await aws.iam.send(new GetRoleCommand({ RoleName: roleName }));
     return false;

@@ -4,7 +4,8 @@ import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from "jose";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
-import { awsConfigFromEnv, createAwsClients } from "../../lib/aws/clients.ts";
+import { awsConfigFromEnv } from "../../lib/aws/clients.ts";
+import { testAws } from "../support/aws.ts";
 import { jwkFromPublicPem } from "../../lib/keys.ts";
 import { createServiceAccount, freshNamespace, requestToken, sandboxClient } from "../support/kube.ts";
 import { inClusterIssuer, motoAccount, withSandbox } from "../support/sandbox.ts";
@@ -58,7 +59,7 @@ Deno.test({
       const env = new Map(Object.entries(sandbox.env));
       const config = awsConfigFromEnv({ get: (k) => env.get(k) });
       config.caBundlePem = await Deno.readTextFile(sandbox.caPath);
-      const aws = await createAwsClients(config);
+      const aws = await testAws(config);
       try {
         await aws.s3.send(
           new CreateBucketCommand({

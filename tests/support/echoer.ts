@@ -57,7 +57,7 @@ export async function s3Echoer(
 
   const aws = await sandboxAws(sandbox);
   try {
-    const role = await iamPort(aws).getRole(validateRoleArn(roleArn).name);
+    const role = await iamPort(aws.product).getRole(validateRoleArn(roleArn).name);
     if (!role) throw new Error(`role ${roleArn} does not exist`);
     const decision = evaluateTrust(role.trustPolicy, {
       principalArn: target.setup.providerArn,
@@ -68,7 +68,7 @@ export async function s3Echoer(
     if (!decision.allowed) throw new Error(`the trust policy refuses the token: ${decision.reasons.join("; ")}`);
     links.push("trust policy allows the token's sub and aud (StringEquals)");
 
-    const credentials = await stsPort(aws).assumeRoleWithWebIdentity(roleArn, token);
+    const credentials = await stsPort(aws.product).assumeRoleWithWebIdentity(roleArn, token);
     links.push(`STS AssumeRoleWithWebIdentity returned credentials ${credentials.accessKeyId}`);
 
     const s3 = new S3Client({

@@ -156,13 +156,20 @@ export async function startFaultProxy(
     counts.forwarded++;
     const headers = new Headers(req.headers);
     headers.delete("host");
-    const res = await fetch(`${upstream}${path}${url.search}`, {
-      method: req.method,
-      headers,
-      body,
-      client,
-      redirect: "manual",
-    });
+    let res: Response;
+    try {
+      res = await fetch(`${upstream}${path}${url.search}`, {
+        method: req.method,
+        headers,
+        body,
+        client,
+        redirect: "manual",
+      });
+    } catch {
+      // moto unreachable, or the proxy closing under a request in flight: a gateway's answer (not counted as one
+      // moto gave), not a stack trace.
+      return new Response("", { status: 502 });
+    }
     record(res.status);
     return new Response(res.body, { status: res.status, headers: res.headers });
   });
