@@ -59,3 +59,57 @@ Deno.test("queryEndpoint: IAM is global per partition, STS regional, an override
     });
   }
 });
+
+Deno.test("without static keys, the default chain's and a profile's credentials sign IAM and STS calls", async () => {
+  // In a child process, so the environment it needs does not leak into other tests.
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/credentials`,
+      "[default]\naws_access_key_id = AKIADEFAULTCHAIN\naws_secret_access_key = s\n[team]\naws_access_key_id = AKIATEAMPROFILE\naws_secret_access_key = t\n",
+    );
+    await Deno.writeTextFile(`${dir}/config`, "");
+    const script = `${dir}/chain.ts`;
+    await Deno.writeTextFile(
+      script,
+      `import { createAwsClients } from ${JSON.stringify(new URL("./clients.ts", import.meta.url).href)};
+const seen = [];
+const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+  seen.push((req.headers.get("authorization") ?? "").split("/")[0]);
+  return new Response("<R><GetCallerIdentityResult><Account>1</Account></GetCallerIdentityResult></R>");
+});
+const endpoints = { default: "http://127.0.0.1:" + server.addr.port };
+for (const profile of [undefined, "team"]) {
+  const c = await createAwsClients({ region: "eu-west-1", endpoints, ...(profile ? { profile } : {}) });
+  await c.sts.call("GetCallerIdentity");
+  await c.iam.call("GetCallerIdentity");
+  c.destroy();
+}
+await server.shutdown();
+console.log(JSON.stringify(seen));`,
+    );
+    const env = { ...Deno.env.toObject() };
+    for (const k of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"]) delete env[k];
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--quiet", "--config", new URL("../../deno.json", import.meta.url).pathname, script],
+      env: {
+        ...env,
+        AWS_SHARED_CREDENTIALS_FILE: `${dir}/credentials`,
+        AWS_CONFIG_FILE: `${dir}/config`,
+        AWS_EC2_METADATA_DISABLED: "true",
+      },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    deepStrictEqual(JSON.parse(new TextDecoder().decode(out.stdout)), [
+      "AWS4-HMAC-SHA256 Credential=AKIADEFAULTCHAIN",
+      "AWS4-HMAC-SHA256 Credential=AKIADEFAULTCHAIN",
+      "AWS4-HMAC-SHA256 Credential=AKIATEAMPROFILE",
+      "AWS4-HMAC-SHA256 Credential=AKIATEAMPROFILE",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
