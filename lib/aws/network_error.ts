@@ -3,6 +3,23 @@
 // (NODEJS_NETWORK_ERROR_CODES) and our own retry decision (sdk_errors.ts) look for, and what messages print, so
 // the AWS request handler turns the one into the other.
 
+/**
+ * Network failures below HTTP that are worth another attempt: the SDK's NODEJS_TIMEOUT_ERROR_CODES and
+ * NODEJS_NETWORK_ERROR_CODES, and ECONNABORTED. The query client retries them as the SDK does, and sdk_errors.ts
+ * counts them as retryable for the reconcilers.
+ */
+export const networkErrorCodes: ReadonlySet<string> = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+]);
+
 const patterns: [RegExp, string][] = [
   [/connection refused|os error 111\b/i, "ECONNREFUSED"],
   [/connection reset|os error 104\b|connection closed before message completed|unexpected eof/i, "ECONNRESET"],

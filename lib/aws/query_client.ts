@@ -2,7 +2,7 @@
 // and STS clients, whose modules alone held about 25 MiB in every daemon for the few calls we make; the retry
 // behaviour is the SDK's standard mode (the same attempts, backoff, quota and clock-skew correction).
 import { type AwsCall, type CallLog, isWriteOperation } from "./call_log.ts";
-import { asNetworkError } from "./network_error.ts";
+import { asNetworkError, networkErrorCodes } from "./network_error.ts";
 import { type AwsCredentialKeys, signRequest, uriEncode } from "./sigv4.ts";
 import { childNamed, parseXml, type XmlElement, XmlError, type XmlValue, xmlValue } from "./xml.ts";
 
@@ -82,8 +82,8 @@ const throttlingCodes = new Set([
 ]);
 const transientCodes = new Set(["TimeoutError", "RequestTimeout", "RequestTimeoutException"]);
 const transientStatuses = new Set([500, 502, 503, 504]);
-const networkCodes = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT"]);
 const clockSkewCodes = new Set([
+  "AccessDeniedException",
   "AuthFailure",
   "InvalidSignatureException",
   "RequestExpired",
@@ -98,7 +98,7 @@ export function retryKind(error: unknown): "none" | "throttling" | "transient" {
   const status = e.$metadata?.httpStatusCode;
   if (status === 429 || (e.name !== undefined && throttlingCodes.has(e.name))) return "throttling";
   if (e.name !== undefined && transientCodes.has(e.name)) return "transient";
-  if (e.code !== undefined && networkCodes.has(e.code)) return "transient";
+  if (e.code !== undefined && networkErrorCodes.has(e.code)) return "transient";
   if (status !== undefined && transientStatuses.has(status)) return "transient";
   return "none";
 }

@@ -74,6 +74,7 @@ Deno.test("retryKind follows the SDK's standard mode", async (t) => {
     ["ServiceFailure 500", new AwsServiceError("ServiceFailure", "", 500), "transient"],
     ["a timeout", Object.assign(new Error("slow"), { name: "TimeoutError" }), "transient"],
     ["ECONNRESET", Object.assign(new Error("reset"), { code: "ECONNRESET" }), "transient"],
+    ["ENOTFOUND (a DNS failure)", Object.assign(new Error("dns"), { code: "ENOTFOUND" }), "transient"],
     ["ConcurrentModification (the caller's decision)", new AwsServiceError("ConcurrentModification", "", 409), "none"],
     ["NoSuchEntity", new AwsServiceError("NoSuchEntity", "", 404), "none"],
     ["AccessDenied", new AwsServiceError("AccessDenied", "", 403), "none"],

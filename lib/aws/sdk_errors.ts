@@ -4,6 +4,7 @@
 // IAM answers a concurrent change with HTTP 409, the same status as "already exists", so only the error code can
 // tell a transient failure from a permanent one.
 import { IrsaError, type IrsaErrorKind } from "../errors.ts";
+import { networkErrorCodes } from "./network_error.ts";
 
 interface SdkError {
   name?: string;
@@ -54,19 +55,6 @@ export const retryableAwsCodes: ReadonlySet<string> = new Set([
   "EntityAlreadyExistsException",
   // The SDK's own request timeout.
   "TimeoutError",
-]);
-
-/** Network failures below HTTP (the SDK's NODEJS_TIMEOUT_ERROR_CODES and NODEJS_NETWORK_ERROR_CODES). */
-const networkErrorCodes = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "EPIPE",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENOTFOUND",
-  "EAI_AGAIN",
 ]);
 
 /** Names that say nothing about the failure: JavaScript's own error classes and the SDK's fallbacks. */

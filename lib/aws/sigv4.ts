@@ -23,6 +23,18 @@ async function hmac(key: ArrayBuffer | Uint8Array<ArrayBuffer>, text: string): P
   return await crypto.subtle.sign("HMAC", k, encoder.encode(text));
 }
 
+// The derived key changes once a day per region and service; the SDK caches it too, which saves four HMACs a call.
+let lastKey: { secret: string; scope: string; key: ArrayBuffer } | undefined;
+
+async function signingKey(secret: string, scope: string): Promise<ArrayBuffer> {
+  if (lastKey?.secret === secret && lastKey.scope === scope) return lastKey.key;
+  const [day, ...parts] = scope.split("/");
+  let key = await hmac(encoder.encode(`AWS4${secret}`), day!);
+  for (const part of parts) key = await hmac(key, part);
+  lastKey = { secret, scope, key };
+  return key;
+}
+
 /** RFC 3986 percent-encoding, as SigV4 and the query protocol want it. Pure. */
 export function uriEncode(text: string): string {
   return encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
@@ -74,9 +86,7 @@ export async function signRequest(request: {
   const day = date.slice(0, 8);
   const scope = `${day}/${region}/${service}/aws4_request`;
   const toSign = ["AWS4-HMAC-SHA256", date, scope, await sha256Hex(canonical)].join("\n");
-  let key = await hmac(encoder.encode(`AWS4${credentials.secretAccessKey}`), day);
-  for (const part of [region, service, "aws4_request"]) key = await hmac(key, part);
-  const signature = hex(await hmac(key, toSign));
+  const signature = hex(await hmac(await signingKey(credentials.secretAccessKey, scope), toSign));
   headers["authorization"] =
     `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
   return headers;

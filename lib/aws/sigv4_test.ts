@@ -46,9 +46,15 @@ Deno.test("signRequest matches AWS's published get-vanilla test vector", async (
 });
 
 Deno.test("signRequest agrees with the SDK's signer on a query POST, with and without a session token", async (t) => {
-  for (const sessionToken of [undefined, "token/with+chars="]) {
-    await t.step(sessionToken ? "session token" : "long-term keys", async () => {
-      const keys = { ...credentials, ...(sessionToken ? { sessionToken } : {}) };
+  // The last step changes the secret under the same scope: the cached signing key must not be reused for it.
+  const cases: [string, string | undefined, string][] = [
+    ["long-term keys", undefined, credentials.secretAccessKey],
+    ["session token", "token/with+chars=", credentials.secretAccessKey],
+    ["another secret, same scope", undefined, "another-secret"],
+  ];
+  for (const [name, sessionToken, secretAccessKey] of cases) {
+    await t.step(name, async () => {
+      const keys = { ...credentials, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
       const url = new URL("https://127.0.0.1:8443/");
       const body = "Action=GetRole&Version=2010-05-08&RoleName=app%20role";
       const ours = await signRequest({

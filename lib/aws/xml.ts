@@ -66,7 +66,7 @@ export type XmlValue = string | XmlValue[] | { [name: string]: XmlValue };
  * readers take lists through `listOf`. Pure.
  */
 export function xmlValue(element: XmlElement): XmlValue {
-  if (element.children.length === 0) return element.text.trim() === "" ? element.text.trim() : element.text;
+  if (element.children.length === 0) return element.text.trim() === "" ? "" : element.text;
   if (element.children.every((c) => c.name === "member")) return element.children.map(xmlValue);
   const out: { [name: string]: XmlValue } = {};
   for (const child of element.children) out[child.name] = xmlValue(child);
