@@ -2,7 +2,7 @@
 // below decide which key signs every ServiceAccount token and which issuer they carry, so a human applies them,
 // and this module only has to get the order, the kept values and each distribution's spelling exactly right.
 
-import { stringify } from "yaml";
+import { toYaml, type YamlValue } from "./yaml_emit.ts";
 import { invalid } from "./errors.ts";
 import { validateIssuerUrl } from "./issuer.ts";
 import { keySecret, stsAudience } from "./names.ts";
@@ -419,8 +419,8 @@ interface Format {
   entries(name: string, values: string[]): string[];
 }
 
-function yamlLines(value: unknown): string[] {
-  return stringify(value).replace(/\n$/, "").split("\n");
+function yamlLines(value: YamlValue): string[] {
+  return toYaml(value).replace(/\n$/, "").split("\n");
 }
 
 function formatOf(distro: Exclude<Distro, "kind">, builtIn: BuiltIn | undefined): Format {
@@ -515,7 +515,7 @@ function formatSteps(
   }
   if (keyDirs.length === 0) return lines;
   const volumeName = (i: number) => (i === 0 ? keyVolumeName : `${keyVolumeName}-${i + 1}`);
-  const addTo = (path: string, value: unknown) => {
+  const addTo = (path: string, value: YamlValue) => {
     n++;
     lines.push(`${n}. Add to ${path} (create it if it is missing):`, ...block(yamlLines(value)));
   };
@@ -562,12 +562,12 @@ function kindSteps(newIssuer: string, jwksUri: string, keys: GeneratedKeyFiles |
     ...args.map((a) => a.name),
     ...(keys ? ["service-account-key-file", "service-account-signing-key-file"] : []),
   ];
-  const v1beta3 = stringify({
+  const v1beta3 = toYaml({
     apiVersion: "kubeadm.k8s.io/v1beta3",
     kind: "ClusterConfiguration",
     apiServer: { extraArgs: Object.fromEntries(args.map((a) => [a.name, a.value])) },
   });
-  const v1beta4 = stringify({
+  const v1beta4 = toYaml({
     apiVersion: "kubeadm.k8s.io/v1beta4",
     kind: "ClusterConfiguration",
     apiServer: { extraArgs: args },

@@ -4,7 +4,6 @@
 // holds them. What kubectl honours is honoured; what kubectl-irsa cannot honour, or does not understand, is
 // refused with the file and the field, so no request goes out differently from what the kubeconfig asks for.
 import { posix, win32 } from "node:path";
-import { parse as parseYaml, YAMLParseError } from "yaml";
 import { IrsaError } from "../errors.ts";
 import {
   type ExecApiVersion,
@@ -183,7 +182,7 @@ export async function loadKubeConnection(
       const why = e instanceof Deno.errors.NotFound ? "no such file" : `cannot read it: ${errorText(e)}`;
       throw invalid("KubeconfigUnreadable", `kubeconfig ${file}: ${why}`, e);
     }
-    docs.push({ path: file, base: path.resolve(cwd, path.dirname(file)), doc: parseKubeconfig(file, text) });
+    docs.push({ path: file, base: path.resolve(cwd, path.dirname(file)), doc: await parseKubeconfig(file, text) });
   }
   const empty = docs.every(({ doc }) =>
     !doc["current-context"] && !listOf(doc, "clusters").length && !listOf(doc, "users").length &&
@@ -207,8 +206,12 @@ function errorText(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).replace(/\s*\(os error \d+\)/, "").replace(/: \w+ '.*'$/, "");
 }
 
-/** Parses one kubeconfig file; a broken one names the file, the position and what is wrong, on one line. */
-export function parseKubeconfig(path: string, text: string): Raw {
+/**
+ * Parses one kubeconfig file; a broken one names the file, the position and what is wrong, on one line. The YAML
+ * parser is loaded on first use: the daemon in a pod connects without a kubeconfig and never needs it.
+ */
+export async function parseKubeconfig(path: string, text: string): Promise<Raw> {
+  const { parse: parseYaml, YAMLParseError } = await import("yaml");
   let doc: unknown;
   try {
     // YAML 1.1 like kubectl's go-yaml: `insecure-skip-tls-verify: yes` is a boolean there too.
