@@ -17,6 +17,7 @@ import {
   writeSysctl,
 } from "./host_state.ts";
 import { nodeImageArchives, nodeImages } from "./node_images.ts";
+import { holdNodeLock } from "./node_lock.ts";
 import { runChecked } from "./proc.ts";
 import { freePort, ServerProcess } from "./server_process.ts";
 
@@ -176,10 +177,21 @@ export interface NodeHost {
 }
 
 /**
- * Creates the bridge with the node IP, the guard table and the Service route. Undoes what a run that died
- * left first.
+ * Takes the machine's node lock, then creates the bridge with the node IP, the guard table and the Service route.
+ * Undoes what a run that died left first.
  */
 export async function prepareNodeHost(dir: string): Promise<NodeHost> {
+  // Held until restore(): a marker found under the lock is a dead run's, never a live one's.
+  const lock = await holdNodeLock();
+  try {
+    return await setUpHost(dir, () => lock.release());
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+}
+
+async function setUpHost(dir: string, release: () => void): Promise<NodeHost> {
   const stale = await Deno.readTextFile(markerPath).then((t) => JSON.parse(t) as Marker, () => undefined);
   if (stale) {
     console.error(`node: restoring the host after an earlier run that did not stop (${stale.dir})`);
@@ -210,7 +222,7 @@ export async function prepareNodeHost(dir: string): Promise<NodeHost> {
     await restoreHost(marker);
     throw e;
   }
-  return { ip: n.hostIp, before, restore: () => restoreHost(marker) };
+  return { ip: n.hostIp, before, restore: () => restoreHost(marker).finally(release) };
 }
 
 /** What the node needs from the control plane the sandbox started. */

@@ -14,6 +14,7 @@ import { deepStrictEqual } from "node:assert/strict";
 import { runPlugin } from "./cli.ts";
 import { hostSnapshot } from "./host_state.ts";
 import { nodeNetwork } from "./node.ts";
+import { holdNodeLock } from "./node_lock.ts";
 import { nodeImages } from "./node_images.ts";
 import { type Sandbox, withSandbox } from "./sandbox.ts";
 
@@ -310,11 +311,17 @@ export function figure(name: string, seconds: number): void {
  * before the node started.
  */
 export async function withNodeSandbox(t: Deno.TestContext, body: (s: Sandbox) => Promise<void>): Promise<void> {
-  const before = await hostSnapshot(nodeNetwork.cgroupRoot);
-  await withSandbox(body, { node: true, verbose: true });
-  await t.step("after stop, the host is as it was before the node started", async () => {
-    deepStrictEqual(await hostSnapshot(nodeNetwork.cgroupRoot), before);
-  });
+  // Under the machine's node lock, so another run's node is neither in the snapshot nor torn down by this one.
+  const lock = await holdNodeLock();
+  try {
+    const before = await hostSnapshot(nodeNetwork.cgroupRoot);
+    await withSandbox(body, { node: true, verbose: true });
+    await t.step("after stop, the host is as it was before the node started", async () => {
+      deepStrictEqual(await hostSnapshot(nodeNetwork.cgroupRoot), before);
+    });
+  } finally {
+    lock.release();
+  }
 }
 
 /** What `echoDeployment` saw. */
