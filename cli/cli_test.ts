@@ -188,9 +188,10 @@ Deno.test("kubectl irsa rejects usage errors with exit 2 and a pointer to the ri
   }
 });
 
-Deno.test("kubectl irsa's startup import graph leaves out the argument parser, the AWS SDK and the Kubernetes client", async () => {
+/** The modules that load when `entry` is imported: dynamic imports and type-only ones (no `code`) are skipped. */
+async function staticGraph(entry: string): Promise<Set<string>> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", "--config", denoJson, modTs],
+    args: ["info", "--json", "--config", denoJson, entry],
     env: { NO_COLOR: "1" },
     stdout: "piped",
     stderr: "piped",
@@ -204,25 +205,34 @@ Deno.test("kubectl irsa's startup import graph leaves out the argument parser, t
     }[];
   };
   const bySpecifier = new Map(info.modules.map((m) => [m.specifier, m]));
-  // Follow only imports that load at startup: skip dynamic imports and type-only ones (no `code`).
-  const staticGraph = new Set<string>();
+  const graph = new Set<string>();
   const pending = [...info.roots];
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
-    if (staticGraph.has(next)) continue;
-    staticGraph.add(next);
+    if (graph.has(next)) continue;
+    graph.add(next);
     for (const dep of bySpecifier.get(next)?.dependencies ?? []) {
       if (dep.code !== undefined && dep.isDynamic !== true) pending.push(dep.code.specifier);
     }
   }
-  const local = (path: string) => new URL(path, root).href;
-  assert.ok(staticGraph.has(local("cli/help.ts")), "the walk reaches cli/help.ts");
-  assert.ok(staticGraph.has(local("cli/commands.ts")), "the walk reaches cli/commands.ts");
+  return graph;
+}
+
+const local = (path: string) => new URL(path, root).href;
+
+Deno.test("kubectl irsa's startup import graph leaves out the argument parser, the AWS SDK and the Kubernetes client", async () => {
+  const graph = await staticGraph(local("cli/main.ts"));
+  assert.ok(graph.has(local("cli/help.ts")), "the walk reaches cli/help.ts");
+  assert.ok(graph.has(local("cli/commands.ts")), "the walk reaches cli/commands.ts");
   // node:util (the argument parser) is left out too: loading Node compatibility costs --help about 15 ms.
-  const heavy = [...staticGraph].filter((s) =>
+  const heavy = [...graph].filter((s) =>
     s.includes("@aws-sdk") || s.includes("@smithy") || s.includes("@kubernetes/client-node") ||
     s.includes("/lib/kube/") || s.includes("/lib/aws/") || s === "node:util" || s.endsWith("cli/args.ts")
   );
   assert.deepStrictEqual(heavy, [], "these must be imported lazily, inside the commands that need them");
+});
+
+Deno.test("mod.ts loads no role's code until it knows the role, so the daemon never evaluates the CLI", async () => {
+  assert.deepStrictEqual([...await staticGraph(modTs)], [local("mod.ts")]);
 });
 
 Deno.test("kubectl irsa install --webhook-skip-namespaces reaches the rendered namespaceSelector", async () => {

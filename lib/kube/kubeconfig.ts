@@ -208,14 +208,28 @@ function errorText(e: unknown): string {
 
 /**
  * Parses one kubeconfig file; a broken one names the file, the position and what is wrong, on one line. The YAML
- * parser is loaded on first use: the daemon in a pod connects without a kubeconfig and never needs it.
+ * parser is loaded on first use (it is a CommonJS package, whose loader costs resident memory): the daemon in a pod
+ * connects without a kubeconfig, and a JSON kubeconfig (`kubectl config view -o json`) needs no YAML parser.
  */
 export async function parseKubeconfig(path: string, text: string): Promise<Raw> {
+  return checkDocument(path, jsonDocument(text) ?? await yamlDocument(path, text));
+}
+
+/** The document when the text is JSON, which is YAML too; undefined otherwise, so YAML reports the error. */
+function jsonDocument(text: string): { doc: unknown } | undefined {
+  if (!/^\s*\{/.test(text)) return undefined;
+  try {
+    return { doc: JSON.parse(text) };
+  } catch {
+    return undefined;
+  }
+}
+
+async function yamlDocument(path: string, text: string): Promise<{ doc: unknown }> {
   const { parse: parseYaml, YAMLParseError } = await import("yaml");
-  let doc: unknown;
   try {
     // YAML 1.1 like kubectl's go-yaml: `insecure-skip-tls-verify: yes` is a boolean there too.
-    doc = parseYaml(text, { version: "1.1", logLevel: "error" });
+    return { doc: parseYaml(text, { version: "1.1", logLevel: "error" }) };
   } catch (e) {
     if (e instanceof YAMLParseError) {
       const pos = e.linePos?.[0];
@@ -230,6 +244,9 @@ export async function parseKubeconfig(path: string, text: string): Promise<Raw> 
     }
     throw invalid("KubeconfigInvalidYaml", `kubeconfig ${path}: invalid YAML: ${errorText(e)}`, e);
   }
+}
+
+function checkDocument(path: string, { doc }: { doc: unknown }): Raw {
   if (doc === null || doc === undefined) return {};
   if (!isMapping(doc)) {
     throw invalid(

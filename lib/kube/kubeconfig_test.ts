@@ -158,6 +158,29 @@ const cases: Case[] = [
     },
   },
 
+  // JSON is YAML too; it is read without the YAML parser, and a broken one gets the YAML parser's message.
+  {
+    name: "a JSON kubeconfig (kubectl config view -o json) resolves like its YAML form",
+    files: {
+      "/k/config": JSON.stringify({
+        apiVersion: "v1",
+        kind: "Config",
+        clusters: [{ name: "k", cluster: { server: "https://k.example:6443", "insecure-skip-tls-verify": true } }],
+        users: [{ name: "u", user: { token: "j50n" } }],
+        contexts: [{ name: "c", context: { cluster: "k", user: "u", namespace: "ns" } }],
+        "current-context": "c",
+      }),
+    },
+    options: { kubeconfig: "/k/config" },
+    want: { server: "https://k.example:6443", token: "j50n", namespace: "ns", insecureSkipTlsVerify: true },
+  },
+  {
+    name: "broken JSON is reported by the YAML parser, with its position",
+    files: { "/k/config": '{"clusters": [\n' },
+    options: { kubeconfig: "/k/config" },
+    error: /^kubeconfig \/k\/config: invalid YAML at line 2, column 1: /,
+  },
+
   // Broken files say which file and what is wrong, on one line.
   {
     name: "corrupt YAML names the file, the position and the problem",

@@ -1,4 +1,5 @@
 // Starts `kubectl irsa daemon` as its own process against the sandbox, as the Deployment would run it.
+import { parse as parseYaml } from "yaml";
 import { compileRuntimeFlags } from "./node_images.ts";
 import type { Sandbox } from "./sandbox.ts";
 import { freePort, ServerProcess } from "./server_process.ts";
@@ -25,6 +26,17 @@ let started = 0;
 
 async function releaseV8Flags(): Promise<string> {
   return (await compileRuntimeFlags()).find((f) => f.startsWith("--v8-flags="))!;
+}
+
+/**
+ * The sandbox's kubeconfig as JSON. The daemon in a pod reads no kubeconfig, so it never loads the YAML parser (a
+ * CommonJS package, whose loader costs resident memory); a JSON kubeconfig keeps the test daemon the same.
+ */
+async function jsonKubeconfig(sandbox: Sandbox): Promise<string> {
+  const path = `${sandbox.dir}/kubeconfig.json`;
+  const text = JSON.stringify(parseYaml(await Deno.readTextFile(sandbox.kubeconfigPath)));
+  await Deno.writeTextFile(path, text, { mode: 0o600 });
+  return path;
 }
 
 /** Starts the daemon with `args` added; waits for /readyz. */
@@ -55,7 +67,7 @@ export async function startDaemon(
     modPath,
     "daemon",
     "--kubeconfig",
-    options.kubeconfig ?? sandbox.kubeconfigPath,
+    options.kubeconfig ?? await jsonKubeconfig(sandbox),
     "--webhook-bind-address",
     `127.0.0.1:${webhookPort}`,
     "--webhook-ip-address",
