@@ -73,7 +73,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
       stop.abort();
     });
   }
-  const metrics = await createMetrics();
+  const metrics = createMetrics();
   let ready = false;
   // Up until every other task has ended, so probes and scrapes see the drain; /readyz turns 503 the moment the
   // daemon starts stopping (a signal or a lost lease), before the webhook closes.
