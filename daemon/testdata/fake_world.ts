@@ -335,31 +335,37 @@ export function fakeAws(options: { account?: string; region?: string } = {}) {
     throw new Error(`fake IAM does not implement ${name}`);
   };
 
+  // Answers as S3's REST API does (s3_client.ts): XML text, the bucket and key in the request.
   const s3 = (input: Json, name: string): unknown => {
-    const b = buckets.get(input.Bucket as string);
+    const b = buckets.get(input.bucket as string);
     const missing = () => awsErrorOf("NoSuchBucket", 404);
+    const xml = (text: string) => ({ status: 200, text });
     switch (name) {
       case "HeadBucket":
         if (!b) throw Object.assign(new Error("NotFound"), { name: "NotFound", $metadata: { httpStatusCode: 404 } });
-        return {};
+        return xml("");
       case "GetBucketLocation":
         if (!b) throw missing();
-        return { LocationConstraint: b.region };
+        return xml(`<LocationConstraint>${b.region === "us-east-1" ? "" : b.region}</LocationConstraint>`);
       case "GetBucketTagging":
         if (!b) throw missing();
-        return { TagSet: tagList(b.tags) };
+        return xml(
+          `<Tagging><TagSet>${
+            Object.entries(b.tags).map(([k, v]) => `<Tag><Key>${k}</Key><Value>${v}</Value></Tag>`).join("")
+          }</TagSet></Tagging>`,
+        );
       case "GetPublicAccessBlock":
         throw awsErrorOf("NoSuchPublicAccessBlockConfiguration", 404);
       case "GetBucketPolicy":
         throw awsErrorOf("NoSuchBucketPolicy", 404);
       case "DeleteObject":
-        b?.objects.delete(input.Key as string);
-        return {};
+        b?.objects.delete(input.key as string);
+        return xml("");
       case "DeleteBucket":
         if (!b) throw missing();
         if (b.objects.size > 0) throw awsErrorOf("BucketNotEmpty", 409);
-        buckets.delete(input.Bucket as string);
-        return {};
+        buckets.delete(input.bucket as string);
+        return xml("");
     }
     throw new Error(`fake S3 does not implement ${name}`);
   };
@@ -374,10 +380,9 @@ export function fakeAws(options: { account?: string; region?: string } = {}) {
       return Promise.reject(e);
     }
   };
-  // The SDK's interface (S3) and the query client's (IAM), each answered in its own shapes (IAM's values are text).
+  // Our S3 client's interface and the query client's (IAM), each answered in its own shapes.
   const client = (service: (input: Json, name: string) => unknown) => ({
-    send: (command: { input: Json }) =>
-      answer(service, command.constructor.name.replace(/Command$/, ""), command.input),
+    send: (name: string, request: Json) => answer(service, name, request),
   });
   const queryClient = (service: (input: Json, name: string) => unknown) => ({
     call: (name: string, input: Json = {}) => answer(service, name, input),

@@ -1,17 +1,17 @@
 // Builds the AWS clients from one configuration: region, profile, custom endpoints (AWS_ENDPOINT_URL and
 // AWS_ENDPOINT_URL_<SERVICE>, for S3-compatible stores and emulators), an extra CA bundle and path-style S3.
-// Every client counts its calls into a CallLog. The SDK is imported lazily so commands that do not talk to AWS
-// never load it.
-import type { S3Client } from "@aws-sdk/client-s3";
-import type { S3ControlClient } from "@aws-sdk/client-s3-control";
+// Every client counts its calls into a CallLog. IAM, STS, S3 and S3 Control are our own clients; the SDK (KMS,
+// CloudFront, assumed roles, the default credential chain) is imported lazily, when a command needs it.
 import type { KMSClient } from "@aws-sdk/client-kms";
 import type { CloudFrontClient } from "@aws-sdk/client-cloudfront";
+import type { FetchHttpHandler } from "@smithy/fetch-http-handler";
 import type { Remedy } from "../errors.ts";
 import { awsEndpointEnv } from "../names.ts";
 import { CallLog, isWriteOperation } from "./call_log.ts";
 import { type AwsCredentialIdentity, cachedCredentials } from "./credentials.ts";
 import { asNetworkError } from "./network_error.ts";
 import { createQueryClient, type QueryClient } from "./query_client.ts";
+import { createS3Client, createS3ControlClient, type S3Client, type S3ControlClient } from "./s3_client.ts";
 
 /** The services kubectl-irsa calls, as the SDK's endpoint ids. */
 export type AwsServiceId = "iam" | "s3" | "sts" | "s3control" | "kms" | "cloudfront";
@@ -96,7 +96,7 @@ export interface AwsClients {
   region: string;
   /** The configuration the clients were built from. */
   config: AwsConfig;
-  /** IAM and STS speak the query protocol through our own client (query_client.ts), not the SDK. */
+  /** IAM and STS speak the query protocol, S3 and S3 Control REST, through our own clients, not the SDK. */
   iam: QueryClient;
   sts: QueryClient;
   /** An S3 client for `region`; buckets in other regions need `s3For`. */
@@ -143,11 +143,6 @@ const maxAttempts = 5;
 
 /** Creates the clients. Throws MissingRegionError when no region is configured anywhere. */
 export async function createAwsClients(config: AwsConfig, calls = new CallLog()): Promise<AwsClients> {
-  const [{ S3Client }, { S3ControlClient }, { FetchHttpHandler }] = await Promise.all([
-    import("@aws-sdk/client-s3"),
-    import("@aws-sdk/client-s3-control"),
-    import("@smithy/fetch-http-handler"),
-  ]);
   const region = config.region ?? await regionFromProfile(config.profile);
   if (!region) {
     throw new MissingRegionError("no AWS region is configured");
@@ -167,29 +162,33 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
     const host = url ? new URL(url).host : r.startsWith("cn-") ? "amazonaws.com.cn" : "amazonaws.com";
     return proxied && !bypassesProxy(host, config.proxy!.noProxy) ? proxied : direct;
   };
-  const handlers = new Map<Deno.HttpClient, InstanceType<typeof FetchHttpHandler>>();
+  // The SDK's request handler, for the clients still on the SDK (KMS, CloudFront, assumed-role STS); loaded on first
+  // use so the daemon's usual paths never import it.
+  const handlers = new Map<Deno.HttpClient, Promise<FetchHttpHandler>>();
   const sdkHandler = (client: Deno.HttpClient) => {
     const known = handlers.get(client);
     if (known) return known;
-    const handler = new FetchHttpHandler({
-      // Covers connecting as well: Deno's client has no separate connect timeout.
-      requestTimeout: timeoutMs,
-      customFetch: async (request: RequestInfo | URL) => {
-        try {
-          return await fetch(request, { client });
-        } catch (e) {
-          throw asNetworkError(e);
-        }
-      },
-    });
+    const handler = import("@smithy/fetch-http-handler").then(({ FetchHttpHandler }) =>
+      new FetchHttpHandler({
+        // Covers connecting as well: Deno's client has no separate connect timeout.
+        requestTimeout: timeoutMs,
+        customFetch: async (request: RequestInfo | URL) => {
+          try {
+            return await fetch(request, { client });
+          } catch (e) {
+            throw asNetworkError(e);
+          }
+        },
+      })
+    );
     handlers.set(client, handler);
     return handler;
   };
-  const common = (id: AwsServiceId, r = region) => {
+  const common = async (id: AwsServiceId, r = region) => {
     const url = endpoint(id);
     return {
       region: r,
-      requestHandler: sdkHandler(httpClientFor(id, r)),
+      requestHandler: await sdkHandler(httpClientFor(id, r)),
       maxAttempts,
       ...(url ? { endpoint: url } : {}),
       credentials,
@@ -201,7 +200,7 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
       return await fromTemporaryCredentials({
         params: { RoleArn: config.assumeRoleArn!, RoleSessionName: "kubectl-irsa" },
         // The base credentials: the static ones, the profile's, or the default chain's.
-        clientConfig: { ...common("sts"), credentials: base },
+        clientConfig: { ...(await common("sts")), credentials: base },
       })();
     })
     : config.credentials
@@ -216,20 +215,20 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
   }
   let baseProvider: Promise<() => Promise<AwsCredentialIdentity>> | undefined;
   const keys = typeof credentials === "function" ? credentials : () => Promise.resolve(credentials);
-  const query = (id: "iam" | "sts", version: string) => {
-    const { url, signingRegion } = queryEndpoint(id, region, endpoint(id));
-    const client = httpClientFor(id, region);
-    return createQueryClient({
-      service: id,
-      version,
-      endpoint: url,
-      signingRegion,
+  // What each of our own clients shares: credentials, the HTTP client for its host, timeouts, the call log.
+  const ours = (id: AwsServiceId, r: string) => {
+    const client = httpClientFor(id, r);
+    return {
       credentials: keys,
-      fetch: (u, init) => fetch(u, { ...init, client }),
+      fetch: (u: URL, init: RequestInit) => fetch(u, { ...init, client }),
       timeoutMs,
       maxAttempts,
       calls,
-    });
+    };
+  };
+  const query = (id: "iam" | "sts", version: string) => {
+    const { url, signingRegion } = queryEndpoint(id, region, endpoint(id));
+    return createQueryClient({ ...ours(id, region), service: id, version, endpoint: url, signingRegion });
   };
   const counted = <C extends { middlewareStack: unknown }>(client: C, service: string): C => {
     (client.middlewareStack as CountableStack).add(
@@ -252,20 +251,21 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
   const s3For = (r: string) => {
     const known = s3Clients.get(r);
     if (known) return known;
-    const client = counted(new S3Client({ ...common("s3", r), forcePathStyle: config.s3PathStyle ?? false }), "s3");
+    const url = endpoint("s3");
+    const client = createS3Client({
+      ...ours("s3", r),
+      region: r,
+      endpoint: { ...(url ? { url } : {}), pathStyle: config.s3PathStyle ?? false },
+    });
     s3Clients.set(r, client);
     return client;
   };
-  // S3 Control's endpoint rules put the account ID in front of the host, which breaks a custom endpoint such as
-  // an IP address; with an override, use it as given.
   const controlUrl = endpoint("s3control");
-  const s3control = counted(
-    new S3ControlClient({
-      ...common("s3control"),
-      ...(controlUrl ? { endpointProvider: () => ({ url: new URL(controlUrl) }) } : {}),
-    }),
-    "s3control",
-  );
+  const s3control = createS3ControlClient({
+    ...ours("s3control", region),
+    region,
+    ...(controlUrl ? { endpointUrl: controlUrl } : {}),
+  });
   const lazy: { destroy(): void }[] = [];
   const once = <C extends { destroy(): void }>(make: () => Promise<C>): () => Promise<C> => {
     let made: Promise<C> | undefined;
@@ -277,11 +277,11 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
   };
   const kms = once(async () => {
     const { KMSClient } = await import("@aws-sdk/client-kms");
-    return counted(new KMSClient(common("kms")), "kms");
+    return counted(new KMSClient(await common("kms")), "kms");
   });
   const cloudfront = once(async () => {
     const { CloudFrontClient } = await import("@aws-sdk/client-cloudfront");
-    return counted(new CloudFrontClient(common("cloudfront", "us-east-1")), "cloudfront");
+    return counted(new CloudFrontClient(await common("cloudfront", "us-east-1")), "cloudfront");
   });
   return {
     region,
@@ -295,7 +295,7 @@ export async function createAwsClients(config: AwsConfig, calls = new CallLog())
     cloudfront,
     calls,
     destroy() {
-      for (const c of [s3control, ...s3Clients.values(), ...lazy]) c.destroy();
+      for (const c of lazy) c.destroy();
       direct.close();
       proxied?.close();
     },

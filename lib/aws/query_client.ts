@@ -46,6 +46,13 @@ export function queryBody(action: string, version: string, input: Record<string,
   return pairs.map(([k, v]) => `${uriEncode(k)}=${uriEncode(v)}`).join("&");
 }
 
+const bodylessNames: Record<number, string> = {
+  301: "MovedPermanently",
+  400: "BadRequest",
+  403: "Forbidden",
+  404: "NotFound",
+};
+
 /** The error an XML error answer describes (`<Error><Code>`), or an uncoded one for the status alone. Pure. */
 export function errorFromAnswer(status: number, body: string): AwsServiceError {
   let root: XmlElement | undefined;
@@ -59,7 +66,11 @@ export function errorFromAnswer(status: number, body: string): AwsServiceError {
   const error = find(root);
   const code = childNamed(error, "Code")?.text.trim();
   const requestId = (childNamed(root, "RequestId") ?? childNamed(error, "RequestId"))?.text.trim();
-  if (!code) return new AwsServiceError("Unknown", `HTTP ${status} with no error code`, status, requestId);
+  if (!code) {
+    // S3 answers HEAD with no body; the SDK names those errors after the status.
+    const name = bodylessNames[status] ?? "Unknown";
+    return new AwsServiceError(name, `HTTP ${status} with no error code`, status, requestId);
+  }
   return new AwsServiceError(code, childNamed(error, "Message")?.text.trim() ?? code, status, requestId);
 }
 
@@ -127,11 +138,10 @@ export class RetryQuota {
   }
 }
 
-/** What a query client needs; the effects (fetch, time, randomness) are passed in. */
-export interface QueryClientOptions {
+/** What a signed sender needs; the effects (fetch, time, randomness) are passed in. */
+export interface SenderOptions {
+  /** The signing name (S3 Control signs as "s3"). */
   service: string;
-  version: string;
-  endpoint: URL;
   signingRegion: string;
   /** Resolved per call; the provider caches (see clients.ts). */
   credentials: () => Promise<AwsCredentialKeys>;
@@ -144,8 +154,36 @@ export interface QueryClientOptions {
   now?: () => number;
 }
 
-/** Creates a query client. */
-export function createQueryClient(options: QueryClientOptions): QueryClient {
+/** What a query client needs. */
+export interface QueryClientOptions extends SenderOptions {
+  version: string;
+  endpoint: URL;
+}
+
+/** One HTTP request of an AWS call, before signing. */
+export interface AwsRequest {
+  method: string;
+  url: URL;
+  headers: Record<string, string>;
+  body: string;
+  unsigned?: boolean;
+}
+
+/** A successful answer. */
+export interface AwsAnswer {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+/** Sends signed requests with the SDK's standard retry mode, recording each call in the call log. */
+export interface AwsSender {
+  /** `call` names the call in the log (`{service, operation}`), for any protocol. */
+  send(call: { service: string; operation: string }, request: AwsRequest): Promise<AwsAnswer>;
+}
+
+/** Creates the sender both protocols share: signing, timeouts, retries, the retry quota and clock-skew correction. */
+export function createAwsSender(options: SenderOptions): AwsSender {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const random = options.random ?? Math.random;
   const now = options.now ?? Date.now;
@@ -153,13 +191,12 @@ export function createQueryClient(options: QueryClientOptions): QueryClient {
   // Server time minus ours, learnt from a clock-skew error's Date header (the SDK's systemClockOffset).
   let clockOffsetMs = 0;
 
-  async function attempt(action: string, body: string, unsigned: boolean): Promise<QueryResult> {
-    const headers: Record<string, string> = { "content-type": "application/x-www-form-urlencoded" };
-    const signed = unsigned ? headers : await signRequest({
-      method: "POST",
-      url: options.endpoint,
-      headers,
-      body,
+  async function attempt(request: AwsRequest): Promise<AwsAnswer> {
+    const signed = request.unsigned ? request.headers : await signRequest({
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      body: request.body,
       credentials: await options.credentials(),
       region: options.signingRegion,
       service: options.service,
@@ -170,16 +207,16 @@ export function createQueryClient(options: QueryClientOptions): QueryClient {
     let response: Response;
     let text: string;
     try {
-      response = await options.fetch(options.endpoint, {
-        method: "POST",
+      response = await options.fetch(request.url, {
+        method: request.method,
         headers: send,
-        body,
+        ...(request.method === "GET" || request.method === "HEAD" ? {} : { body: request.body }),
         signal: AbortSignal.timeout(options.timeoutMs),
       });
       text = await response.text();
     } catch (e) {
       if (e instanceof DOMException && e.name === "TimeoutError") {
-        throw Object.assign(new Error(`no answer from ${options.endpoint.host} within ${options.timeoutMs} ms`), {
+        throw Object.assign(new Error(`no answer from ${request.url.host} within ${options.timeoutMs} ms`), {
           name: "TimeoutError",
         });
       }
@@ -197,23 +234,20 @@ export function createQueryClient(options: QueryClientOptions): QueryClient {
       }
       throw error;
     }
-    const result = childNamed(parseXml(text), `${action}Result`);
-    const value = result ? xmlValue(result) : {};
-    return typeof value === "object" && !Array.isArray(value) ? value : {};
+    return { status: response.status, headers: response.headers, text };
   }
 
   return {
-    async call(action, input = {}, { unsigned = false } = {}) {
-      const body = queryBody(action, options.version, input);
+    async send(call, request) {
       const record = (outcome: AwsCall["outcome"]) =>
-        options.calls.record({ service: options.service, operation: action, write: isWriteOperation(action), outcome });
+        options.calls.record({ ...call, write: isWriteOperation(call.operation), outcome });
       let spent = 0;
       for (let n = 1;; n++) {
         try {
-          const result = await attempt(action, body, unsigned);
+          const answer = await attempt(request);
           quota.refund(spent > 0 ? spent : 1);
           record("ok");
-          return result;
+          return answer;
         } catch (e) {
           const corrected = (e as { clockCorrected?: boolean }).clockCorrected === true;
           const kind = corrected ? "transient" : retryKind(e);
@@ -226,6 +260,25 @@ export function createQueryClient(options: QueryClientOptions): QueryClient {
           await sleep(corrected ? 0 : retryDelayMs(n - 1, kind, random()));
         }
       }
+    },
+  };
+}
+
+/** Creates a query client. */
+export function createQueryClient(options: QueryClientOptions): QueryClient {
+  const sender = createAwsSender(options);
+  return {
+    async call(action, input = {}, { unsigned = false } = {}) {
+      const answer = await sender.send({ service: options.service, operation: action }, {
+        method: "POST",
+        url: options.endpoint,
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body: queryBody(action, options.version, input),
+        unsigned,
+      });
+      const result = childNamed(parseXml(answer.text), `${action}Result`);
+      const value = result ? xmlValue(result) : {};
+      return typeof value === "object" && !Array.isArray(value) ? value : {};
     },
   };
 }

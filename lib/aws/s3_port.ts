@@ -2,7 +2,9 @@
 // another account owns (or registered after a delete) is never read from or written to.
 import { IrsaError } from "../errors.ts";
 import type { AwsClients } from "./clients.ts";
+import { type S3Request, xmlEscape } from "./s3_client.ts";
 import { awsError, isNotFound, sdkErrorCode } from "./sdk_errors.ts";
+import { childNamed, parseXml, type XmlElement } from "./xml.ts";
 
 /** Public access block settings of a bucket or account. */
 export interface PublicAccessBlock {
@@ -80,16 +82,53 @@ export function headBucketError(e: unknown, target: { bucket: string; account: s
   return awsError(e, "s3:HeadBucket", target.bucket);
 }
 
-/** The SDK implementation. */
+const s3Namespace = "http://s3.amazonaws.com/doc/2006-03-01/";
+
+function blockXml(c: PublicAccessBlock): string {
+  const fields = (["BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"] as const)
+    .map((k) => `<${k}>${c[k]}</${k}>`).join("");
+  return `<PublicAccessBlockConfiguration xmlns="${s3Namespace}">${fields}</PublicAccessBlockConfiguration>`;
+}
+
+/** A public access block from its XML answer (the bucket's and the account's have the same fields). Pure. */
+export function parseBlock(text: string): PublicAccessBlock {
+  const root = parseXml(text);
+  const flag = (name: string) => findElement(root, name)?.text.trim() === "true";
+  return {
+    BlockPublicAcls: flag("BlockPublicAcls"),
+    IgnorePublicAcls: flag("IgnorePublicAcls"),
+    BlockPublicPolicy: flag("BlockPublicPolicy"),
+    RestrictPublicBuckets: flag("RestrictPublicBuckets"),
+  };
+}
+
+function findElement(el: XmlElement, name: string): XmlElement | undefined {
+  if (el.name === name) return el;
+  for (const c of el.children) {
+    const found = findElement(c, name);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** The tags of a GetBucketTagging answer. Pure. */
+export function parseTagging(text: string): Record<string, string> {
+  const tagSet = findElement(parseXml(text), "TagSet");
+  return Object.fromEntries(
+    (tagSet?.children ?? []).filter((t) => t.name === "Tag").map((t) => [
+      childNamed(t, "Key")?.text ?? "",
+      childNamed(t, "Value")?.text ?? "",
+    ]),
+  );
+}
+
+/** The implementation on our S3 REST client (s3_client.ts). */
 export function s3Port(clients: AwsClients): S3Port {
-  const sdk = () => import("@aws-sdk/client-s3");
   const client = (region: string) => clients.s3For(region);
   return {
     async accountPublicAccessBlock(account) {
-      const { GetPublicAccessBlockCommand } = await import("@aws-sdk/client-s3-control");
       try {
-        const out = await clients.s3control.send(new GetPublicAccessBlockCommand({ AccountId: account }));
-        return normalizeBlock(out.PublicAccessBlockConfiguration);
+        return parseBlock((await clients.s3control.getPublicAccessBlock(account)).text);
       } catch (e) {
         if (isNotFound(e, "NoSuchPublicAccessBlockConfiguration")) return undefined;
         throw awsError(e, "s3:GetAccountPublicAccessBlock", `account ${account}`);
@@ -97,25 +136,24 @@ export function s3Port(clients: AwsClients): S3Port {
     },
 
     async observeBucket(bucket, { account, region, keys }) {
-      const s3 = await sdk();
       const c = await client(region);
-      const owner = { Bucket: bucket, ExpectedBucketOwner: account };
+      const owner = { bucket, headers: { "x-amz-expected-bucket-owner": account } };
       try {
-        await c.send(new s3.HeadBucketCommand(owner));
+        await c.send("HeadBucket", { ...owner, method: "HEAD" });
       } catch (e) {
         if (sdkErrorCode(e).status === 404) return { exists: false };
         throw headBucketError(e, { bucket, account, region });
       }
-      const wrap = async <T>(operation: string, fn: () => Promise<T>, missing: string[]): Promise<T | undefined> => {
+      const get = async (operation: string, request: Omit<S3Request, "method" | "bucket">, missing: string[]) => {
         try {
-          return await fn();
+          return (await c.send(operation, { ...owner, ...request, method: "GET" })).text;
         } catch (e) {
           if (isNotFound(e, ...missing)) return undefined;
-          throw awsError(e, operation, bucket);
+          throw awsError(e, `s3:${operation}`, bucket);
         }
       };
-      const location = await wrap("s3:GetBucketLocation", () => c.send(new s3.GetBucketLocationCommand(owner)), []);
-      const actualRegion = regionOfLocation(location?.LocationConstraint);
+      const location = await get("GetBucketLocation", { query: { location: "" } }, []);
+      const actualRegion = regionOfLocation(location === undefined ? undefined : parseXml(location).text.trim());
       if (actualRegion !== region) {
         throw new IrsaError(
           "invalid",
@@ -124,46 +162,33 @@ export function s3Port(clients: AwsClients): S3Port {
           { remedies: [{ kind: "bucketRegion", region: actualRegion }, { kind: "bucket" }] },
         );
       }
-      const tagging = await wrap("s3:GetBucketTagging", () => c.send(new s3.GetBucketTaggingCommand(owner)), [
-        "NoSuchTagSet",
-        "NoSuchTagSetError",
-      ]);
-      const block = await wrap("s3:GetPublicAccessBlock", () => c.send(new s3.GetPublicAccessBlockCommand(owner)), [
+      const tagging = await get("GetBucketTagging", { query: { tagging: "" } }, ["NoSuchTagSet", "NoSuchTagSetError"]);
+      const block = await get("GetPublicAccessBlock", { query: { publicAccessBlock: "" } }, [
         "NoSuchPublicAccessBlockConfiguration",
       ]);
-      const policy = await wrap("s3:GetBucketPolicy", () => c.send(new s3.GetBucketPolicyCommand(owner)), [
-        "NoSuchBucketPolicy",
-      ]);
+      const policy = await get("GetBucketPolicy", { query: { policy: "" } }, ["NoSuchBucketPolicy"]);
       const objects: Record<string, string | undefined> = {};
-      for (const key of keys) {
-        const out = await wrap(
-          "s3:GetObject",
-          () => c.send(new s3.GetObjectCommand({ ...owner, Key: key })),
-          ["NoSuchKey", "NotFound"],
-        );
-        objects[key] = await out?.Body?.transformToString();
-      }
+      for (const key of keys) objects[key] = await get("GetObject", { key }, ["NoSuchKey", "NotFound"]);
       return {
         exists: true,
         region: actualRegion,
-        tags: Object.fromEntries((tagging?.TagSet ?? []).map((t) => [t.Key ?? "", t.Value ?? ""])),
-        publicAccessBlock: normalizeBlock(block?.PublicAccessBlockConfiguration),
-        policy: policy?.Policy,
+        tags: tagging === undefined ? {} : parseTagging(tagging),
+        publicAccessBlock: block === undefined ? undefined : parseBlock(block),
+        policy,
         objects,
       };
     },
 
     async createBucket(bucket, { region }) {
-      const s3 = await sdk();
       try {
-        await (await client(region)).send(
-          new s3.CreateBucketCommand({
-            Bucket: bucket,
-            // us-east-1 rejects an explicit LocationConstraint; every other region requires its own.
-            ...(region === "us-east-1" ? {} : { CreateBucketConfiguration: { LocationConstraint: region as never } }),
-            ObjectOwnership: "BucketOwnerEnforced",
-          }),
-        );
+        await (await client(region)).send("CreateBucket", {
+          method: "PUT",
+          bucket,
+          headers: { "x-amz-object-ownership": "BucketOwnerEnforced" },
+          // us-east-1 rejects an explicit LocationConstraint; every other region requires its own.
+          body: region === "us-east-1" ? "" : `<CreateBucketConfiguration xmlns="${s3Namespace}">` +
+            `<LocationConstraint>${xmlEscape(region)}</LocationConstraint></CreateBucketConfiguration>`,
+        });
       } catch (e) {
         const { code } = sdkErrorCode(e);
         if (code === "BucketAlreadyOwnedByYou") return;
@@ -180,116 +205,86 @@ export function s3Port(clients: AwsClients): S3Port {
     },
 
     async putBucketTagging(bucket, { account, region, tags }) {
-      const s3 = await sdk();
-      await send(
-        region,
-        "s3:PutBucketTagging",
-        bucket,
-        new s3.PutBucketTaggingCommand({
-          Bucket: bucket,
-          ExpectedBucketOwner: account,
-          Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
-        }),
+      const set = Object.entries(tags).map(([k, v]) =>
+        `<Tag><Key>${xmlEscape(k)}</Key><Value>${xmlEscape(v)}</Value></Tag>`
       );
+      await send(region, "PutBucketTagging", bucket, account, {
+        method: "PUT",
+        query: { tagging: "" },
+        body: `<Tagging xmlns="${s3Namespace}"><TagSet>${set.join("")}</TagSet></Tagging>`,
+        md5: true,
+      });
     },
 
     async putPublicAccessBlock(bucket, { account, region, config }) {
-      const s3 = await sdk();
-      await send(
-        region,
-        "s3:PutPublicAccessBlock",
-        bucket,
-        new s3.PutPublicAccessBlockCommand({
-          Bucket: bucket,
-          ExpectedBucketOwner: account,
-          PublicAccessBlockConfiguration: config,
-        }),
-      );
+      await send(region, "PutPublicAccessBlock", bucket, account, {
+        method: "PUT",
+        query: { publicAccessBlock: "" },
+        body: blockXml(config),
+        md5: true,
+      });
     },
 
     async putBucketPolicy(bucket, { account, region, policy }) {
-      const s3 = await sdk();
-      await send(
-        region,
-        "s3:PutBucketPolicy",
-        bucket,
-        new s3.PutBucketPolicyCommand({
-          Bucket: bucket,
-          ExpectedBucketOwner: account,
-          Policy: policy,
-        }),
-      );
+      await send(region, "PutBucketPolicy", bucket, account, {
+        method: "PUT",
+        query: { policy: "" },
+        headers: { "content-type": "application/json" },
+        body: policy,
+        md5: true,
+      });
     },
 
     async putObject(bucket, { account, region, key, body, contentType }) {
-      const s3 = await sdk();
-      await send(
-        region,
-        "s3:PutObject",
-        `${bucket}/${key}`,
-        new s3.PutObjectCommand({
-          Bucket: bucket,
-          ExpectedBucketOwner: account,
-          Key: key,
-          Body: body,
-          ContentType: contentType,
-          // STS caches discovery documents; a short max-age keeps key rotation prompt.
-          CacheControl: "max-age=300",
-        }),
-      );
+      await send(region, "PutObject", bucket, account, {
+        method: "PUT",
+        key,
+        // STS caches discovery documents; a short max-age keeps key rotation prompt.
+        headers: { "content-type": contentType, "cache-control": "max-age=300" },
+        body,
+      }, `${bucket}/${key}`);
     },
 
     async deleteBucket(bucket, { account, region }) {
-      const s3 = await sdk();
-      await sendIgnoringMissing(
-        region,
-        "s3:DeleteBucket",
-        bucket,
-        new s3.DeleteBucketCommand({ Bucket: bucket, ExpectedBucketOwner: account }),
-      );
+      await sendIgnoringMissing(region, "DeleteBucket", bucket, account, { method: "DELETE" });
     },
 
     async deleteObject(bucket, { account, region, key }) {
-      const s3 = await sdk();
-      await sendIgnoringMissing(
-        region,
-        "s3:DeleteObject",
-        `${bucket}/${key}`,
-        new s3.DeleteObjectCommand({
-          Bucket: bucket,
-          ExpectedBucketOwner: account,
-          Key: key,
-        }),
-      );
+      await sendIgnoringMissing(region, "DeleteObject", bucket, account, { method: "DELETE", key }, `${bucket}/${key}`);
     },
   };
 
-  async function sendIgnoringMissing(region: string, operation: string, target: string, command: unknown) {
+  async function sendIgnoringMissing(
+    region: string,
+    operation: string,
+    bucket: string,
+    account: string,
+    request: Omit<S3Request, "bucket">,
+    target = bucket,
+  ) {
     try {
-      await send(region, operation, target, command);
+      await send(region, operation, bucket, account, request, target);
     } catch (e) {
       if (!isNotFound((e as { cause?: unknown }).cause, "NoSuchBucket", "NoSuchKey", "NotFound")) throw e;
     }
   }
 
-  async function send(region: string, operation: string, target: string, command: unknown): Promise<void> {
+  async function send(
+    region: string,
+    operation: string,
+    bucket: string,
+    account: string,
+    request: Omit<S3Request, "bucket">,
+    target = bucket,
+  ): Promise<void> {
     try {
-      // deno-lint-ignore no-explicit-any
-      await (await client(region)).send(command as any);
+      await (await client(region)).send(operation, {
+        ...request,
+        bucket,
+        headers: { ...request.headers, "x-amz-expected-bucket-owner": account },
+      });
     } catch (e) {
-      throw awsError(e, operation, target);
+      throw awsError(e, `s3:${operation}`, target);
     }
   }
-}
-
-function normalizeBlock(
-  c: Partial<Record<keyof PublicAccessBlock, boolean | undefined>> | undefined,
-): PublicAccessBlock | undefined {
-  if (!c) return undefined;
-  return {
-    BlockPublicAcls: c.BlockPublicAcls ?? false,
-    IgnorePublicAcls: c.IgnorePublicAcls ?? false,
-    BlockPublicPolicy: c.BlockPublicPolicy ?? false,
-    RestrictPublicBuckets: c.RestrictPublicBuckets ?? false,
-  };
 }

@@ -2,8 +2,7 @@
 // real moto serves S3 over TLS to the product's own AWS client configuration.
 import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from "jose";
-import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { CreateBucketCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { awsConfigFromEnv } from "../../lib/aws/clients.ts";
 import { testAws } from "../support/aws.ts";
 import { jwkFromPublicPem } from "../../lib/keys.ts";
@@ -61,20 +60,22 @@ Deno.test({
       config.caBundlePem = await Deno.readTextFile(sandbox.caPath);
       const aws = await testAws(config);
       try {
-        await aws.s3.send(
-          new CreateBucketCommand({
-            Bucket: "harness-proof",
-            CreateBucketConfiguration: { LocationConstraint: "eu-west-1" },
-          }),
-        );
-        await aws.s3.send(
-          new PutObjectCommand({
-            Bucket: "harness-proof",
-            Key: "hello.txt",
-            Body: "hi",
-            ExpectedBucketOwner: motoAccount,
-          }),
-        );
+        const s3 = aws.product.s3;
+        await s3.send("CreateBucket", {
+          method: "PUT",
+          bucket: "harness-proof",
+          body:
+            "<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>",
+        });
+        await s3.send("PutObject", {
+          method: "PUT",
+          bucket: "harness-proof",
+          key: "hello.txt",
+          body: "hi",
+          headers: { "x-amz-expected-bucket-owner": motoAccount },
+        });
+        equal((await s3.send("GetObject", { method: "GET", bucket: "harness-proof", key: "hello.txt" })).text, "hi");
+        // The SDK's client, the oracle, reads what ours wrote.
         const got = await aws.s3.send(new GetObjectCommand({ Bucket: "harness-proof", Key: "hello.txt" }));
         equal(await got.Body?.transformToString(), "hi");
         deepStrictEqual(aws.calls.summary(), ["s3:CreateBucket x1", "s3:PutObject x1", "s3:GetObject x1"]);
