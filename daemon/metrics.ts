@@ -1,5 +1,5 @@
-// Prometheus metrics of the daemon (daemon/prometheus.ts): webhook requests and latency, mutations, ServiceAccount cache misses, and
-// (for the reconcilers) reconciles, AWS calls and queue depth.
+// Prometheus metrics of the daemon (on daemon/prometheus.ts): webhook requests and latency, mutations, ServiceAccount
+// cache misses, and (for the reconcilers) reconciles, AWS calls and queue depth.
 import { Counter, Gauge, Histogram, registerProcessMetrics, Registry } from "./prometheus.ts";
 
 /** The daemon's metrics, registered on one registry. */
