@@ -23,6 +23,7 @@ import {
   unsignedInteger,
   utf8String,
 } from "./der.ts";
+import { pemBlocks, pemEncode } from "./keys.ts";
 
 const ecdsa = { name: "ECDSA", namedCurve: "P-256" } as const;
 const dayMs = 86_400_000;
@@ -204,7 +205,7 @@ async function finish(der: Bytes, keys: CryptoKeyPair): Promise<CertifiedKey> {
   const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", keys.privateKey));
   return {
     certPem: certificatePem(der),
-    keyPem: pemBlock("PRIVATE KEY", pkcs8),
+    keyPem: pemEncode("PRIVATE KEY", pkcs8),
     privateKey: keys.privateKey,
     info: parseCertificate(der),
   };
@@ -409,19 +410,6 @@ export async function loadCertifiedKey(certPem: string, keyPem: string): Promise
   return { certPem, keyPem, privateKey, info: parseCertificate(der) };
 }
 
-function pemBlocks(text: string): { label: string; der: Bytes }[] {
-  const blocks = [...text.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g)];
-  return blocks.map((m) => ({
-    label: m[1]!,
-    der: Uint8Array.from(atob(m[2]!.replace(/\s+/g, "")), (c) => c.charCodeAt(0)),
-  }));
-}
-
-function pemBlock(label: string, der: Uint8Array): string {
-  const b64 = btoa(Array.from(der, (b) => String.fromCharCode(b)).join(""));
-  return `-----BEGIN ${label}-----\n${b64.match(/.{1,64}/g)!.join("\n")}\n-----END ${label}-----\n`;
-}
-
 /** Splits a PEM bundle into DER certificates, in order; blocks of other types are skipped. */
 export function certificatesFromPem(bundle: string): Bytes[] {
   return pemBlocks(bundle).filter((b) => b.label === "CERTIFICATE").map((b) => b.der);
@@ -429,5 +417,5 @@ export function certificatesFromPem(bundle: string): Bytes[] {
 
 /** One DER certificate as PEM, in the same layout as the certificates this module issues. */
 export function certificatePem(der: Uint8Array): string {
-  return pemBlock("CERTIFICATE", der);
+  return pemEncode("CERTIFICATE", der);
 }

@@ -210,7 +210,8 @@ export function createAwsSender(options: SenderOptions): AwsSender {
       response = await options.fetch(request.url, {
         method: request.method,
         headers: send,
-        ...(request.method === "GET" || request.method === "HEAD" ? {} : { body: request.body }),
+        // No body at all when there is none (GET, HEAD, DELETE): fetch would label an empty one text/plain.
+        ...(request.body === "" ? {} : { body: request.body }),
         signal: AbortSignal.timeout(options.timeoutMs),
       });
       text = await response.text();

@@ -1,31 +1,11 @@
 // The SDK's signer (with S3's settings) is the oracle for signatures; a recording fetch stands in for S3.
 import { deepStrictEqual, equal, ok, rejects } from "node:assert/strict";
 import { SignatureV4 } from "@smithy/signature-v4";
-import { createHash, createHmac } from "node:crypto";
+import { createHash } from "node:crypto";
+import { NodeSha256 } from "./_node_sha256.ts";
 import { CallLog } from "./call_log.ts";
 import { createS3Client, createS3ControlClient, s3Url, xmlEscape } from "./s3_client.ts";
 import { parseBlock, parseTagging } from "./s3_port.ts";
-
-const bytes = (d: string | ArrayBuffer | ArrayBufferView) =>
-  typeof d === "string"
-    ? d
-    : d instanceof ArrayBuffer
-    ? new Uint8Array(d)
-    : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-
-class NodeSha256 {
-  #hash;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.#hash = secret ? createHmac("sha256", bytes(secret)) : createHash("sha256");
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView) {
-    this.#hash.update(bytes(data));
-  }
-  digest() {
-    return Promise.resolve(new Uint8Array(this.#hash.digest()));
-  }
-  reset() {}
-}
 
 const keys = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret/key+", sessionToken: "tok=en" };
 const now = Date.parse("2026-12-03T10:00:00Z");
@@ -157,6 +137,12 @@ Deno.test("an S3 request is signed as the SDK's signer signs it with S3's settin
       equal(req.body, c.method === "GET" ? undefined : body);
     });
   }
+});
+
+Deno.test("a request without a body sends none, so fetch adds no text/plain Content-Type", async () => {
+  const { sent, fetch } = recorder();
+  await client(fetch).s3.send("DeleteObject", { method: "DELETE", bucket: "bkt", key: "k" });
+  equal(sent[0]!.body, undefined);
 });
 
 Deno.test("S3 errors: XML codes, body-less HEAD answers named as the SDK names them, retries, the call log", async () => {

@@ -184,7 +184,10 @@ export function s3Port(clients: AwsClients): S3Port {
         await (await client(region)).send("CreateBucket", {
           method: "PUT",
           bucket,
-          headers: { "x-amz-object-ownership": "BucketOwnerEnforced" },
+          headers: {
+            "x-amz-object-ownership": "BucketOwnerEnforced",
+            ...(region === "us-east-1" ? {} : { "content-type": "application/xml" }),
+          },
           // us-east-1 rejects an explicit LocationConstraint; every other region requires its own.
           body: region === "us-east-1" ? "" : `<CreateBucketConfiguration xmlns="${s3Namespace}">` +
             `<LocationConstraint>${xmlEscape(region)}</LocationConstraint></CreateBucketConfiguration>`,
@@ -211,6 +214,7 @@ export function s3Port(clients: AwsClients): S3Port {
       await send(region, "PutBucketTagging", bucket, account, {
         method: "PUT",
         query: { tagging: "" },
+        headers: { "content-type": "application/xml" },
         body: `<Tagging xmlns="${s3Namespace}"><TagSet>${set.join("")}</TagSet></Tagging>`,
         md5: true,
       });
@@ -220,6 +224,7 @@ export function s3Port(clients: AwsClients): S3Port {
       await send(region, "PutPublicAccessBlock", bucket, account, {
         method: "PUT",
         query: { publicAccessBlock: "" },
+        headers: { "content-type": "application/xml" },
         body: blockXml(config),
         md5: true,
       });

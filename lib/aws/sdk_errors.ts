@@ -75,7 +75,8 @@ export function isRetryableAwsError(e: unknown): boolean {
   const names = [err.Code, err.name, err.code].filter((n): n is string => typeof n === "string");
   if (names.some((n) => retryableAwsCodes.has(n) || networkErrorCodes.has(n))) return true;
   if (isCredentialsError(err.name, err.message ?? "")) return false;
-  const coded = err.Code !== undefined ||
+  // Our clients give a code-less answer the Code "Unknown", as the SDK names it; that is no code either.
+  const coded = (err.Code !== undefined && !uncodedNames.has(err.Code)) ||
     (err.name !== undefined && !uncodedNames.has(err.name) && !/^\d+$/.test(err.name));
   if (coded) return false;
   const status = err.$metadata?.httpStatusCode;

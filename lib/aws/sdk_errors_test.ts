@@ -1,3 +1,4 @@
+import { errorFromAnswer } from "./query_client.ts";
 import { equal } from "node:assert/strict";
 import { isRetryable } from "../errors.ts";
 import { awsError, isRetryableAwsError } from "./sdk_errors.ts";
@@ -125,6 +126,12 @@ Deno.test("awsError() decides retryable from the error code, apart from the erro
     {
       name: "a 503 without a code (HEAD, a proxy's page) is retryable",
       error: sdkError({ name: "Unknown", status: 503 }),
+      retryable: true,
+      kind: "unavailable",
+    },
+    {
+      name: 'our clients\' code-less 502 (Code "Unknown", as errorFromAnswer builds it) is retryable too',
+      error: errorFromAnswer(502, ""),
       retryable: true,
       kind: "unavailable",
     },

@@ -1,29 +1,7 @@
 import { equal } from "node:assert/strict";
 import { SignatureV4 } from "@smithy/signature-v4";
-import { createHash, createHmac } from "node:crypto";
+import { NodeSha256 } from "./_node_sha256.ts";
 import { amzDate, signRequest, uriEncode } from "./sigv4.ts";
-
-const bytes = (d: string | ArrayBuffer | ArrayBufferView) =>
-  typeof d === "string"
-    ? d
-    : d instanceof ArrayBuffer
-    ? new Uint8Array(d)
-    : new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-
-// The SDK signer hashing with node:crypto, apart from the Web Crypto code under test.
-class NodeSha256 {
-  #hash;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.#hash = secret ? createHmac("sha256", bytes(secret)) : createHash("sha256");
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView) {
-    this.#hash.update(bytes(data));
-  }
-  digest() {
-    return Promise.resolve(new Uint8Array(this.#hash.digest()));
-  }
-  reset() {}
-}
 
 const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" };
 const now = new Date("2015-08-30T12:36:00Z");
