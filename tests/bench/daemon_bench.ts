@@ -6,7 +6,7 @@ import { isWriteOperation } from "../../lib/aws/call_log.ts";
 import type { KubeClient } from "../../lib/kube/client.ts";
 import { systemNamespace } from "../../lib/names.ts";
 import { installCrds } from "../support/crds.ts";
-import { startDaemon } from "../support/daemon.ts";
+import { startDaemon, warmDaemonModules } from "../support/daemon.ts";
 import {
   type FaultProxy,
   isWrite,
@@ -256,6 +256,8 @@ function table(count: number, seed: Figures, ours: Figures): string[] {
 
 /** Runs the benchmark and returns its printed lines. */
 export async function benchDaemon(counts: number[], steadyObjects: number, only?: Program): Promise<string[]> {
+  // Peak RSS is the daemon's own, not that of Deno transpiling a fresh checkout (a release binary never does).
+  await warmDaemonModules();
   // Every program and count on its own sandbox at the same time: both programs wait on AWS latency far more than
   // they compute, and a run takes as long as the seed's largest count instead of the sum.
   const runs = counts.flatMap((count) =>
