@@ -103,6 +103,7 @@ export function readElement(bytes: Bytes, at = 0): DerElement & { end: number } 
   if (length & 0x80) {
     const count = length & 0x7f;
     if (count === 0 || count > 4) throw new Error("DER: unsupported length");
+    if (start + count > bytes.length) throw new Error("DER: truncated element");
     length = 0;
     for (let i = 0; i < count; i++) length = length * 256 + bytes[start + i]!;
     start += count;

@@ -40,4 +40,5 @@ Deno.test("DER reader round-trips what the writers produce and refuses truncated
   deepStrictEqual(children(readElement(nested).content).map((e) => e.tag), [0x02, 0x04, 0x06]);
   throws(() => readElement(nested.subarray(0, nested.length - 1)), /truncated/);
   throws(() => readElement(Uint8Array.of(0x30, 0x80, 0, 0)), /unsupported length/);
+  throws(() => readElement(Uint8Array.of(0x30, 0x82, 0x01)), /truncated/);
 });

@@ -1,6 +1,19 @@
-// Key helpers for the service-account signing keys. Everything here uses WebCrypto and a few lines of DER, so
+// Key helpers for the service-account signing keys. Everything here uses WebCrypto and the DER of der.ts, so
 // key IDs and JWKS entries come out byte-identical to what kube-apiserver publishes at /openid/v1/jwks.
 
+import {
+  bitString,
+  type Bytes,
+  children,
+  type DerElement,
+  integer,
+  objectIdentifier,
+  octetString,
+  readElement,
+  readObjectIdentifier,
+  sequence,
+  tlv,
+} from "./der.ts";
 import { invalid, IrsaError } from "./errors.ts";
 
 /** A JWKS entry for an RSA key, fields in the order kube-apiserver writes them. */
@@ -88,92 +101,37 @@ export function pemDecode(pem: string): PemBlock {
 
 // ---- minimal DER ---------------------------------------------------------------------------------------------
 
-type Tlv = { tag: number; start: number; end: number };
-
-const tag = { integer: 0x02, bitString: 0x03, octetString: 0x04, null: 0x05, oid: 0x06, sequence: 0x30 } as const;
-
-// OIDs as their DER content bytes; comparing bytes avoids a general OID decoder.
 const oid = {
-  rsaEncryption: [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01],
-  ecPublicKey: [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01],
-  prime256v1: [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07],
-} as const;
+  rsaEncryption: "1.2.840.113549.1.1.1",
+  ecPublicKey: "1.2.840.10045.2.1",
+  prime256v1: "1.2.840.10045.3.1.7",
+};
 
-function readTlv(der: Uint8Array, offset: number, what: string): Tlv {
-  const fail = () => invalid("InvalidKey", `Malformed DER in ${what}`);
-  const t = der[offset];
-  let lenByte = der[offset + 1];
-  if (t === undefined || lenByte === undefined) throw fail();
-  let start = offset + 2;
-  let len = lenByte;
-  if (lenByte & 0x80) {
-    const n = lenByte & 0x7f;
-    if (n === 0 || n > 4) throw fail();
-    len = 0;
-    for (let i = 0; i < n; i++) {
-      lenByte = der[start + i];
-      if (lenByte === undefined) throw fail();
-      len = len * 256 + lenByte;
-    }
-    start += n;
+/** The elements of the SEQUENCE `der` holds, or a one-line InvalidKey error naming `what`. */
+function sequenceItems(der: Uint8Array, what: string): DerElement[] {
+  try {
+    const root = readElement(der as Bytes);
+    if (root.tag === 0x30) return children(root.content);
+  } catch {
+    // falls through to the one-line error below
   }
-  const end = start + len;
-  if (end > der.length) throw fail();
-  return { tag: t, start, end };
+  throw invalid("InvalidKey", `Malformed DER in ${what}`);
 }
 
-function children(der: Uint8Array, parent: Tlv, what: string): Tlv[] {
-  const out: Tlv[] = [];
-  for (let at = parent.start; at < parent.end;) {
-    const c = readTlv(der, at, what);
-    out.push(c);
-    at = c.end;
-  }
-  return out;
-}
+const oidOf = (e: DerElement | undefined) => e?.tag === 0x06 ? readObjectIdentifier(e.content) : undefined;
 
-function encodeTlv(t: number, content: Uint8Array | readonly number[]): Uint8Array<ArrayBuffer> {
-  const len = content.length;
-  const lenBytes: number[] = [];
-  if (len < 0x80) lenBytes.push(len);
-  else {
-    for (let l = len; l > 0; l = Math.floor(l / 256)) lenBytes.unshift(l % 256);
-    lenBytes.unshift(0x80 | lenBytes.length);
-  }
-  const out = new Uint8Array(1 + lenBytes.length + len);
-  out[0] = t;
-  out.set(lenBytes, 1);
-  out.set(content, 1 + lenBytes.length);
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-function sameBytes(der: Uint8Array, t: Tlv | undefined, want: readonly number[]): boolean {
-  if (t === undefined || t.tag !== tag.oid || t.end - t.start !== want.length) return false;
-  return want.every((b, i) => der[t.start + i] === b);
-}
-
-const rsaAlgorithmId = () =>
-  encodeTlv(tag.sequence, concat(encodeTlv(tag.oid, oid.rsaEncryption), encodeTlv(tag.null, [])));
-const ecAlgorithmId = () =>
-  encodeTlv(tag.sequence, concat(encodeTlv(tag.oid, oid.ecPublicKey), encodeTlv(tag.oid, oid.prime256v1)));
+const rsaAlgorithmId = () => sequence(objectIdentifier(oid.rsaEncryption), tlv(0x05));
+const ecAlgorithmId = () => sequence(objectIdentifier(oid.ecPublicKey), objectIdentifier(oid.prime256v1));
+const version0 = () => integer(0);
 
 /** Which key algorithm an AlgorithmIdentifier names, or a one-line reason it is unsupported. */
-function algorithmOf(der: Uint8Array, algId: Tlv | undefined, what: string): SigningAlgorithm {
-  if (algId === undefined || algId.tag !== tag.sequence) throw invalid("InvalidKey", `Malformed DER in ${what}`);
-  const [algOid, params] = children(der, algId, what);
-  if (sameBytes(der, algOid, oid.rsaEncryption)) return "RS256";
-  if (sameBytes(der, algOid, oid.ecPublicKey)) {
-    if (sameBytes(der, params, oid.prime256v1)) return "ES256";
+function algorithmOf(algId: DerElement | undefined, what: string): SigningAlgorithm {
+  if (algId?.tag !== 0x30) throw invalid("InvalidKey", `Malformed DER in ${what}`);
+  const [algOid, params] = sequenceItems(algId.raw, what);
+  const name = oidOf(algOid);
+  if (name === oid.rsaEncryption) return "RS256";
+  if (name === oid.ecPublicKey) {
+    if (oidOf(params) === oid.prime256v1) return "ES256";
     throw invalid("UnsupportedKey", `Unsupported EC curve in ${what}; only P-256 (ES256) keys are supported`);
   }
   throw invalid("UnsupportedKey", `Unsupported key type in ${what}; use an RSA or EC P-256 key`);
@@ -181,27 +139,17 @@ function algorithmOf(der: Uint8Array, algId: Tlv | undefined, what: string): Sig
 
 /** Wraps a PKCS#1 RSAPublicKey into a PKIX SubjectPublicKeyInfo, since apiserver key files may be PKCS#1. */
 export function spkiFromPkcs1(pkcs1Der: Uint8Array): Uint8Array<ArrayBuffer> {
-  // A BIT STRING starts with the count of unused bits, always zero for a whole DER structure.
-  return encodeTlv(
-    tag.sequence,
-    concat(rsaAlgorithmId(), encodeTlv(tag.bitString, concat(new Uint8Array([0]), pkcs1Der))),
-  );
+  return sequence(rsaAlgorithmId(), bitString(pkcs1Der as Bytes));
 }
 
 /** Wraps a PKCS#1 RSAPrivateKey (`RSA PRIVATE KEY`, the seed's format) into PKCS#8, which WebCrypto imports. */
 export function pkcs8FromPkcs1(pkcs1Der: Uint8Array): Uint8Array<ArrayBuffer> {
-  return encodeTlv(
-    tag.sequence,
-    concat(encodeTlv(tag.integer, [0]), rsaAlgorithmId(), encodeTlv(tag.octetString, pkcs1Der)),
-  );
+  return sequence(version0(), rsaAlgorithmId(), octetString(pkcs1Der as Bytes));
 }
 
 /** Wraps a SEC 1 ECPrivateKey (`EC PRIVATE KEY`, OpenSSL's default) for P-256 into PKCS#8. */
 export function pkcs8FromSec1(sec1Der: Uint8Array): Uint8Array<ArrayBuffer> {
-  return encodeTlv(
-    tag.sequence,
-    concat(encodeTlv(tag.integer, [0]), ecAlgorithmId(), encodeTlv(tag.octetString, sec1Der)),
-  );
+  return sequence(version0(), ecAlgorithmId(), octetString(sec1Der as Bytes));
 }
 
 // ---- WebCrypto -----------------------------------------------------------------------------------------------
@@ -212,18 +160,12 @@ function importParams(alg: SigningAlgorithm): RsaHashedImportParams | EcKeyImpor
 
 /** The signature algorithm of a DER SubjectPublicKeyInfo; throws for key types kube-apiserver cannot use here. */
 export function spkiAlgorithm(spkiDer: Uint8Array): SigningAlgorithm {
-  const what = "public key";
-  const root = readTlv(spkiDer, 0, what);
-  if (root.tag !== tag.sequence) throw invalid("InvalidKey", `Malformed DER in ${what}`);
-  return algorithmOf(spkiDer, children(spkiDer, root, what)[0], what);
+  return algorithmOf(sequenceItems(spkiDer, "public key")[0], "public key");
 }
 
 /** The signature algorithm of a DER PKCS#8 PrivateKeyInfo. */
 export function pkcs8Algorithm(pkcs8Der: Uint8Array): SigningAlgorithm {
-  const what = "private key";
-  const root = readTlv(pkcs8Der, 0, what);
-  if (root.tag !== tag.sequence) throw invalid("InvalidKey", `Malformed DER in ${what}`);
-  return algorithmOf(pkcs8Der, children(pkcs8Der, root, what)[1], what);
+  return algorithmOf(sequenceItems(pkcs8Der, "private key")[1], "private key");
 }
 
 /** Generates an extractable RSA-2048 key pair for RS256, the algorithm every STS region accepts. */

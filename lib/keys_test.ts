@@ -151,6 +151,12 @@ Deno.test("jwkFromPublicPem() rejects keys STS or kube-apiserver cannot use here
     { name: "private key instead of public", pem: sec1PrivatePem, reason: "InvalidKey" },
     { name: "no PEM at all", pem: "ssh-rsa AAAA", reason: "InvalidPem" },
     { name: "truncated DER", pem: pemEncode("PUBLIC KEY", new Uint8Array([0x30, 0x82, 0x01])), reason: "InvalidKey" },
+    { name: "not a SEQUENCE", pem: pemEncode("PUBLIC KEY", Uint8Array.of(0x04, 0x01, 0x00)), reason: "InvalidKey" },
+    {
+      name: "no AlgorithmIdentifier",
+      pem: pemEncode("PUBLIC KEY", Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x00)),
+      reason: "InvalidKey",
+    },
   ];
   for (const c of cases) {
     await t.step(c.name, async () => {
